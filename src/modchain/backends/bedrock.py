@@ -1,0 +1,176 @@
+"""Amazon Bedrock Guardrails ``ApplyGuardrail`` as a backend for PII, toxicity and prompt attacks.
+
+Comprehend's prompt-safety classifier is closed to new customers from 2026-04-30; a guardrail with the
+PROMPT_ATTACK content filter is the managed replacement. One ApplyGuardrail call assesses a text against
+every policy of the guardrail at once, so responses are cached briefly (by a hash of source + text, never
+the text itself) and the PII, toxicity and prompt-safety filters of one chain share a single call per text.
+
+Mapping into the shared findings:
+* content filters HATE, INSULTS, SEXUAL, VIOLENCE -> HATE_SPEECH, INSULT, SEXUAL, VIOLENCE_OR_THREAT;
+  MISCONDUCT keeps its name (Comprehend has no equivalent); PROMPT_ATTACK -> UNSAFE_PROMPT.
+  Confidence NONE/LOW/MEDIUM/HIGH becomes a score of 0.0/0.35/0.65/0.9.
+* sensitive-information entities map to Comprehend's PII names; the guardrail returns the matched string
+  but no offsets, so every occurrence of the match in the text is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from modchain.backends.aws_common import FanOut, call_aws, make_client
+from modchain.backends.base import Scored, TextBackend
+from modchain.core.errors import ConfigurationError
+from modchain.core.results import Finding
+from modchain.text.splitting import split_spans
+
+CONFIDENCE_SCORES = {"NONE": 0.0, "LOW": 0.35, "MEDIUM": 0.65, "HIGH": 0.9}
+CONTENT_LABELS = {"HATE": "HATE_SPEECH", "INSULTS": "INSULT", "SEXUAL": "SEXUAL",
+                  "VIOLENCE": "VIOLENCE_OR_THREAT", "MISCONDUCT": "MISCONDUCT"}
+PII_LABELS = {
+    "US_SOCIAL_SECURITY_NUMBER": "SSN",
+    "CREDIT_DEBIT_CARD_NUMBER": "CREDIT_DEBIT_NUMBER",
+    "CREDIT_DEBIT_CARD_CVV": "CREDIT_DEBIT_CVV",
+    "CREDIT_DEBIT_CARD_EXPIRY": "CREDIT_DEBIT_EXPIRY",
+    "US_BANK_ACCOUNT_NUMBER": "BANK_ACCOUNT_NUMBER",
+    "US_BANK_ROUTING_NUMBER": "BANK_ROUTING",
+    "US_PASSPORT_NUMBER": "PASSPORT_NUMBER",
+    "DRIVER_ID": "DRIVER_ID",
+    "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER": "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER",
+}
+#: Guardrails meter text in 1,000-character units; chunks stay well inside a request's size limit.
+MAX_CHARS_PER_REQUEST = 20_000
+
+
+class BedrockGuardrailsBackend(TextBackend):
+    """ApplyGuardrail with a guardrail you created (``guardrail_id``, ``guardrail_version``)."""
+
+    name = "bedrock"
+
+    def __init__(
+        self,
+        guardrail_id: str | None = None,
+        guardrail_version: str = "DRAFT",
+        client: Any = None,
+        *,
+        source: str = "INPUT",
+        region_name: str | None = None,
+        profile_name: str | None = None,
+        endpoint_url: str | None = None,
+        timeout_s: float = 10.0,
+        max_retries: int = 3,
+        max_concurrency: int = 32,
+        cache_size: int = 256,
+    ) -> None:
+        if not guardrail_id:
+            raise ConfigurationError("the bedrock backend needs guardrail_id (create one in Amazon Bedrock)")
+        self.guardrail_id = guardrail_id
+        self.guardrail_version = guardrail_version
+        self.source = source
+        self._client = client
+        self._client_args = dict(region_name=region_name, profile_name=profile_name, endpoint_url=endpoint_url,
+                                 timeout_s=timeout_s, max_retries=max_retries, max_concurrency=max_concurrency)
+        self._fanout = FanOut(max_concurrency)
+        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Any) -> BedrockGuardrailsBackend:
+        return cls(config.guardrail_id, config.guardrail_version, region_name=config.region_name,
+                   profile_name=config.profile_name, endpoint_url=config.endpoint_url,
+                   timeout_s=config.timeout_s, max_retries=config.max_retries,
+                   max_concurrency=config.max_concurrency)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = make_client("bedrock-runtime", **self._client_args)
+        return self._client
+
+    def assess(self, text: str) -> dict[str, Any]:
+        """The raw ApplyGuardrail response for one chunk of text (cached)."""
+        key = hashlib.sha256(f"{self.source}\0{text}".encode()).hexdigest()
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        response = call_aws(self.name, "ApplyGuardrail", self.client.apply_guardrail,
+                            guardrailIdentifier=self.guardrail_id, guardrailVersion=self.guardrail_version,
+                            source=self.source, content=[{"text": {"text": text}}])
+        response.pop("ResponseMetadata", None)
+        with self._lock:
+            self._cache[key] = response
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return response
+
+    def _chunks(self, texts: list[str]) -> list[tuple[int, int, int]]:
+        return [(i, s, e) for i, text in enumerate(texts)
+                for s, e in split_spans(text, MAX_CHARS_PER_REQUEST) if text[s:e].strip()]
+
+    def _findings(self, kind: str, text: str, start: int, response: dict[str, Any]) -> list[Finding]:
+        found: list[Finding] = []
+        for assessment in response.get("assessments", []):
+            if kind == "pii":
+                found.extend(self._pii_findings(text, start, assessment))
+                continue
+            for item in assessment.get("contentPolicy", {}).get("filters", []):
+                is_attack = item.get("type") == "PROMPT_ATTACK"
+                if is_attack != (kind == "prompt_safety"):
+                    continue
+                label = "UNSAFE_PROMPT" if is_attack else CONTENT_LABELS.get(item.get("type", ""), item.get("type"))
+                found.append(Finding(filter=kind, label=label, score=CONFIDENCE_SCORES.get(item.get("confidence"), 0.0),
+                                     start=start, end=start + len(text), backend=self.name,
+                                     explanation=f"guardrail action {item.get('action', 'NONE')}"))
+        return found
+
+    def _pii_findings(self, text: str, start: int, assessment: dict[str, Any]) -> list[Finding]:
+        policy = assessment.get("sensitiveInformationPolicy", {})
+        matches = [(PII_LABELS.get(e.get("type"), e.get("type")), e.get("match", "")) for e in policy.get("piiEntities", [])]
+        matches += [(r.get("name", "REGEX"), r.get("match", "")) for r in policy.get("regexes", [])]
+        found = []
+        for label, match in dict.fromkeys(matches):
+            for hit in re.finditer(re.escape(match), text) if match else ():
+                found.append(Finding(filter="pii", label=label, score=1.0, start=start + hit.start(),
+                                     end=start + hit.end(), backend=self.name))
+        return found
+
+    def _collect(self, kind: str, texts: list[str], chunks: list[tuple[int, int, int]],
+                 responses: list[dict[str, Any]]) -> list[Scored]:
+        results = [Scored(raw=[]) for _ in texts]
+        for (i, s, e), response in zip(chunks, responses):
+            results[i].raw.append(response)
+            results[i].findings.extend(self._findings(kind, texts[i][s:e], s, response))
+        return results
+
+    def _run(self, kind: str, texts: list[str]) -> list[Scored]:
+        chunks = self._chunks(texts)
+        responses = self._fanout.map(self.assess, [texts[i][s:e] for i, s, e in chunks])
+        return self._collect(kind, texts, chunks, responses)
+
+    async def _arun(self, kind: str, texts: list[str]) -> list[Scored]:
+        chunks = self._chunks(texts)
+        responses = await self._fanout.amap(self.assess, [texts[i][s:e] for i, s, e in chunks])
+        return self._collect(kind, texts, chunks, responses)
+
+    def _pii(self, texts: list[str], config: Any) -> list[Scored]:
+        return self._run("pii", texts)
+
+    def _toxicity(self, texts: list[str], config: Any) -> list[Scored]:
+        return self._run("toxicity", texts)
+
+    def _prompt_safety(self, texts: list[str], config: Any) -> list[Scored]:
+        return self._run("prompt_safety", texts)
+
+    async def _apii(self, texts: list[str], config: Any) -> list[Scored]:
+        return await self._arun("pii", texts)
+
+    async def _atoxicity(self, texts: list[str], config: Any) -> list[Scored]:
+        return await self._arun("toxicity", texts)
+
+    async def _aprompt_safety(self, texts: list[str], config: Any) -> list[Scored]:
+        return await self._arun("prompt_safety", texts)

@@ -1,0 +1,237 @@
+"""Amazon Comprehend: DetectPiiEntities, DetectToxicContent and the prompt-safety ClassifyDocument endpoint.
+
+How requests are shaped, and why:
+
+* PII: texts are packed into as few DetectPiiEntities documents as fit under the size limit (a batch of
+  200 chat messages is one request, not 200), separated by blank lines, and entity offsets are mapped back
+  to each text. A text over the limit is cut into overlapping windows at word boundaries; an entity that
+  touches a window's cut is taken from the neighbouring window, which holds it whole, so no entity is lost
+  or cut in half at a split.
+* Toxicity: each text is split into segments of at most 1 KB (at sentence, then word boundaries,
+  byte-exact), and segments from all texts are packed ten to a DetectToxicContent call.
+* Prompt safety: one ClassifyDocument call per text (a classifier's verdict on a concatenation says
+  nothing about its parts); longer texts are split at the document limit and the worst part counts.
+* Independent calls run concurrently; ``a*`` variants do so without blocking the event loop.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from modchain.backends.aws_common import FanOut, call_aws, make_client, partition_for_region
+from modchain.backends.base import Scored, TextBackend
+from modchain.core.errors import ConfigurationError
+from modchain.core.results import Finding
+from modchain.text.splitting import overlapping_windows, pack, split_spans, utf8_len
+
+#: Service limits in UTF-8 bytes. "100 KB" is taken as 100,000 bytes, which is safe under either reading.
+PII_MAX_BYTES = 100_000
+TOXICITY_MAX_SEGMENTS = 10
+TOXICITY_SEGMENT_MAX_BYTES = 1024
+TOXICITY_TOTAL_MAX_BYTES = 10 * 1024
+CLASSIFY_MAX_BYTES = 10_000
+#: Longer than any entity Comprehend returns (addresses included), so a window overlap always holds one whole.
+PII_WINDOW_OVERLAP_BYTES = 2_000
+_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A stretch text[start:end] of text number ``text`` placed at ``offset`` in a packed document."""
+
+    text: int
+    start: int
+    end: int
+    offset: int
+    cut_left: bool  # the piece starts at a window cut, not at the start of the text
+    cut_right: bool
+
+
+class ComprehendBackend(TextBackend):
+    """Comprehend for all three text filters. Pass ``client=`` to reuse a configured boto3 client."""
+
+    name = "comprehend"
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        region_name: str | None = None,
+        profile_name: str | None = None,
+        endpoint_url: str | None = None,
+        language_code: str = "en",
+        timeout_s: float = 10.0,
+        max_retries: int = 3,
+        max_concurrency: int = 32,
+        prompt_safety_endpoint_arn: str | None = None,
+        pii_max_bytes: int = PII_MAX_BYTES,
+    ) -> None:
+        self._client = client
+        self._client_args = dict(region_name=region_name, profile_name=profile_name, endpoint_url=endpoint_url,
+                                 timeout_s=timeout_s, max_retries=max_retries, max_concurrency=max_concurrency)
+        self.language_code = language_code
+        self.prompt_safety_endpoint_arn = prompt_safety_endpoint_arn
+        self.pii_max_bytes = pii_max_bytes
+        self._fanout = FanOut(max_concurrency)
+        self._arn: str | None = None
+
+    @classmethod
+    def from_config(cls, config: Any) -> ComprehendBackend:
+        return cls(region_name=config.region_name, profile_name=config.profile_name,
+                   endpoint_url=config.endpoint_url, language_code=config.language_code,
+                   timeout_s=config.timeout_s, max_retries=config.max_retries,
+                   max_concurrency=config.max_concurrency,
+                   prompt_safety_endpoint_arn=config.prompt_safety_endpoint_arn)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = make_client("comprehend", **self._client_args)
+        return self._client
+
+    def prompt_safety_arn(self) -> str:
+        """The configured ARN, else Comprehend's own prompt-safety endpoint in the client's region."""
+        if self._arn is None:
+            self._arn = self.prompt_safety_endpoint_arn or self._derived_arn()
+        return self._arn
+
+    def _derived_arn(self) -> str:
+        region = self.client.meta.region_name
+        if not region:
+            raise ConfigurationError("comprehend: no region configured for the prompt-safety endpoint ARN")
+        partition = partition_for_region(region)
+        return f"arn:{partition}:comprehend:{region}:aws:document-classifier-endpoint/prompt-safety"
+
+    # -- PII ---------------------------------------------------------------------------------------------
+
+    def _pii_documents(self, texts: Sequence[str]) -> list[tuple[str, list[_Piece]]]:
+        pieces: list[tuple[int, int, int, bool, bool]] = []
+        for index, text in enumerate(texts):
+            if utf8_len(text) <= self.pii_max_bytes:
+                pieces.append((index, 0, len(text), False, False))
+                continue
+            for start, end in overlapping_windows(text, self.pii_max_bytes, PII_WINDOW_OVERLAP_BYTES):
+                pieces.append((index, start, end, start > 0, end < len(text)))
+        sep_bytes = utf8_len(_SEPARATOR)
+        sizes = [utf8_len(texts[i][s:e]) + sep_bytes for i, s, e, _, _ in pieces]
+        documents = []
+        for group in pack(sizes, max_items=len(sizes), max_total=self.pii_max_bytes + sep_bytes):
+            placed, parts, offset = [], [], 0
+            for position in group:
+                i, s, e, left, right = pieces[position]
+                placed.append(_Piece(i, s, e, offset, left, right))
+                parts.append(texts[i][s:e])
+                offset += (e - s) + len(_SEPARATOR)
+            documents.append((_SEPARATOR.join(parts), placed))
+        return documents
+
+    def _detect_document(self, document: tuple[str, list[_Piece]]) -> dict[str, Any]:
+        return call_aws(self.name, "DetectPiiEntities", self.client.detect_pii_entities,
+                        Text=document[0], LanguageCode=self.language_code)
+
+    def _pii_results(self, texts: Sequence[str], documents: list[tuple[str, list[_Piece]]],
+                     responses: list[dict[str, Any]]) -> list[Scored]:
+        best: list[dict[tuple[str, int, int], float]] = [{} for _ in texts]
+        for (_, pieces), response in zip(documents, responses):
+            starts = [p.offset for p in pieces]
+            for entity in response.get("Entities", []):
+                begin, end = entity["BeginOffset"], entity["EndOffset"]
+                # An entity may run over a separator into the next piece: credit each piece its part.
+                position = max(0, bisect.bisect_right(starts, begin) - 1)
+                while position < len(pieces) and pieces[position].offset < end:
+                    piece = pieces[position]
+                    lo = max(begin, piece.offset)
+                    hi = min(end, piece.offset + piece.end - piece.start)
+                    touches_cut = (piece.cut_left and lo == piece.offset) or (
+                        piece.cut_right and hi == piece.offset + piece.end - piece.start)
+                    if lo < hi and not touches_cut:
+                        key = (entity["Type"], piece.start + lo - piece.offset, piece.start + hi - piece.offset)
+                        best[piece.text][key] = max(best[piece.text].get(key, 0.0), float(entity["Score"]))
+                    position += 1
+        results = []
+        for found in best:
+            findings = [Finding(filter="pii", label=label, score=score, start=start, end=end, backend=self.name)
+                        for (label, start, end), score in sorted(found.items(), key=lambda kv: kv[0][1:])]
+            raw = [{"Type": f.label, "Score": f.score, "BeginOffset": f.start, "EndOffset": f.end}
+                   for f in findings]
+            results.append(Scored(findings, raw={"Entities": raw}))
+        return results
+
+    def _pii(self, texts: list[str], config: Any) -> list[Scored]:
+        documents = self._pii_documents(texts)
+        return self._pii_results(texts, documents, self._fanout.map(self._detect_document, documents))
+
+    async def _apii(self, texts: list[str], config: Any) -> list[Scored]:
+        documents = self._pii_documents(texts)
+        return self._pii_results(texts, documents, await self._fanout.amap(self._detect_document, documents))
+
+    # -- toxicity ----------------------------------------------------------------------------------------
+
+    def _toxicity_plan(self, texts: Sequence[str]) -> tuple[list[tuple[int, int, int]], list[list[int]]]:
+        segments = [(i, s, e) for i, text in enumerate(texts)
+                    for s, e in split_spans(text, TOXICITY_SEGMENT_MAX_BYTES) if text[s:e].strip()]
+        sizes = [utf8_len(texts[i][s:e]) for i, s, e in segments]
+        return segments, list(pack(sizes, TOXICITY_MAX_SEGMENTS, TOXICITY_TOTAL_MAX_BYTES))
+
+    def _toxicity_call(self, batch: list[str]) -> dict[str, Any]:
+        return call_aws(self.name, "DetectToxicContent", self.client.detect_toxic_content,
+                        TextSegments=[{"Text": t} for t in batch], LanguageCode=self.language_code)
+
+    def _toxicity_results(self, texts: Sequence[str], segments: list[tuple[int, int, int]],
+                          groups: list[list[int]], responses: list[dict[str, Any]]) -> list[Scored]:
+        results = [Scored(raw=[]) for _ in texts]
+        for group, response in zip(groups, responses):
+            for position, item in zip(group, response.get("ResultList", [])):
+                i, start, end = segments[position]
+                results[i].raw.append({"BeginOffset": start, "EndOffset": end, **item})
+                results[i].findings.extend(
+                    Finding(filter="toxicity", label=label["Name"], score=float(label["Score"]), start=start,
+                            end=end, backend=self.name) for label in item.get("Labels", []))
+        return results
+
+    def _toxicity(self, texts: list[str], config: Any) -> list[Scored]:
+        segments, groups = self._toxicity_plan(texts)
+        batches = [[texts[segments[p][0]][segments[p][1]:segments[p][2]] for p in g] for g in groups]
+        return self._toxicity_results(texts, segments, groups, self._fanout.map(self._toxicity_call, batches))
+
+    async def _atoxicity(self, texts: list[str], config: Any) -> list[Scored]:
+        segments, groups = self._toxicity_plan(texts)
+        batches = [[texts[segments[p][0]][segments[p][1]:segments[p][2]] for p in g] for g in groups]
+        responses = await self._fanout.amap(self._toxicity_call, batches)
+        return self._toxicity_results(texts, segments, groups, responses)
+
+    # -- prompt safety -----------------------------------------------------------------------------------
+
+    def _classify_plan(self, texts: Sequence[str]) -> list[tuple[int, int, int]]:
+        return [(i, s, e) for i, text in enumerate(texts)
+                for s, e in split_spans(text, CLASSIFY_MAX_BYTES) if text[s:e].strip()]
+
+    def _classify_call(self, chunk: str) -> dict[str, Any]:
+        return call_aws(self.name, "ClassifyDocument", self.client.classify_document,
+                        Text=chunk, EndpointArn=self.prompt_safety_arn())
+
+    def _classify_results(self, texts: Sequence[str], chunks: list[tuple[int, int, int]],
+                          responses: list[dict[str, Any]]) -> list[Scored]:
+        results = [Scored(raw=[]) for _ in texts]
+        for (i, start, end), response in zip(chunks, responses):
+            results[i].raw.append({"BeginOffset": start, "EndOffset": end, **response})
+            for cls in response.get("Classes", []):
+                results[i].findings.append(Finding(filter="prompt_safety", label=cls["Name"],
+                                                   score=float(cls["Score"]), start=start, end=end,
+                                                   backend=self.name))
+        return results
+
+    def _prompt_safety(self, texts: list[str], config: Any) -> list[Scored]:
+        chunks = self._classify_plan(texts)
+        self.prompt_safety_arn()  # fail on a missing region before any request
+        payloads = [texts[i][s:e] for i, s, e in chunks]
+        return self._classify_results(texts, chunks, self._fanout.map(self._classify_call, payloads))
+
+    async def _aprompt_safety(self, texts: list[str], config: Any) -> list[Scored]:
+        chunks = self._classify_plan(texts)
+        self.prompt_safety_arn()  # fail on a missing region before any request
+        payloads = [texts[i][s:e] for i, s, e in chunks]
+        return self._classify_results(texts, chunks, await self._fanout.amap(self._classify_call, payloads))

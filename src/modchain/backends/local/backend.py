@@ -1,0 +1,50 @@
+"""The offline default backend: pure Python, no network, no model download, no torch.
+
+It runs the recognizers and scorers in this package. They are deliberately small and transparent; the
+``modchain eval`` issue replaces the toxicity and prompt-safety scorers with trained offline classifiers
+behind this same interface.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modchain.backends.base import Scored, TextBackend
+from modchain.backends.local.pii_recognizers import find_pii
+from modchain.backends.local.prompt_safety_heuristics import score_prompt_safety
+from modchain.backends.local.toxicity_lexicon import score_toxicity
+from modchain.core.results import Finding
+
+
+class LocalBackend(TextBackend):
+    name = "local"
+
+    def _pii(self, texts: list[str], config: Any) -> list[Scored]:
+        labels = config.labels or None
+        return [
+            Scored([Finding(filter="pii", label=m.label, score=m.score, start=m.start, end=m.end,
+                            backend=self.name, explanation=m.recognizer) for m in find_pii(text, labels)])
+            for text in texts
+        ]
+
+    def _toxicity(self, texts: list[str], config: Any) -> list[Scored]:
+        out = []
+        for text in texts:
+            scores = score_toxicity(text)
+            findings = [Finding(filter="toxicity", label=label, score=score, start=0, end=len(text),
+                                backend=self.name) for label, score in scores.items()]
+            out.append(Scored(findings, raw=scores))
+        return out
+
+    def _prompt_safety(self, texts: list[str], config: Any) -> list[Scored]:
+        out = []
+        for text in texts:
+            score, kind = score_prompt_safety(text)
+            finding = Finding(filter="prompt_safety", label="UNSAFE_PROMPT", score=score, start=0, end=len(text),
+                              backend=self.name, category=kind)
+            out.append(Scored([finding], raw={"UNSAFE_PROMPT": score, "kind": kind}))
+        return out
+
+    @classmethod
+    def from_config(cls, config: Any = None) -> LocalBackend:
+        return cls()

@@ -1,0 +1,139 @@
+"""Audit callbacks: ``on_after_pii``, ``on_after_toxicity``, ``on_after_prompt_safety`` (and later steps).
+
+A handler method may be ``def`` or ``async def``. Every call is awaited before the chain moves on, in the
+order the steps ran, so no event is lost or reordered:
+
+* from ``ainvoke``/``abatch`` a coroutine is awaited on the caller's own event loop;
+* from ``invoke``/``batch`` (scripts, threads, and Jupyter, where a loop already runs in the main thread)
+  a coroutine runs on one private background loop and the caller waits for it. The earlier design,
+  ``asyncio.create_task`` from sync code, crashed outside a running loop and dropped events inside one.
+
+A failing handler is logged (its exception type only: a message may hold personal data) and the chain
+goes on; pass ``raise_errors=True`` to the dispatcher to make handler failures fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+logger = logging.getLogger("modchain.callbacks")
+
+#: moderation_type values in beacons, kept from the Comprehend moderation chain for compatibility.
+BEACON_TYPES = {"pii": "PII", "toxicity": "Toxicity", "prompt_safety": "PromptSafety"}
+
+
+def make_beacon(chain_id: str, step: str, found: bool, moderation_input: Any, backend_output: Any) -> dict:
+    """The dict every handler receives: chain id, step, status, the checked input, the backend's output."""
+    return {
+        "moderation_chain_id": chain_id,
+        "moderation_type": BEACON_TYPES.get(step, step),
+        "moderation_status": "LABELS_FOUND" if found else "LABELS_NOT_FOUND",
+        "moderation_input": moderation_input,
+        "moderation_output": backend_output,
+    }
+
+
+class ModerationCallbackHandler:
+    """Override any ``on_after_<step>`` method, sync or async. Unoverridden steps cost nothing."""
+
+    def on_after_pii(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after the PII filter ran."""
+
+    def on_after_toxicity(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after the toxicity filter ran."""
+
+    def on_after_prompt_safety(
+        self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any
+    ) -> Any:
+        """Called after the prompt-safety filter ran."""
+
+    def handles(self, step: str) -> bool:
+        """Whether this handler overrides ``on_after_<step>`` (so the chain can skip building beacons)."""
+        method = getattr(type(self), f"on_after_{step}", None)
+        if method is None:
+            return False
+        for base in type(self).__mro__:
+            if f"on_after_{step}" in base.__dict__:
+                return base not in _BASE_HANDLER_CLASSES
+        return False
+
+
+#: Classes whose on_after_* methods are no-op defaults (extended by compat's handler base).
+_BASE_HANDLER_CLASSES: set[type] = {ModerationCallbackHandler}
+
+
+def register_base_handler_class(cls: type) -> None:
+    _BASE_HANDLER_CLASSES.add(cls)
+
+
+class _BackgroundLoop:
+    """One daemon thread running an event loop, for async handlers called from synchronous code."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def run(self, coro: Any) -> Any:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="modchain-callbacks", daemon=True).start()
+                self._loop = loop
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+
+_background = _BackgroundLoop()
+
+
+class CallbackDispatcher:
+    """Calls the handlers of a chain for one step, in registration order."""
+
+    def __init__(self, handlers: Sequence[Any] = (), *, raise_errors: bool = False) -> None:
+        self.handlers = [h for h in handlers if h is not None]
+        self.raise_errors = raise_errors
+
+    def wants(self, step: str) -> bool:
+        return any(_handles(h, step) for h in self.handlers)
+
+    def emit(self, step: str, beacon: dict[str, Any], unique_id: str | None) -> None:
+        for handler in self.handlers:
+            if not _handles(handler, step):
+                continue
+            try:
+                outcome = getattr(handler, f"on_after_{step}")(beacon, unique_id)
+                if inspect.isawaitable(outcome):
+                    _background.run(_await(outcome))
+            except Exception as exc:  # noqa: BLE001 - a handler must not break moderation
+                self._failed(handler, step, exc)
+
+    async def aemit(self, step: str, beacon: dict[str, Any], unique_id: str | None) -> None:
+        for handler in self.handlers:
+            if not _handles(handler, step):
+                continue
+            try:
+                outcome = getattr(handler, f"on_after_{step}")(beacon, unique_id)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception as exc:  # noqa: BLE001
+                self._failed(handler, step, exc)
+
+    def _failed(self, handler: Any, step: str, exc: Exception) -> None:
+        if self.raise_errors:
+            raise exc
+        logger.warning("moderation callback %s.on_after_%s failed with %s", type(handler).__name__, step,
+                       type(exc).__name__)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _handles(handler: Any, step: str) -> bool:
+    if isinstance(handler, ModerationCallbackHandler):
+        return handler.handles(step)
+    return callable(getattr(handler, f"on_after_{step}", None))

@@ -1,0 +1,41 @@
+"""Backends by name, imported only when first used so ``import modchain`` never pulls boto3 or torch."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from modchain.core.config import BackendConfig
+from modchain.core.errors import ConfigurationError
+
+# name -> "module:factory"; the factory takes a BackendConfig.
+_BACKENDS: dict[str, str | Callable[[BackendConfig], Any]] = {
+    "local": "modchain.backends.local.backend:LocalBackend.from_config",
+    "comprehend": "modchain.backends.comprehend:ComprehendBackend.from_config",
+    "bedrock": "modchain.backends.bedrock:BedrockGuardrailsBackend.from_config",
+}
+
+
+def register_backend(name: str, factory: Callable[[BackendConfig], Any] | str) -> None:
+    """Make ``name`` usable in configs; ``factory`` builds the backend from a :class:`BackendConfig`."""
+    _BACKENDS[name] = factory
+
+
+def create_backend(config: BackendConfig) -> Any:
+    factory = _BACKENDS.get(config.name)
+    if factory is None:
+        raise ConfigurationError(f"unknown backend {config.name!r}; known: {sorted(_BACKENDS)}")
+    if isinstance(factory, str):
+        module_name, _, attr = factory.partition(":")
+        try:
+            target: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            extra = "aws" if config.name in ("comprehend", "bedrock") else "all"
+            raise ConfigurationError(
+                f"backend {config.name!r} needs optional dependencies: pip install 'modchain[{extra}]' ({exc})"
+            ) from exc
+        for part in attr.split("."):
+            target = getattr(target, part)
+        factory = target
+    return factory(config)

@@ -1,0 +1,240 @@
+"""Shared plumbing for the local AWS service emulators.
+
+The emulators in this package are real HTTP servers, not mocks: an unmodified
+boto3 client pointed at ``emulator.url`` with ``endpoint_url`` goes through
+its full stack (serializer, signer, connection pool, retry handler, parser).
+That is what makes them useful for tests and benchmarks without network access:
+wire-protocol mistakes, retry behaviour and concurrency limits in our client
+code show up here the same way they would against AWS.
+
+This module holds the protocol-independent parts: binding, threading,
+keep-alive, request recording, latency emulation and fault injection.
+Subclasses implement :meth:`EmulatorServer._parse`, :meth:`_invoke` and
+:meth:`_render` for their wire protocol.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # Self is in typing only from 3.11; the project supports 3.10
+    from typing_extensions import Self
+
+
+class ApiError(Exception):
+    """An AWS error response: ``code`` becomes ``Error.Code`` in botocore."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **extra: Any):
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.status, self.extra = code, message, status, extra
+
+
+@dataclass
+class Call:
+    """One decoded request: the operation, its params and the wire protocol."""
+
+    operation: str
+    params: dict = field(default_factory=dict)
+    protocol: str = ""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 so botocore's urllib3 pool can reuse connections (keep-alive);
+    # every response therefore carries an exact Content-Length.
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without TCP_NODELAY, Nagle plus delayed ACKs add ~40 ms a request.
+    disable_nagle_algorithm = True
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # discard trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_POST(self) -> None:
+        # The body must always be consumed, even for injected faults, or the
+        # next request on this keep-alive connection would be garbage.
+        body = self._read_body()
+        status, headers, payload = self.server.emulator._handle(self, body)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_PUT = do_DELETE = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output clean
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive handlers must not block stop()
+    request_queue_size = 256  # bursts of concurrent connects must not hit SYN retries
+
+    def __init__(self, emulator: EmulatorServer):
+        self.emulator = emulator
+        self.open_sockets: set[socket.socket] = set()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request, client_address):
+        with self.emulator._lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.emulator._lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+
+class EmulatorServer:
+    """Base class: a threaded HTTP server on 127.0.0.1 with a random port.
+
+    ``requests`` is a snapshot list of ``(operation_name, params_dict)``
+    tuples, in arrival order, including requests answered with an injected
+    fault (so retry counts can be asserted).
+    """
+
+    #: HTTP status used by :meth:`fail_next` when none is given, per error code.
+    ERROR_STATUS: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, latency_s: float = 0.0):
+        self.latency_s = float(latency_s)
+        self._lock = threading.Lock()
+        self._requests: list[tuple[str, dict]] = []
+        self._faults: collections.deque[tuple[str, int, str]] = collections.deque()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> Self:
+        if self._server is None:
+            self._server = _Server(self)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"{type(self).__name__}-{self._server.server_address[1]}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            sockets = list(server.open_sockets)
+        for sock in sockets:  # wake handlers blocked on idle keep-alive reads
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("emulator is not running; call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- inspection and fault injection --------------------------------------
+    @property
+    def requests(self) -> list[tuple[str, dict]]:
+        with self._lock:
+            return list(self._requests)
+
+    def count(self, operation: str | None = None) -> int:
+        with self._lock:
+            return sum(1 for op, _ in self._requests if operation in (None, op))
+
+    def reset(self) -> None:
+        """Forget recorded requests and any pending injected faults."""
+        with self._lock:
+            self._requests.clear()
+            self._faults.clear()
+
+    def fail_next(
+        self,
+        n: int = 1,
+        error_code: str = "ThrottlingException",
+        status: int | None = None,
+        message: str = "Rate exceeded",
+    ) -> None:
+        """Answer the next ``n`` requests with ``error_code``.
+
+        ``status`` defaults to the status the real service uses for that code
+        (``ERROR_STATUS``), else 400.
+        """
+        status = status if status is not None else self.ERROR_STATUS.get(error_code, 400)
+        with self._lock:
+            self._faults.extend([(error_code, status, message)] * n)
+
+    # -- request pipeline ----------------------------------------------------
+    def _handle(self, req: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict, bytes]:
+        try:
+            call = self._parse(req.command, req.path, req.headers, body)
+        except ApiError as err:
+            return self._respond_error(Call("Unknown"), err)
+        with self._lock:
+            self._requests.append((call.operation, call.params))
+            fault = self._faults.popleft() if self._faults else None
+        if self.latency_s > 0:
+            time.sleep(self.latency_s)  # outside the lock: concurrent calls overlap
+        if fault is not None:
+            return self._respond_error(call, ApiError(fault[0], fault[2], fault[1]))
+        try:
+            result = self._invoke(call)
+        except ApiError as err:
+            return self._respond_error(call, err)
+        except Exception as exc:  # noqa: BLE001 - a detector bug must surface as a 500, not a hang
+            return self._respond_error(call, ApiError("InternalServerException", repr(exc), 500))
+        headers, payload = self._render(call, 200, result, None)
+        return 200, self._common_headers(headers), payload
+
+    def _respond_error(self, call: Call, err: ApiError) -> tuple[int, dict, bytes]:
+        headers, payload = self._render(call, err.status, None, err)
+        return err.status, self._common_headers(headers), payload
+
+    @staticmethod
+    def _common_headers(headers: dict) -> dict:
+        return {"x-amzn-RequestId": str(uuid.uuid4()), **headers}
+
+    # -- protocol hooks ----------------------------------------------------
+    def _parse(self, method: str, path: str, headers: Any, body: bytes) -> Call:
+        raise NotImplementedError
+
+    def _invoke(self, call: Call) -> dict:
+        raise NotImplementedError
+
+    def _render(
+        self, call: Call, status: int, result: dict | None, error: ApiError | None
+    ) -> tuple[dict, bytes]:
+        raise NotImplementedError

@@ -1,0 +1,425 @@
+"""ModerationChain: the text guard you pipe around any LLM (``prompt | guard | llm | guard``).
+
+One call runs the configured filters in order over every text of the input (all messages, all text parts),
+each filter seeing the previous one's output. A batch is moderated as one unit per filter: the texts of all
+inputs go to the backend together, so a remote backend can pack and parallelize requests across messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import patch_config
+
+from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.config import BackendConfig, ModerationConfig
+from modchain.core.errors import BackendError, ConfigurationError
+from modchain.core.registry import create_backend
+from modchain.core.results import FilterResult, Finding, ModerationResult
+from modchain.core.vault import DEFAULT_SCOPE, AnonymizationVault
+from modchain.text.filter_base import TextFilter
+from modchain.text.messages import Unpacked, unpack
+from modchain.text.pii import PiiFilter
+from modchain.text.prompt_safety import PromptSafetyFilter
+from modchain.text.toxicity import ToxicityFilter
+
+logger = logging.getLogger("modchain")
+
+_FILTER_CLASSES: dict[str, type[TextFilter]] = {
+    "pii": PiiFilter,
+    "toxicity": ToxicityFilter,
+    "prompt_safety": PromptSafetyFilter,
+}
+
+
+@dataclass
+class _Item:
+    """The state of one input while the filters run over it."""
+
+    unpacked: Unpacked
+    unique_id: str | None
+    scope: str
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    findings: list[Finding] = field(default_factory=list)
+    filter_results: list[FilterResult] = field(default_factory=list)
+    blocked_by: TextFilter | None = None
+    error: BaseException | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        return self.unpacked.texts
+
+    @property
+    def live(self) -> bool:
+        return self.blocked_by is None and self.error is None
+
+
+def _config_value(config: RunnableConfig | None, *keys: str) -> Any:
+    configurable = (config or {}).get("configurable") or {}
+    for key in keys:
+        if configurable.get(key) is not None:
+            return configurable[key]
+    return None
+
+
+class ModerationChain(Runnable[Any, Any]):
+    """Moderates text in, text out, keeping the shape of its input.
+
+    Args:
+        config: a :class:`ModerationConfig`, a dict in its shape, or None for the defaults
+            (redact PII, block toxicity, block unsafe prompts, offline ``local`` backend).
+        backend: a backend instance (e.g. ``ComprehendBackend(client=...)``) or name used by every filter
+            that does not name its own.
+        backends: backend instances by name, for filters whose config sets ``backend=...``.
+        callbacks: audit handlers (:class:`ModerationCallbackHandler` subclasses), sync or async.
+        unique_id: the user or session id passed to callbacks; per call, set
+            ``config={"configurable": {"unique_id": ...}}`` instead.
+        vault: where anonymized placeholders are kept (shared with :meth:`restorer`).
+        input_key: the key holding the text when the input is a dict.
+    """
+
+    def __init__(
+        self,
+        config: ModerationConfig | dict[str, Any] | None = None,
+        *,
+        backend: Any = None,
+        backends: dict[str, Any] | None = None,
+        callbacks: Sequence[Any] = (),
+        unique_id: str | None = None,
+        vault: AnonymizationVault | None = None,
+        input_key: str = "input",
+        name: str | None = None,
+        raise_callback_errors: bool = False,
+    ) -> None:
+        if config is None:
+            config = ModerationConfig()
+        elif isinstance(config, dict):
+            config = ModerationConfig.from_dict(config)
+        elif not isinstance(config, ModerationConfig):
+            raise ConfigurationError(f"config must be a ModerationConfig or dict, not {type(config).__name__}")
+        self.config = config
+        self.filters = [_FILTER_CLASSES[f.type](f) for f in config.filters]
+        self._backends: dict[str, Any] = dict(backends or {})
+        if isinstance(backend, str):
+            config = config.model_copy(update={"backend": config.backend.model_copy(update={"name": backend})})
+            self.config = config
+            backend = None
+        self._default_backend = backend
+        self.dispatcher = CallbackDispatcher(callbacks, raise_errors=raise_callback_errors)
+        self.unique_id = unique_id
+        self.vault = vault or AnonymizationVault()
+        self.input_key = input_key
+        self.name = name or "ModerationChain"
+
+    # -- backends --------------------------------------------------------------------------------------
+
+    def backend_for(self, text_filter: TextFilter) -> Any:
+        """The backend instance a filter runs on, created on first use."""
+        name = text_filter.config.backend
+        if name is None:
+            if self._default_backend is None:
+                self._default_backend = self._backends.get(self.config.backend.name) or create_backend(
+                    self.config.backend
+                )
+            return self._default_backend
+        if name not in self._backends:
+            if self._default_backend is not None and getattr(self._default_backend, "name", None) == name:
+                self._backends[name] = self._default_backend
+            else:
+                self._backends[name] = create_backend(self.config.backend.model_copy(update={"name": name}))
+        return self._backends[name]
+
+    def _fails_open(self, text_filter: TextFilter) -> bool:
+        own = text_filter.config.fail_open
+        return self.config.fail_open if own is None else own
+
+    # -- the filter loop, shared by sync and async paths ----------------------------------------------
+
+    def _start(self, value: Any, config: RunnableConfig | None) -> _Item:
+        unique_id = _config_value(config, "unique_id", "user_id") or self.unique_id
+        scope = _config_value(config, "conversation_id", "session_id", "thread_id") or unique_id or DEFAULT_SCOPE
+        return _Item(unpack(value, self.input_key), unique_id, str(scope))
+
+    def _pending(self, items: list[_Item]) -> tuple[list[str], list[tuple[_Item, int]]]:
+        """The non-empty texts of live items, flattened, and where each came from."""
+        texts: list[str] = []
+        owners: list[tuple[_Item, int]] = []
+        for item in items:
+            if item.live:
+                for index, text in enumerate(item.texts):
+                    if text.strip():
+                        texts.append(text)
+                        owners.append((item, index))
+        return texts, owners
+
+    def _settle(
+        self,
+        index: int,
+        text_filter: TextFilter,
+        backend: Any,
+        owners: list[tuple[_Item, int]],
+        scored: list[Any] | None,
+        error: BackendError | None,
+        elapsed_ms: float,
+    ) -> list[tuple[_Item, dict[str, Any]]]:
+        """Apply one filter's scores to its items; returns the callback events to emit, in order."""
+        backend_name = getattr(backend, "name", type(backend).__name__)
+        wants_events = self.dispatcher.wants(text_filter.kind)
+        per_item: dict[int, list[int]] = {}
+        for position, (item, _) in enumerate(owners):
+            per_item.setdefault(id(item), []).append(position)
+        items = {id(item): item for item, _ in owners}
+        events = []
+        for key, positions in per_item.items():
+            item = items[key]
+            selected: list[Finding] = []
+            checked = [item.texts[owners[p][1]] for p in positions] if wants_events else []
+            if error is None:
+                assert scored is not None
+                for position in positions:
+                    text_index = owners[position][1]
+                    chosen = text_filter.select(scored[position].findings)
+                    if text_index:
+                        chosen = [f.model_copy(update={"text_index": text_index}) for f in chosen]
+                    selected.extend(chosen)
+                    item.texts[text_index] = text_filter.apply(
+                        item.texts[text_index], chosen, vault=self.vault, scope=item.scope
+                    )
+            blocked = text_filter.blocks(selected)
+            if error is not None and not self._fails_open(text_filter):
+                item.error = error
+            elif error is not None:
+                logger.warning("%s filter failed open on backend %s: %s", text_filter.kind, backend_name,
+                               type(error).__name__)
+            if blocked:
+                item.blocked_by = text_filter
+            item.findings.extend(selected)
+            item.filter_results.append(FilterResult(
+                filter=text_filter.kind, index=index, backend=backend_name, action=text_filter.config.action,
+                findings=tuple(selected), blocked=blocked or item.error is not None,
+                error=type(error).__name__ if error is not None else None, elapsed_ms=elapsed_ms,
+            ))
+            if wants_events:
+                raw = None if scored is None else [scored[p].raw for p in positions]
+                beacon = make_beacon(item.run_id, text_filter.kind, bool(selected), checked, raw)
+                events.append((item, beacon))
+        return events
+
+    def _finish(self, item: _Item) -> ModerationResult:
+        blocked = item.blocked_by.kind if item.blocked_by else (
+            item.filter_results[-1].filter if item.error is not None else None)
+        allowed = blocked is None
+        return ModerationResult(
+            allowed=allowed,
+            blocked_by=blocked,
+            findings=tuple(item.findings),
+            filters=tuple(item.filter_results),
+            texts=tuple(item.texts),
+            output=item.unpacked.rebuild(item.texts) if allowed else None,
+            unique_id=item.unique_id,
+        )
+
+    def _moderate_items(self, items: list[_Item], managers: Sequence[Any] = (), configs: Sequence[Any] = ()) -> None:
+        for index, text_filter in enumerate(self.filters):
+            texts, owners = self._pending(items)
+            if not owners:
+                if not any(item.live for item in items):
+                    return
+                continue
+            backend = self.backend_for(text_filter)
+            started = time.perf_counter()
+            scored, error = None, None
+            try:
+                scored = backend.run(text_filter.kind, texts, text_filter.config)
+            except BackendError as exc:
+                error = exc
+            elapsed = (time.perf_counter() - started) * 1000
+            for item, beacon in self._settle(index, text_filter, backend, owners, scored, error, elapsed):
+                self.dispatcher.emit(text_filter.kind, beacon, item.unique_id)
+            self._trace(items, managers, configs, text_filter, index)
+
+    async def _amoderate_items(
+        self, items: list[_Item], managers: Sequence[Any] = (), configs: Sequence[Any] = ()
+    ) -> None:
+        for index, text_filter in enumerate(self.filters):
+            texts, owners = self._pending(items)
+            if not owners:
+                if not any(item.live for item in items):
+                    return
+                continue
+            backend = self.backend_for(text_filter)
+            started = time.perf_counter()
+            scored, error = None, None
+            try:
+                scored = await backend.arun(text_filter.kind, texts, text_filter.config)
+            except BackendError as exc:
+                error = exc
+            elapsed = (time.perf_counter() - started) * 1000
+            for item, beacon in self._settle(index, text_filter, backend, owners, scored, error, elapsed):
+                await self.dispatcher.aemit(text_filter.kind, beacon, item.unique_id)
+            await self._atrace(items, managers, configs, text_filter, index)
+
+    # -- LangChain tracing: one custom event per filter, without raw text ------------------------------
+
+    def _trace_events(self, items, managers, configs, text_filter, index):  # type: ignore[no-untyped-def]
+        for item, manager, config in zip(items, managers, configs):
+            if manager is None or not getattr(manager, "handlers", None) or not item.filter_results:
+                continue
+            result = item.filter_results[-1]
+            if result.index != index:
+                continue
+            data = {"step": text_filter.kind, "run_id": item.run_id, "unique_id": item.unique_id,
+                    **result.model_dump(exclude={"findings"}),
+                    "findings": [f.model_dump(exclude_none=True) for f in result.findings]}
+            yield f"modchain.{text_filter.kind}", data, patch_config(config, callbacks=manager.get_child())
+
+    def _trace(self, items, managers, configs, text_filter, index) -> None:  # type: ignore[no-untyped-def]
+        from langchain_core.callbacks.manager import dispatch_custom_event
+
+        for name, data, config in self._trace_events(items, managers, configs, text_filter, index):
+            dispatch_custom_event(name, data, config=config)
+
+    async def _atrace(self, items, managers, configs, text_filter, index) -> None:  # type: ignore[no-untyped-def]
+        from langchain_core.callbacks.manager import adispatch_custom_event
+
+        for name, data, config in self._trace_events(items, managers, configs, text_filter, index):
+            await adispatch_custom_event(name, data, config=config)
+
+    # -- public API ------------------------------------------------------------------------------------
+
+    def moderate(self, value: Any, config: RunnableConfig | None = None) -> ModerationResult:
+        """Moderate and return the full result instead of raising on a violation.
+
+        A backend error still raises (fail closed) unless the filter is configured to fail open.
+        """
+        return self.moderate_batch([value], config)[0]
+
+    def moderate_batch(self, values: Sequence[Any], config: RunnableConfig | None = None) -> list[ModerationResult]:
+        items = [self._start(value, config) for value in values]
+        self._moderate_items(items)
+        return [self._raise_error(item) or self._finish(item) for item in items]
+
+    async def amoderate(self, value: Any, config: RunnableConfig | None = None) -> ModerationResult:
+        return (await self.amoderate_batch([value], config))[0]
+
+    async def amoderate_batch(
+        self, values: Sequence[Any], config: RunnableConfig | None = None
+    ) -> list[ModerationResult]:
+        items = [self._start(value, config) for value in values]
+        await self._amoderate_items(items)
+        return [self._raise_error(item) or self._finish(item) for item in items]
+
+    @staticmethod
+    def _raise_error(item: _Item) -> None:
+        if item.error is not None:
+            raise item.error
+
+    def _outcome(self, item: _Item) -> Any:
+        if item.error is not None:
+            return item.error
+        result = self._finish(item)
+        if not result.allowed:
+            assert item.blocked_by is not None
+            return item.blocked_by.violation(result=result)
+        return result.output
+
+    def _run_batch(self, values: list[Any], run_manager: list[Any], config: list[RunnableConfig]) -> list[Any]:
+        # Parameter names are what Runnable._batch_with_config passes by keyword.
+        managers, configs = run_manager, config
+        items: list[_Item | BaseException] = []
+        for value, config in zip(values, configs):
+            try:
+                items.append(self._start(value, config))
+            except Exception as exc:  # noqa: BLE001 - reported per input, like Runnable.batch does
+                items.append(exc)
+        live = [i for i in items if isinstance(i, _Item)]
+        live_managers = [m for i, m in zip(items, managers) if isinstance(i, _Item)]
+        live_configs = [c for i, c in zip(items, configs) if isinstance(i, _Item)]
+        self._moderate_items(live, live_managers, live_configs)
+        return [i if isinstance(i, BaseException) else self._outcome(i) for i in items]
+
+    async def _arun_batch(
+        self, values: list[Any], run_manager: list[Any], config: list[RunnableConfig]
+    ) -> list[Any]:
+        managers, configs = run_manager, config
+        items: list[_Item | BaseException] = []
+        for value, config in zip(values, configs):
+            try:
+                items.append(self._start(value, config))
+            except Exception as exc:  # noqa: BLE001
+                items.append(exc)
+        live = [i for i in items if isinstance(i, _Item)]
+        live_managers = [m for i, m in zip(items, managers) if isinstance(i, _Item)]
+        live_configs = [c for i, c in zip(items, configs) if isinstance(i, _Item)]
+        await self._amoderate_items(live, live_managers, live_configs)
+        return [i if isinstance(i, BaseException) else self._outcome(i) for i in items]
+
+    def _invoke_one(self, value: Any, run_manager: Any, config: RunnableConfig) -> Any:
+        outcome = self._run_batch([value], [run_manager], [config])[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def _ainvoke_one(self, value: Any, run_manager: Any, config: RunnableConfig) -> Any:
+        outcome = (await self._arun_batch([value], [run_manager], [config]))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Moderate ``input``; returns it sanitized in the same shape, or raises a violation."""
+        return self._call_with_config(self._invoke_one, input, config, run_type="chain")
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self._acall_with_config(self._ainvoke_one, input, config, run_type="chain")
+
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Moderate many inputs with one backend pass per filter (requests packed across inputs)."""
+        if not inputs:
+            return []
+        return self._batch_with_config(
+            self._run_batch, inputs, config, return_exceptions=return_exceptions, run_type="chain"
+        )
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        if not inputs:
+            return []
+        return await self._abatch_with_config(
+            self._arun_batch, inputs, config, return_exceptions=return_exceptions, run_type="chain"
+        )
+
+    def restorer(self) -> Runnable[Any, Any]:
+        """A Runnable that puts anonymized originals back: ``guard | llm | guard.restorer()``."""
+        from modchain.text.restore import RestorePii
+
+        return RestorePii(self.vault, input_key=self.input_key)
+
+    @classmethod
+    def with_backend(cls, backend_config: BackendConfig | dict[str, Any], **kwargs: Any) -> ModerationChain:
+        """A chain with default filters on the given backend config (``{"name": "comprehend", ...}``)."""
+        if isinstance(backend_config, dict):
+            backend_config = BackendConfig.model_validate(backend_config)
+        config = kwargs.pop("config", None) or ModerationConfig()
+        if isinstance(config, dict):
+            config = ModerationConfig.from_dict(config)
+        return cls(config.model_copy(update={"backend": backend_config}), **kwargs)

@@ -1,0 +1,40 @@
+"""RestorePii: put anonymized originals back into an LLM's answer (``guard | llm | guard.restorer()``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from modchain.core.vault import DEFAULT_SCOPE, AnonymizationVault
+from modchain.text.messages import unpack
+
+
+class RestorePii(Runnable[Any, Any]):
+    """Replaces ``[LABEL_N]`` placeholders of the caller's scope with the originals, keeping the shape.
+
+    The scope comes from ``config["configurable"]`` (``conversation_id``, ``session_id``, ``thread_id``,
+    then ``unique_id``), exactly as the guard that anonymized the text found it.
+    """
+
+    def __init__(self, vault: AnonymizationVault, *, input_key: str = "input", scope: str | None = None) -> None:
+        self.vault = vault
+        self.input_key = input_key
+        self.scope = scope
+
+    def _scope(self, config: RunnableConfig | None) -> str:
+        if self.scope is not None:
+            return self.scope
+        configurable = (config or {}).get("configurable") or {}
+        for key in ("conversation_id", "session_id", "thread_id", "unique_id", "user_id"):
+            if configurable.get(key) is not None:
+                return str(configurable[key])
+        return DEFAULT_SCOPE
+
+    def _restore(self, value: Any, config: RunnableConfig) -> Any:
+        unpacked = unpack(value, self.input_key)
+        scope = self._scope(config)
+        return unpacked.rebuild([self.vault.restore(text, scope) for text in unpacked.texts])
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._call_with_config(self._restore, input, config, run_type="parser")
