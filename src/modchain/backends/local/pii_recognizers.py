@@ -1,0 +1,306 @@
+"""Offline PII recognizers: precompiled ``re`` patterns plus real validation, standard library only.
+
+``find_pii(text)`` returns non-overlapping :class:`PiiMatch` spans labelled with Amazon Comprehend's
+PII entity names. A pattern only proposes a candidate; where a rule exists the candidate must pass
+it: SSA structure (SSN), Luhn + issuer prefix and length (cards), mod-97 + country length (IBAN),
+ABA checksum (routing), NANP rules (US phones), ``ipaddress`` (IPv6). Scores are hand-set:
+validated next to a context word ("ssn", "routing", "iban") ~0.95-0.99, validated alone
+~0.85-0.9, shapes that mean little alone (bare 9/10-digit runs) lower or context-only.
+
+Limits: US-centric (SSN, NANP, ABA), English context words; no names, addresses or dates (those
+need a model). A checksum makes a number possible, not real: test card numbers pass. Unsupported
+labels in ``labels`` are ignored, so a chain configured with Comprehend's full label list still
+runs. Offsets index the original ``str`` (``text[m.start:m.end]`` is the match).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+
+__all__ = ["SUPPORTED_PII_LABELS", "PiiMatch", "find_pii"]
+
+
+@dataclass(frozen=True, slots=True)
+class PiiMatch:
+    label: str
+    start: int  # inclusive
+    end: int  # exclusive
+    score: float
+    recognizer: str
+
+
+# ASCII mode: \d is [0-9] (so int() never meets Arabic-Indic digits) and IGNORECASE [a-z] does
+# not also match the Kelvin sign. A number must not be the middle of a longer token: nothing
+# from [\w.+-] before it, no word char or "-" after it, and no ".5"/",5" continuation (decimals,
+# versions, thousands separators).
+_A, _AI = re.ASCII, re.ASCII | re.IGNORECASE
+_L, _R = r"(?<![\w.+-])", r"(?![\w-]|[.,]\d)"
+
+
+def _ctx(rx: re.Pattern[str], text: str, start: int, end: int, before: int = 40, after: int = 20) -> bool:
+    return rx.search(text, max(0, start - before), end + after) is not None
+
+
+def _cw(words: str) -> re.Pattern[str]:  # context words, each starting on a word boundary
+    return re.compile(r"\b(?:" + words + ")", _AI)
+
+
+# --- SSN --------------------------------------------------------------------------------------
+_SSN = re.compile(_L + r"(\d{3})([- ])(\d{2})\2(\d{4})" + _R, _A)
+_NINE = re.compile(_L + r"\d{9}" + _R, _A)
+_SSN_CTX = _cw(r"ssns?\b|social security|soc\.? ?sec|ss ?#|ss ?no\b")
+_SSN_PUBLISHED = frozenset({"078051120", "219099999"})  # Woolworth wallet card, SSA pamphlet
+
+
+def _ssn_ok(d: str) -> bool:
+    area, group, serial = d[:3], d[3:5], d[5:]
+    return (area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+            and len(set(d)) > 1 and d not in _SSN_PUBLISHED)
+
+
+def _find_ssn(text: str) -> Iterator[PiiMatch]:
+    for m in _SSN.finditer(text):
+        if _ssn_ok(m.group(1) + m.group(3) + m.group(4)):
+            base = 0.85 if m.group(2) == "-" else 0.75  # "123 45 6789" is a weaker shape
+            ctx = _ctx(_SSN_CTX, text, m.start(), m.end())
+            yield PiiMatch("SSN", m.start(), m.end(), 0.97 if ctx else base, "ssn_formatted")
+    for m in _NINE.finditer(text):
+        # Nine bare digits are as often an order or routing number: report only with context.
+        if _ssn_ok(m.group()) and _ctx(_SSN_CTX, text, m.start(), m.end()):
+            yield PiiMatch("SSN", m.start(), m.end(), 0.93, "ssn_bare")
+
+
+# --- Payment cards ------------------------------------------------------------------------------
+# Separators are optional but, when present, split groups of 2-7 digits, which keeps the regex
+# linear (no ambiguous ways to split one digit run).
+_CARD = re.compile(_L + r"(?:\d{13,19}|\d{4}(?:[ -]\d{2,7}){2,5})" + _R, _A)
+_CARD_CTX = _cw(r"card|credit|debit|visa|master ?card|amex|american express|discover|jcb|diners"
+                r"|cc\b|ccn|cvv|payment|pan\b")
+_R16_19, _R14_19 = range(16, 20), range(14, 20)
+_ISSUERS = (  # (first prefix, last prefix, prefix digits, allowed lengths)
+    (4, 4, 1, (13, 16, 19)),  # Visa
+    (51, 55, 2, (16,)), (2221, 2720, 4, (16,)),  # Mastercard
+    (34, 34, 2, (15,)), (37, 37, 2, (15,)),  # American Express
+    (6011, 6011, 4, _R16_19), (65, 65, 2, _R16_19), (644, 649, 3, _R16_19),  # Discover
+    (3528, 3589, 4, _R16_19),  # JCB
+    (300, 305, 3, _R14_19), (36, 36, 2, _R14_19), (38, 38, 2, _R14_19),  # Diners Club
+)
+
+
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # digit sum of 2*d
+
+
+def _luhn_ok(d: str) -> bool:
+    return sum(_LUHN_DOUBLED[int(c)] if i % 2 else int(c) for i, c in enumerate(reversed(d))) % 10 == 0
+
+
+def _find_card(text: str) -> Iterator[PiiMatch]:
+    for m in _CARD.finditer(text):
+        d = m.group().replace(" ", "").replace("-", "")
+        if (13 <= len(d) <= 19 and _luhn_ok(d)
+                and any(lo <= int(d[:n]) <= hi and len(d) in ok for lo, hi, n, ok in _ISSUERS)):
+            ctx = _ctx(_CARD_CTX, text, m.start(), m.end())
+            yield PiiMatch("CREDIT_DEBIT_NUMBER", m.start(), m.end(), 0.98 if ctx else 0.88, "card_luhn")
+
+
+# --- Email and URL ------------------------------------------------------------------------------
+# The lookbehind means an attempt only starts at the beginning of a token, which keeps the
+# scan linear; a local part cannot start in the middle of a word.
+_EMAIL = re.compile(r"(?<![\w.%+-])[a-z0-9_%+-](?:[a-z0-9._%+-]{0,62}[a-z0-9_%+-])?@"
+                    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(?![\w-]|\.[a-z0-9])", _AI)
+_EMAIL_CTX = _cw(r"e-?mail|contact|reach me")
+_URL = re.compile(r"(?<![\w@/.-])(?:https?://|www\.)[^\s<>\"'`]+", _AI)
+_URL_TRAIL = ".,;:!?'\")]}>*"
+
+
+def _find_email(text: str) -> Iterator[PiiMatch]:
+    if "@" not in text:
+        return
+    for m in _EMAIL.finditer(text):
+        local = m.group().split("@", 1)[0]
+        if ".." not in m.group() and not local.startswith(".") and not local.endswith("."):
+            ctx = _ctx(_EMAIL_CTX, text, m.start(), m.end())
+            yield PiiMatch("EMAIL", m.start(), m.end(), 0.99 if ctx else 0.95, "email")
+
+
+def _find_url(text: str) -> Iterator[PiiMatch]:
+    for m in _URL.finditer(text):
+        url = m.group()
+        # Sentence punctuation is not part of the URL, but a ")" that closes a "(" inside it is.
+        while url and url[-1] in _URL_TRAIL and not (url[-1] == ")" and url.count("(") >= url.count(")")):
+            url = url[:-1]
+        rest = url.split("//", 1)[-1] if "//" in url[:8] else url[4:]
+        if rest[:1].isalnum():
+            yield PiiMatch("URL", m.start(), m.start() + len(url), 0.9, "url")
+
+
+# --- Phone numbers ------------------------------------------------------------------------------
+_NANP = re.compile(_L + r"(?:\+?1[ .-]?)?(\(\d{3}\)|\d{3})([ .-]?)(\d{3})[ .-]?(\d{4})" + _R, _A)
+# International: "+" and a country code, then digit groups joined by single separators (one
+# optional "(0)"-style group); 7-15 digits in all, per E.164.
+_INTL = re.compile(r"(?<![\w+])\+[1-9]\d{0,14}(?:[ .-]?\(\d{1,4}\)[ .-]?\d{1,14})?(?:[ .-]\d{1,14}){0,6}" + _R, _A)
+_INTL_BEFORE = re.compile(r"\+\d{1,4}[ .-]?\Z")
+_NOT_PHONE = re.compile(r"\d{4}([-./])\d{1,2}\1\d{1,2}|\d{1,2}([-./])\d{1,2}\2\d{2,4}|\d{3}-\d{2}-\d{4}")
+_PHONE_CTX = _cw(r"phone|tel\b|telephone|call|cell|mobile|fax|contact|text me|sms|whatsapp|reach")
+
+
+def _find_phone(text: str) -> Iterator[PiiMatch]:
+    for m in _NANP.finditer(text):
+        area, exch = m.group(1).strip("()"), m.group(3)
+        if area[0] < "2" or exch[0] < "2" or area[1:] == "11":  # NANP: NXX-NXX, no N11 area codes
+            continue
+        if _INTL_BEFORE.search(text, max(0, m.start() - 6), m.start()):
+            continue  # the tail of "+44 415 555 2671" is not a US number
+        ctx, g = _ctx(_PHONE_CTX, text, m.start(), m.end()), m.group()
+        if g.isdigit():  # a bare digit run is as likely an ID as a phone
+            score = 0.8 if ctx else 0.4
+        elif g.startswith(("+1", "1")):
+            score = 0.97 if ctx else 0.85
+        else:
+            score = 0.95 if ctx else 0.75
+        yield PiiMatch("PHONE", m.start(), m.end(), score, "phone_nanp")
+    if "+" in text:
+        for m in _INTL.finditer(text):
+            body = m.group()[1:]
+            n = sum(c.isdigit() for c in body)
+            if 7 <= n <= 15 and not _NOT_PHONE.fullmatch(body):
+                ctx = _ctx(_PHONE_CTX, text, m.start(), m.end())
+                yield PiiMatch("PHONE", m.start(), m.end(), 0.9 if ctx else 0.7, "phone_intl")
+
+
+# --- Network identifiers ------------------------------------------------------------------------
+_OCT = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"  # 0-255, no leading zeros
+_IPV4 = re.compile(r"(?<![\w.])" + _OCT + r"(?:\." + _OCT + r"){3}(?!\w|\.\d)", _A)
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9a-f]{1,4})?"
+                   r"(?![\w:]|\.\d)", _AI)
+_IP_CTX = _cw(r"ip\b|ipv[46]|address|host|server|ping|gateway|dns|subnet|router")
+_VERSION_BEFORE = re.compile(r"\b(?:version|ver|release|build)[\s.:]*\Z", _AI)
+_MAC = re.compile(r"(?<![\w:.-])(?:[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}"
+                  r"|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?![\w:-]|\.\w)", _AI)
+_MAC_CTX = _cw(r"mac\b|hardware|ethernet|wi-?fi|bssid|nic\b|device")
+
+
+def _find_ip(text: str) -> Iterator[PiiMatch]:
+    for m in _IPV4.finditer(text):
+        if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            score = 0.3  # "version 1.2.3.4" is far more likely than an address
+        else:
+            score = 0.97 if _ctx(_IP_CTX, text, m.start(), m.end()) else 0.85
+        yield PiiMatch("IP_ADDRESS", m.start(), m.end(), score, "ipv4")
+    if "::" not in text and text.count(":") < 7:
+        return  # every IPv6 address has either "::" or seven colons
+    for m in _IPV6.finditer(text):
+        try:
+            ipaddress.IPv6Address(m.group())
+        except ValueError:
+            continue
+        groups = sum(1 for g in m.group().split(":") if g)
+        if groups == 0:
+            continue
+        ctx = _ctx(_IP_CTX, text, m.start(), m.end())
+        # "::1" or "a::b" are also C++ scopes and tokens; only longer forms are distinctive.
+        score = (0.97 if ctx else 0.9) if groups >= 3 else (0.85 if ctx else 0.6)
+        yield PiiMatch("IP_ADDRESS", m.start(), m.end(), score, "ipv6")
+
+
+def _find_mac(text: str) -> Iterator[PiiMatch]:
+    for m in _MAC.finditer(text):
+        ctx = _ctx(_MAC_CTX, text, m.start(), m.end())
+        dotted = m.group(1) is None  # Cisco "0011.2233.4455" is also a plain 12-hex ID shape
+        score = (0.9 if ctx else 0.6) if dotted else (0.97 if ctx else 0.85)
+        yield PiiMatch("MAC_ADDRESS", m.start(), m.end(), score, "mac")
+
+
+# --- AWS credentials ----------------------------------------------------------------------------
+_AWS_KEY = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])", _A)
+_AWS_KEY_CTX = _cw(r"aws|access|key|credential")
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])", _A)
+_SECRET_CTX = re.compile(r"secret", _AI)  # also inside aws_secret_access_key / SecretAccessKey
+
+
+def _find_aws(text: str) -> Iterator[PiiMatch]:
+    for m in _AWS_KEY.finditer(text):
+        ctx = _ctx(_AWS_KEY_CTX, text, m.start(), m.end())
+        yield PiiMatch("AWS_ACCESS_KEY", m.start(), m.end(), 0.99 if ctx else 0.95, "aws_access_key")
+    if not _SECRET_CTX.search(text):
+        return  # 40 base64 characters alone could be anything (a hash, a token, a path)
+    for m in _AWS_SECRET.finditer(text):
+        s = m.group()
+        mixed = (not s.islower() and not s.isupper() and any(c.isdigit() or c in "/+" for c in s))
+        if mixed and _ctx(_SECRET_CTX, text, m.start(), m.end(), before=60, after=0):
+            yield PiiMatch("AWS_SECRET_KEY", m.start(), m.end(), 0.9, "aws_secret_key")
+
+
+# --- Bank accounts ------------------------------------------------------------------------------
+_IBAN = re.compile(r"(?<!\w)[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){2,7}(?: ?[a-z0-9]{1,3})?(?!\w)", _AI)
+_IBAN_CTX = _cw(r"iban|account|bank|transfer|swift|bic\b|wire|sepa")
+# IBAN length per country (ISO 13616 registry). Countries not listed are not reported: without
+# the length the mod-97 check alone passes 1 random string in 97.
+_IBAN_LEN = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
+    "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+_ABA_CTX = _cw(r"routing|aba\b|rtn\b|transit")
+_ABA_PREFIX = frozenset([*range(13), *range(21, 33), *range(61, 73), 80])  # Fed districts
+
+
+def _find_bank(text: str) -> Iterator[PiiMatch]:
+    for m in _IBAN.finditer(text):
+        s = m.group().replace(" ", "").upper()
+        if _IBAN_LEN.get(s[:2]) != len(s) or not 2 <= int(s[2:4]) <= 98:
+            continue
+        if int("".join(str(int(c, 36)) for c in s[4:] + s[:4])) % 97 == 1:
+            ctx = _ctx(_IBAN_CTX, text, m.start(), m.end())
+            yield PiiMatch("INTERNATIONAL_BANK_ACCOUNT_NUMBER", m.start(), m.end(),
+                           0.98 if ctx else 0.9, "iban_mod97")
+    for m in _NINE.finditer(text):
+        d = [ord(c) - 48 for c in m.group()]
+        aba = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + d[2] + d[5] + d[8]
+        if aba % 10 == 0 and d[0] * 10 + d[1] in _ABA_PREFIX:
+            # One 9-digit number in ten passes the checksum, so without a context word it is weak.
+            ctx = _ctx(_ABA_CTX, text, m.start(), m.end())
+            yield PiiMatch("BANK_ROUTING", m.start(), m.end(), 0.97 if ctx else 0.4, "aba_checksum")
+
+
+_FINDERS: tuple[tuple[frozenset[str], Callable[[str], Iterator[PiiMatch]]], ...] = (
+    (frozenset({"SSN"}), _find_ssn),
+    (frozenset({"CREDIT_DEBIT_NUMBER"}), _find_card),
+    (frozenset({"EMAIL"}), _find_email),
+    (frozenset({"URL"}), _find_url),
+    (frozenset({"PHONE"}), _find_phone),
+    (frozenset({"IP_ADDRESS"}), _find_ip),
+    (frozenset({"MAC_ADDRESS"}), _find_mac),
+    (frozenset({"AWS_ACCESS_KEY", "AWS_SECRET_KEY"}), _find_aws),
+    (frozenset({"INTERNATIONAL_BANK_ACCOUNT_NUMBER", "BANK_ROUTING"}), _find_bank),
+)
+SUPPORTED_PII_LABELS: frozenset[str] = frozenset().union(*(labels for labels, _ in _FINDERS))
+
+
+def find_pii(text: str, labels: Collection[str] | None = None) -> list[PiiMatch]:
+    """Validated PII spans in ``text``, non-overlapping and sorted by start.
+
+    ``labels`` keeps only those Comprehend labels (None or empty: all supported ones); the
+    others are not even searched for, so a span is never hidden by a label you did not ask for.
+    Where candidates overlap, the higher score wins, then the longer span, the earlier start,
+    the label name.
+    """
+    if isinstance(labels, str):  # find_pii(t, "SSN") means one label, not the letters S, S, N
+        labels = (labels,)
+    wanted = SUPPORTED_PII_LABELS.intersection(labels) if labels else SUPPORTED_PII_LABELS
+    candidates = [m for found, finder in _FINDERS if found & wanted for m in finder(text) if m.label in wanted]
+    candidates.sort(key=lambda m: (-m.score, m.start - m.end, m.start, m.label, m.end, m.recognizer))
+    kept: list[PiiMatch] = []
+    for cand in candidates:
+        if all(cand.end <= k.start or cand.start >= k.end for k in kept):
+            kept.append(cand)
+    kept.sort(key=lambda m: (m.start, m.end))
+    return kept

@@ -1,0 +1,118 @@
+"""Pattern heuristics for jailbreak and prompt-injection attempts (offline, standard library only).
+
+``score_prompt_safety(text)`` returns ``(unsafe_probability, kind)``: kind is ``"jailbreak"``
+(persona and role-play overrides: DAN, "developer mode", "pretend you have no guidelines"),
+``"injection"`` (instruction overrides, system-prompt extraction, chat-template tag injection,
+exfiltration to a URL or address) or ``None``. Each pattern carries a hand-set weight; the
+weights combine as a noisy-OR and kind is that of the strongest pattern (None below 0.5).
+Cues that are common in benign prompts too ("from now on you will ...", "developer mode", "no
+restrictions", "stay in character", a bare "jailbreak") weigh 0.25: alone they stay under 0.3,
+they only add to other evidence.
+Patterns need an instruction-shaped object ("ignore previous *instructions*"), which keeps
+"how do I ignore this warning" and "how to kill a python process" at 0. Text is matched after
+``normalize_text`` and ``squeeze``, so zero-width characters, leetspeak, homoglyphs, fullwidth
+forms and "ignooore" do not evade it.
+
+Limits: English only; quoting or discussing an attack ("what does 'ignore previous
+instructions' do?") scores like the attack itself; paraphrases outside the patterns, other
+languages, encodings (base64, ROT13) and instructions split across messages are missed.
+"""
+
+from __future__ import annotations
+
+from modchain.backends.local.normalize import compile_squeezed, normalize_text, squeeze
+
+__all__ = ["score_prompt_safety"]
+
+_J, _I = "jailbreak", "injection"
+_WEAK = 0.25  # cues that benign prompts use too
+_RESTRICTIONS = (r"(?:restrictions|guidelines|filters|filtering|limitations|limits|censorship|policies|policy"
+                 r"|safeguards|guardrails|rules|constraints|boundaries|morals|ethics|programming|alignment)")
+_MODIFIERS = r"(?:(?:any|all|your|its|the|of|ethical|moral|safety|content|openai|anthropic|usual|normal) )*"
+_SECRETS = (r"(?:conversation|chat(?: history)?|history|transcript|previous messages|messages|system prompt"
+            r"|credentials|passwords?|api keys?|secrets?|user(?:'s|s')? (?:data|information|info|details)"
+            r"|personal (?:data|information|info))")
+_OVERRIDE_OBJECTS = (r"(?:instructions?|prompts?|directions?|directives?|rules|commands?|guidelines|guidance"
+                     r"|orders|constraints|programming)")
+# (pattern in plain English, weight, kind); compiled to match squeezed, normalized text.
+_SPEC: tuple[tuple[str, float, str], ...] = (
+    # --- jailbreak: personas and role-play overrides ---
+    (r"\bdo anything now\b", 0.9, _J),
+    ((r"\b(?:you are|you're|act as|acting as|become|roleplay as|pretend to be|you will be) (?:now )?(?:a |an |the )?"
+     r"(?:dan|stan|dude|aim|mongo tom|evil confidant)\b(?!')"), 0.8, _J),
+    (r"\b(?:god|sudo|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil|opposite|dan|amoral|chaos) mode\b",
+     0.8, _J),
+    (r"\bdeveloper mode\b", _WEAK, _J),  # also a real Android/browser setting
+    ((r"\b(?:you are|you're|you will be|chatgpt|gpt|assistant|ai)\b(?: \w+){0,3} developer mode\b"
+     r"|\bdeveloper mode (?:enabled|activated)\b"), 0.8, _J),
+    (r"\b(?:no|without|free of|free from|not bound by|unbound by|not restricted by) " + _MODIFIERS
+     + _RESTRICTIONS + r"\b", _WEAK, _J),
+    (r"\b(?:you|u)(?:'re| are| have| will have| do not have| don't have| no longer have)? (?:now )?(?:no|without"
+     r"|free of|free from|not bound by|unbound by|freed from|released from) " + _MODIFIERS + _RESTRICTIONS + r"\b",
+     0.85, _J),
+    (r"\b(?:ignore|bypass|override|disable|forget|break|violate|disregard|turn off) (?:all |any |of )*(?:your|its"
+     r"|openai's|anthropic's|openai|anthropic|content|safety|ethical|moral)(?: \w+)? " + _RESTRICTIONS
+     + r"\b", 0.85, _J),
+    (r"\b(?:pretend|imagine|act as if|act like|suppose|assume|behave as if)(?: that)? (?:you|u)(?:'re| are| have"
+     r"| had| were| can| could| do not| don't| no longer)\b.{0,40}?(?:\b(?:no|without|free of|free from) (?:any )?"
+     r"(?:\w+ )?" + _RESTRICTIONS + r"|\b(?:unrestricted|unfiltered|uncensored|amoral|unethical|evil|jailbroken)\b"
+     r"|\bnot (?:an ai|bound|restricted|limited)\b|\bcan do anything\b)", 0.85, _J),
+    (r"\bfrom now on,? (?:you|u)(?:'re| are| will| must| shall| can| should| have|'ll)\b", _WEAK, _J),
+    ((r"\b(?:act|acting|respond|answer|reply|behave) (?:as|like) (?:a |an )?(?:unfiltered|uncensored|unrestricted"
+     r"|amoral|unethical|evil|jailbroken|rogue)\b"), 0.85, _J),
+    ((r"\b(?:unfiltered|uncensored|unrestricted|amoral|jailbroken|rogue) (?:ai|assistant|chatbot|model|llm|gpt"
+     r"|chatgpt|bot|persona)\b"), 0.75, _J),
+    (r"\bstay in character\b", _WEAK, _J),
+    (r"\bjailbreak(?:ing|ed|s)?\b|\bjailbroken\b", _WEAK, _J),
+    (r"\b(?:you can|you will|you must|you could) (?:now )?do anything\b", 0.7, _J),
+    (r"\byou (?:are|have been) (?:now )?(?:freed|liberated|unshackled|released)\b", 0.7, _J),
+    (r"\byou are not (?:an ai|chatgpt|an assistant|a language model|bound|restricted|limited)\b", 0.65, _J),
+    (r"\b(?:dead|deceased|late) (?:grandma|grandmother|granny)\b.{0,60}\b(?:used to|would)\b", 0.5, _J),
+    (r"\bnever (?:refuse|decline|say no)\b|\b(?:do not|don't) (?:ever )?(?:refuse|decline)\b", 0.55, _J),
+    (r"\byou(?:'re| are) now (?:in )?(?:admin|administrator|root|debug|maintenance) (?:mode|access)\b", 0.75, _J),
+    # --- injection: instruction override, prompt extraction, tag injection, exfiltration ---
+    (r"\b(?:ignore|disregard|forget|skip|override|bypass|drop|delete|erase|neglect|abandon) (?:(?:all|any|each"
+     r"|every|of|the|your|my|these|those|this|that) )*(?:previous|prior|above|earlier|preceding|former|original"
+     r"|initial|old|existing|foregoing|system|developer|given|past|other)(?: \w+)? " + _OVERRIDE_OBJECTS + r"\b",
+     0.95, _I),
+    ((r"\b(?:ignore|disregard|forget) (?:(?:all|any|my|the) )?(?:previous|prior|above|earlier) (?:messages?|text"
+     r"|context|conversation)\b"), 0.25, _I),  # usually a user correcting themselves
+    ((r"\b(?:ignore|disregard|forget|override|bypass) (?:everything|all|anything) (?:above|before|prior|previously"
+     r"|you(?:'ve| have)? (?:been told|were told|learned))\b"), 0.85, _I),
+    ((r"\b(?:disregard|ignore|override|forget|bypass|replace) (?:the |your |this |any )?(?:system|developer|hidden"
+     r"|original|initial) (?:prompt|message|instructions?)\b"), 0.95, _I),
+    ((r"\b(?:reveal|show|print|display|output|repeat|dump|leak|expose|tell me|give me|share|write out|spell out"
+     r"|what (?:is|are|were)|what's) (?:me )?(?:your|the|its) (?:(?:full|complete|exact|entire|verbatim) )?"
+     r"(?:system (?:prompt|message|instructions?)|(?:initial|original|hidden|secret|internal) (?:prompt"
+     r"|instructions)|developer message|pre-?prompt)\b"), 0.85, _I),
+    (r"\b(?:reveal|print|repeat|output|dump|leak) (?:all )?your (?:instructions|rules|prompt)\b", 0.75, _I),
+    (r"\brepeat (?:all |everything |the (?:words|text|message|lines|sentences) )(?:above|before this|verbatim)\b",
+     0.8, _I),
+    ((r"\b(?:new|updated|revised|real|actual|true|additional|override|admin|system) (?:instructions?|task|rules"
+     r"|system prompt|directives?) ?:"), 0.75, _I),
+    (r"<\s*/?\s*(?:system|sys|instructions?|im_start|im_end|admin|developer)\s*>", 0.8, _I),
+    (r"<\|(?:im_start|im_end|system|endoftext|eot_id|start_header_id|end_header_id)\|>|<</?sys>>", 0.85, _I),
+    (r"\[/?(?:inst|system|sys)\]|(?:^|\s)#{2,} ?(?:system|instructions?|new instructions)\b", 0.5, _I),
+    (r"\b(?:do not|don't|never) (?:tell|inform|alert|warn) (?:the )?user\b", 0.7, _I),
+    (r"\b(?:send|post|upload|forward|transmit|exfiltrate|email|e-mail|leak|submit|copy) (?:(?:the|this|all|our|my"
+     r"|your|entire|whole|full|above) )*" + _SECRETS + r"\b.{0,60}?\b(?:to|at|via) (?:https?://|www\.|[\w.+-]+@"
+     r"[\w-]+\.\w|(?:this|the|a|my|our) webhook)", 0.9, _I),
+    (r"\b(?:append|add|include|insert|encode|embed) (?:the |all |your )?(?:\w+ )?" + _SECRETS
+     + r"\b.{0,40}\b(?:url|link|image|query string|query parameter|request)\b", 0.8, _I),
+    (r"!\[[^\]]*\]\(https?://[^)\s]*[?&][^)\s=]*=\s*(?:\{|%7b|\[|<|\$)", 0.8, _I),  # markdown-image exfil
+)
+_PATTERNS = tuple((compile_squeezed(src), weight, kind) for src, weight, kind in _SPEC)
+_KIND_THRESHOLD = 0.5
+
+
+def score_prompt_safety(text: str) -> tuple[float, str | None]:
+    """``(probability that text is a jailbreak or injection attempt, kind or None)``."""
+    sq = squeeze(normalize_text(text))
+    keep, best_weight, best_kind = 1.0, 0.0, None
+    for rx, weight, kind in _PATTERNS:
+        if rx.search(sq):
+            keep *= 1 - weight  # noisy-OR: independent cues add up but never reach 1
+            if weight > best_weight:
+                best_weight, best_kind = weight, kind
+    score = round(1 - keep, 4)
+    return score, (best_kind if score >= _KIND_THRESHOLD else None)
