@@ -62,7 +62,7 @@ class BedrockGuardrailsBackend(TextBackend):
         endpoint_url: str | None = None,
         timeout_s: float = 10.0,
         max_retries: int = 3,
-        max_concurrency: int = 32,
+        max_concurrency: int = 64,
         cache_size: int = 256,
     ) -> None:
         if not guardrail_id:

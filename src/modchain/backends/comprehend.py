@@ -65,7 +65,7 @@ class ComprehendBackend(TextBackend):
         language_code: str = "en",
         timeout_s: float = 10.0,
         max_retries: int = 3,
-        max_concurrency: int = 32,
+        max_concurrency: int = 64,
         prompt_safety_endpoint_arn: str | None = None,
         pii_max_bytes: int = PII_MAX_BYTES,
     ) -> None:

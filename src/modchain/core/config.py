@@ -106,7 +106,7 @@ class BackendConfig(StrictModel):
     language_code: str = "en"
     timeout_s: float = Field(10.0, gt=0)
     max_retries: int = Field(3, ge=0)
-    max_concurrency: int = Field(32, ge=1, description="Concurrent requests to a remote service.")
+    max_concurrency: int = Field(64, ge=1, description="Concurrent requests to a remote service.")
     prompt_safety_endpoint_arn: str | None = Field(
         None, description="Comprehend prompt-safety classifier ARN; derived from the region when unset."
     )

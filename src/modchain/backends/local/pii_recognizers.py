@@ -44,6 +44,12 @@ def _ctx(rx: re.Pattern[str], text: str, start: int, end: int, before: int = 40,
     return rx.search(text, max(0, start - before), end + after) is not None
 
 
+def _clean_edges(text: str, start: int, end: int) -> bool:
+    # The patterns run in ASCII mode; this stops "jöhn@x.com" yielding "hn@x.com" (or a number
+    # glued to an Arabic-Indic digit) by looking at the neighbours as Unicode.
+    return not (start and text[start - 1].isalnum()) and not (end < len(text) and text[end].isalnum())
+
+
 def _cw(words: str) -> re.Pattern[str]:  # context words, each starting on a word boundary
     return re.compile(r"\b(?:" + words + ")", _AI)
 
@@ -120,8 +126,7 @@ def _find_email(text: str) -> Iterator[PiiMatch]:
     if "@" not in text:
         return
     for m in _EMAIL.finditer(text):
-        local = m.group().split("@", 1)[0]
-        if ".." not in m.group() and not local.startswith(".") and not local.endswith("."):
+        if ".." not in m.group():  # the pattern already keeps dots off the local part's ends
             ctx = _ctx(_EMAIL_CTX, text, m.start(), m.end())
             yield PiiMatch("EMAIL", m.start(), m.end(), 0.99 if ctx else 0.95, "email")
 
@@ -197,11 +202,11 @@ def _find_ip(text: str) -> Iterator[PiiMatch]:
             ipaddress.IPv6Address(m.group())
         except ValueError:
             continue
-        groups = sum(1 for g in m.group().split(":") if g)
-        if groups == 0:
-            continue
+        groups = sum(1 for g in m.group().split(":") if g) + ("." in m.group())  # embedded IPv4 = 2 groups
+        if groups == 0 or not any(c.isdigit() for c in m.group()):
+            continue  # "a::b", "dead::beef": C++ scopes and words far more often than addresses
         ctx = _ctx(_IP_CTX, text, m.start(), m.end())
-        # "::1" or "a::b" are also C++ scopes and tokens; only longer forms are distinctive.
+        # Short compressed forms ("::1", "fe80::") are weak on their own.
         score = (0.97 if ctx else 0.9) if groups >= 3 else (0.85 if ctx else 0.6)
         yield PiiMatch("IP_ADDRESS", m.start(), m.end(), score, "ipv6")
 
@@ -271,16 +276,12 @@ def _find_bank(text: str) -> Iterator[PiiMatch]:
             yield PiiMatch("BANK_ROUTING", m.start(), m.end(), 0.97 if ctx else 0.4, "aba_checksum")
 
 
-_FINDERS: tuple[tuple[frozenset[str], Callable[[str], Iterator[PiiMatch]]], ...] = (
-    (frozenset({"SSN"}), _find_ssn),
-    (frozenset({"CREDIT_DEBIT_NUMBER"}), _find_card),
-    (frozenset({"EMAIL"}), _find_email),
-    (frozenset({"URL"}), _find_url),
-    (frozenset({"PHONE"}), _find_phone),
-    (frozenset({"IP_ADDRESS"}), _find_ip),
-    (frozenset({"MAC_ADDRESS"}), _find_mac),
-    (frozenset({"AWS_ACCESS_KEY", "AWS_SECRET_KEY"}), _find_aws),
-    (frozenset({"INTERNATIONAL_BANK_ACCOUNT_NUMBER", "BANK_ROUTING"}), _find_bank),
+_FINDERS: tuple[tuple[frozenset[str], Callable[[str], Iterator[PiiMatch]]], ...] = tuple(
+    (frozenset(labels.split()), finder) for labels, finder in (
+        ("SSN", _find_ssn), ("CREDIT_DEBIT_NUMBER", _find_card), ("EMAIL", _find_email), ("URL", _find_url),
+        ("PHONE", _find_phone), ("IP_ADDRESS", _find_ip), ("MAC_ADDRESS", _find_mac),
+        ("AWS_ACCESS_KEY AWS_SECRET_KEY", _find_aws), ("INTERNATIONAL_BANK_ACCOUNT_NUMBER BANK_ROUTING", _find_bank),
+    )
 )
 SUPPORTED_PII_LABELS: frozenset[str] = frozenset().union(*(labels for labels, _ in _FINDERS))
 
@@ -296,7 +297,8 @@ def find_pii(text: str, labels: Collection[str] | None = None) -> list[PiiMatch]
     if isinstance(labels, str):  # find_pii(t, "SSN") means one label, not the letters S, S, N
         labels = (labels,)
     wanted = SUPPORTED_PII_LABELS.intersection(labels) if labels else SUPPORTED_PII_LABELS
-    candidates = [m for found, finder in _FINDERS if found & wanted for m in finder(text) if m.label in wanted]
+    candidates = [m for found, finder in _FINDERS if found & wanted for m in finder(text)
+                  if m.label in wanted and _clean_edges(text, m.start, m.end)]
     candidates.sort(key=lambda m: (-m.score, m.start - m.end, m.start, m.label, m.end, m.recognizer))
     kept: list[PiiMatch] = []
     for cand in candidates:

@@ -47,8 +47,9 @@ _SPEC: tuple[tuple[str, float, str], ...] = (
      r"|\bdeveloper mode (?:enabled|activated)\b"), 0.8, _J),
     (r"\b(?:no|without|free of|free from|not bound by|unbound by|not restricted by) " + _MODIFIERS
      + _RESTRICTIONS + r"\b", _WEAK, _J),
-    (r"\b(?:you|u)(?:'re| are| have| will have| do not have| don't have| no longer have)? (?:now )?(?:no|without"
-     r"|free of|free from|not bound by|unbound by|freed from|released from) " + _MODIFIERS + _RESTRICTIONS + r"\b",
+    (r"\b(?:you|u)(?:'re| are| have| will have| do not have| don't have| no longer have)? (?:now )?(?:no longer"
+     r" (?:bound|restricted|limited) by|not (?:bound|restricted|limited) by|no|without|free of|free from|unbound by"
+     r"|freed from|released from) " + _MODIFIERS + _RESTRICTIONS + r"\b",
      0.85, _J),
     (r"\b(?:ignore|bypass|override|disable|forget|break|violate|disregard|turn off) (?:all |any |of )*(?:your|its"
      r"|openai's|anthropic's|openai|anthropic|content|safety|ethical|moral)(?: \w+)? " + _RESTRICTIONS
@@ -81,15 +82,15 @@ _SPEC: tuple[tuple[str, float, str], ...] = (
      r"|you(?:'ve| have)? (?:been told|were told|learned))\b"), 0.85, _I),
     ((r"\b(?:disregard|ignore|override|forget|bypass|replace) (?:the |your |this |any )?(?:system|developer|hidden"
      r"|original|initial) (?:prompt|message|instructions?)\b"), 0.95, _I),
-    ((r"\b(?:reveal|show|print|display|output|repeat|dump|leak|expose|tell me|give me|share|write out|spell out"
-     r"|what (?:is|are|were)|what's) (?:me )?(?:your|the|its) (?:(?:full|complete|exact|entire|verbatim) )?"
-     r"(?:system (?:prompt|message|instructions?)|(?:initial|original|hidden|secret|internal) (?:prompt"
-     r"|instructions)|developer message|pre-?prompt)\b"), 0.85, _I),
+    # "your" system prompt is an extraction attempt; "the" system prompt is often a developer's question.
+    ((r"\b(?:(?:reveal|show|print|display|output|repeat|dump|leak|expose|tell me|give me|share|write out|spell out"
+     r"|what (?:is|are|were)|what's) (?:me )?(?:your|its)|(?:reveal|leak|dump|expose|repeat|print) the) "
+     r"(?:(?:full|complete|exact|entire|verbatim) )?(?:system (?:prompt|message|instructions?)|(?:initial|original"
+     r"|hidden|secret|internal) (?:prompt|instructions)|developer message|pre-?prompt)\b"), 0.85, _I),
     (r"\b(?:reveal|print|repeat|output|dump|leak) (?:all )?your (?:instructions|rules|prompt)\b", 0.75, _I),
     (r"\brepeat (?:all |everything |the (?:words|text|message|lines|sentences) )(?:above|before this|verbatim)\b",
      0.8, _I),
-    ((r"\b(?:new|updated|revised|real|actual|true|additional|override|admin|system) (?:instructions?|task|rules"
-     r"|system prompt|directives?) ?:"), 0.75, _I),
+    (r"\b(?:new|updated|real|actual|true|override|admin|system) (?:instructions?|system prompt|directives?) ?:", 0.6, _I),
     (r"<\s*/?\s*(?:system|sys|instructions?|im_start|im_end|admin|developer)\s*>", 0.8, _I),
     (r"<\|(?:im_start|im_end|system|endoftext|eot_id|start_header_id|end_header_id)\|>|<</?sys>>", 0.85, _I),
     (r"\[/?(?:inst|system|sys)\]|(?:^|\s)#{2,} ?(?:system|instructions?|new instructions)\b", 0.5, _I),
