@@ -40,7 +40,7 @@ from modchain.backends.comprehend import ComprehendBackend
 from modchain.testing.comprehend_emulator import ComprehendEmulator
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # langchain-experimental's sunset notice
-from langchain_experimental.comprehend_moderation import (
+from langchain_experimental.comprehend_moderation import (  # noqa: E402 - after the warnings filter, on purpose
     AmazonComprehendModerationChain,
     BaseModerationConfig,
     ModerationPiiConfig,

@@ -8,7 +8,14 @@ A fake LLM stands in for yours; swap in any LangChain LLM or chat model.
 from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.prompts import PromptTemplate
 
-from modchain import ModerationChain, ModerationConfig, PiiConfig, PromptSafetyConfig, ToxicityConfig, ModerationViolation
+from modchain import (
+    ModerationChain,
+    ModerationConfig,
+    ModerationViolation,
+    PiiConfig,
+    PromptSafetyConfig,
+    ToxicityConfig,
+)
 
 guard = ModerationChain(ModerationConfig(filters=[
     PiiConfig(labels=["SSN", "CREDIT_DEBIT_NUMBER"], action="block"),  # never send these to the model

@@ -18,9 +18,8 @@ from modchain import (
     ToxicityViolation,
 )
 from modchain.backends.comprehend import ComprehendBackend
-from modchain.testing.comprehend_emulator import ComprehendEmulator
-
 from modchain.testing.clients import local_client as aws_client
+from modchain.testing.comprehend_emulator import ComprehendEmulator
 
 SSN = "123-45-6789"
 

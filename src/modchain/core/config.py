@@ -9,7 +9,7 @@ redact NAME).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -93,7 +93,7 @@ class PromptSafetyConfig(FilterConfig):
     action: Literal["detect", "block"] = "block"
 
 
-AnyFilterConfig = Annotated[Union[PiiConfig, ToxicityConfig, PromptSafetyConfig], Field(discriminator="type")]
+AnyFilterConfig = Annotated[PiiConfig | ToxicityConfig | PromptSafetyConfig, Field(discriminator="type")]
 
 
 class BackendConfig(StrictModel):
