@@ -217,3 +217,81 @@ def test_events_reach_langchain_callbacks_without_raw_text():
     assert [name for name, _ in tracer.events] == ["modchain.pii", "modchain.toxicity"]
     assert tracer.events[0][1]["findings"][0]["label"] == "SSN"
     assert SSN not in repr(tracer.events)
+
+
+def test_async_handler_that_calls_a_sync_chain_does_not_deadlock():
+    inner_events = []
+
+    class Inner(ModerationCallbackHandler):
+        async def on_after_pii(self, beacon, unique_id):
+            inner_events.append(beacon["moderation_status"])
+
+    inner = guard(PiiConfig(), callbacks=[Inner()])
+
+    class Outer(ModerationCallbackHandler):
+        async def on_after_pii(self, beacon, unique_id):
+            inner.invoke("nested check")  # sync call from a handler on the private loop
+
+    guard(PiiConfig(), callbacks=[Outer()]).invoke("outer check")
+    assert inner_events == ["LABELS_NOT_FOUND"]
+
+
+def test_anonymize_without_a_scope_is_refused():
+    from modchain import ConfigurationError
+
+    shield = guard(PiiConfig(action="anonymize"))
+    with pytest.raises(ConfigurationError, match="conversation scope"):
+        shield.invoke(f"mail {EMAIL}")
+    with pytest.raises(ConfigurationError):
+        shield.restorer().invoke("[EMAIL_1]")
+    # The chain's unique_id is a scope, and its restorer uses it too.
+    scoped = guard(PiiConfig(action="anonymize"), unique_id="u1")
+    assert scoped.restorer().invoke(scoped.invoke(f"mail {EMAIL}")) == f"mail {EMAIL}"
+
+
+def test_tool_call_arguments_and_reasoning_are_checked():
+    message = AIMessage(
+        content=[{"type": "reasoning", "reasoning": f"user gave {SSN}"},
+                 {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"q": {"ssn": SSN}, "n": 3}}],
+        tool_calls=[{"name": "send", "args": {"to": EMAIL, "cc": [EMAIL]}, "id": "1"}],
+    )
+    out = guard(PiiConfig(action="redact")).invoke(message)
+    assert out.content[0]["reasoning"] == "user gave ***********"
+    assert out.content[1]["input"] == {"q": {"ssn": "***********"}, "n": 3}
+    assert out.tool_calls[0]["args"] == {"to": "*" * len(EMAIL), "cc": ["*" * len(EMAIL)]}
+    assert message.tool_calls[0]["args"]["to"] == EMAIL  # the caller's message is not mutated
+
+
+def test_unknown_or_unsupported_labels_fail_loudly():
+    from modchain import ConfigurationError
+
+    with pytest.raises(ValueError):
+        ToxicityConfig(labels=["PROFANITIES"])
+    with pytest.raises(ConfigurationError, match="cannot detect \\['NAME'\\]"):
+        guard(PiiConfig(labels=["NAME"], action="block")).invoke("Jane Doe")
+
+
+def test_blocked_results_carry_no_text_and_lone_surrogates_are_input_errors():
+    with pytest.raises(PiiViolation) as info:
+        guard(PiiConfig(action="block")).invoke(f"ssn {SSN}")
+    assert info.value.result.texts == () and info.value.result.output is None
+    import pickle
+
+    assert SSN not in repr(pickle.loads(pickle.dumps(info.value)).__dict__)
+    with pytest.raises(InputError, match="surrogate"):
+        guard().invoke("broken \ud83d text")
+
+
+def test_pii_that_cannot_be_located_blocks_instead_of_passing():
+    from modchain.backends.base import Scored, TextBackend
+    from modchain.core.results import Finding
+
+    class Spanless(TextBackend):
+        name = "spanless"
+
+        def _pii(self, texts, config):
+            return [Scored([Finding(filter="pii", label="SSN", score=0.99, backend=self.name)]) for _ in texts]
+
+    result = ModerationChain(ModerationConfig(filters=[PiiConfig(action="redact")]), backend=Spanless()).moderate(
+        f"ssn {SSN}")
+    assert not result.allowed and result.blocked_by == "pii"

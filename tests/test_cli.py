@@ -53,9 +53,26 @@ def test_plain_stdin():
     assert proc.returncode == 0 and "ALLOWED" in proc.stdout
 
 
+def test_a_bad_line_loses_none_of_the_rows_before_it():
+    lines = [f'{{"id": {i}, "text": "row {i}"}}' for i in range(70)]
+    lines.insert(67, "{broken")
+    proc = run("--jsonl", "--json", stdin="\n".join(lines) + "\n")
+    assert proc.returncode == 2 and "line 68" in proc.stderr
+    assert [json.loads(line)["id"] for line in proc.stdout.splitlines()] == list(range(67))
+
+
+def test_non_utf8_file_is_a_usage_error(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("caf\xe9 au lait".encode("latin-1"))
+    proc = run("-f", str(path))
+    assert proc.returncode == 2 and "not UTF-8" in proc.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["-c", "/nonexistent.yaml", "hi"], "cannot read config"),
     (["--jsonl", "-f", "-"], "not valid JSON"),
+    (["text", "-f", "x.txt"], "either TEXT or --file"),
+    (["--backend", "azure", "hi"], "unknown backend"),
 ])
 def test_usage_errors_exit_2(args, message):
     proc = run(*args, stdin="{broken\n")

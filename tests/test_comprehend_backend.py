@@ -17,7 +17,7 @@ from modchain import (
     ToxicityConfig,
     ToxicityViolation,
 )
-from modchain.backends.comprehend import ComprehendBackend
+from modchain.backends.comprehend import TOXICITY_SEGMENT_MAX_BYTES, ComprehendBackend
 from modchain.testing.clients import local_client as aws_client
 from modchain.testing.comprehend_emulator import ComprehendEmulator
 
@@ -66,7 +66,7 @@ def test_toxicity_segments_never_exceed_service_limits(comprehend, comprehend_cl
     result = chain.moderate_batch(texts)
     calls = [p for op, p in comprehend.requests if op == "DetectToxicContent"]
     segments = [s["Text"] for p in calls for s in p["TextSegments"]]
-    assert all(len(s.encode()) <= 1024 for s in segments)
+    assert all(len(s.encode()) <= TOXICITY_SEGMENT_MAX_BYTES for s in segments)
     assert all(len(p["TextSegments"]) <= 10 for p in calls)
     assert "".join(segments) == "".join(t for t in texts)  # byte-exact: nothing dropped or duplicated
     assert result[2].findings and not result[0].findings
@@ -158,3 +158,37 @@ def test_ainvoke_does_not_block_the_event_loop():
             return ticks
 
         assert asyncio.run(main()) >= 10
+
+
+def test_backend_errors_reach_callbacks_as_errors_and_carry_no_service_message(comprehend, comprehend_client):
+    from modchain import ModerationCallbackHandler
+
+    beacons = []
+
+    class Audit(ModerationCallbackHandler):
+        def on_after_pii(self, beacon, unique_id):
+            beacons.append(beacon)
+
+    comprehend.fail_next(1, "InvalidRequestException", message=f"bad text: {SSN}")
+    chain = chain_for(comprehend_client, PiiConfig(), callbacks=[Audit()])
+    with pytest.raises(Exception) as info:
+        chain.invoke(f"ssn {SSN}")
+    assert info.value.__cause__ is None and info.value.aws_error_code == "InvalidRequestException"
+    assert SSN not in str(info.value)
+    assert beacons[0]["moderation_status"] == "ERROR"
+    assert beacons[0]["moderation_output"] == {"error": "BackendError"}
+
+
+def test_created_clients_retry_throttling_max_retries_times(comprehend, monkeypatch):
+    from botocore.retries.standard import ExponentialBackoff
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    backend = ComprehendBackend(region_name="us-east-1", endpoint_url=comprehend.url, max_retries=2)
+    comprehend.fail_next(2, "ThrottlingException")
+    assert backend.run("pii", [f"ssn {SSN}"], PiiConfig())[0].findings  # third attempt succeeds
+    assert comprehend.count("DetectPiiEntities") == 3
+    comprehend.fail_next(3, "ThrottlingException")
+    with pytest.raises(BackendThrottledError):
+        backend.run("pii", ["again"], PiiConfig())

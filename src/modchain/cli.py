@@ -25,6 +25,10 @@ BATCH_SIZE = 64
 PROGRESS_MIN_ROWS = 200
 
 
+class UsageError(Exception):
+    """A command line that cannot work (exit code 2, like argparse's own errors)."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modchain", description="Composable content moderation.")
     sub = parser.add_subparsers(dest="command")
@@ -39,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     mod.add_argument("--text-key", default="text", help="key holding the text in JSON Lines rows")
     mod.add_argument("--json", action="store_true", help="print machine-readable JSON (one object per input)")
     mod.add_argument("-c", "--config", help="YAML file with a ModerationConfig (filters, backend, fail_open)")
-    mod.add_argument("--backend", choices=["local", "comprehend", "bedrock"], help="override the config's backend")
+    mod.add_argument("--backend", help="override the config's backend: local, comprehend, bedrock, or a registered one")
     mod.add_argument("--region", help="AWS region for remote backends")
     mod.add_argument("--endpoint-url", help="AWS endpoint override (VPC endpoints, local emulators)")
     mod.add_argument("--guardrail-id", help="Bedrock guardrail id (bedrock backend)")
@@ -84,13 +88,20 @@ def _read_rows(stream: TextIO, text_key: str) -> Iterator[tuple[int, dict[str, A
         yield line_no, row
 
 
-def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
+def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any] | Exception]:
+    """Rows in chunks; a bad row first yields the good rows read before it, then the error itself."""
     chunk: list[Any] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
+    try:
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    except Exception as exc:  # noqa: BLE001 - re-raised by the consumer after the rows before it
+        if chunk:
             yield chunk
-            chunk = []
+        yield exc
+        return
     if chunk:
         yield chunk
 
@@ -125,6 +136,8 @@ def _moderate_rows(chain: Any, stream: TextIO, args: argparse.Namespace, out: Te
     progress = tqdm(unit="row", disable=not show, file=sys.stderr, miniters=PROGRESS_MIN_ROWS)
     with progress:
         for chunk in _chunks(rows, BATCH_SIZE):
+            if isinstance(chunk, Exception):
+                raise chunk
             results = chain.moderate_batch([row[args.text_key] for _, row in chunk])
             for (line_no, row), result in zip(chunk, results):
                 blocked |= not result.allowed
@@ -141,7 +154,7 @@ def moderate(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
     chain = _build_chain(args)
     source = args.file
     if args.text is not None and source:
-        raise SystemExit("modchain: give either TEXT or --file, not both")
+        raise UsageError("give either TEXT or --file, not both")
     jsonl = args.jsonl or bool(source and source.endswith(".jsonl"))
     if args.text is not None:
         text = args.text
@@ -154,7 +167,7 @@ def moderate(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
         text = Path(source).read_text(encoding="utf-8")
     else:
         if stdin.isatty():
-            raise SystemExit("modchain: no input (give TEXT, --file, or pipe text to standard input)")
+            raise UsageError("no input (give TEXT, --file, or pipe text to standard input)")
         text = stdin.read()
     result = chain.moderate(text)
     if args.json:
@@ -174,8 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return moderate(args, sys.stdin, sys.stdout)
-    except (ConfigurationError, InputError, OSError) as exc:
+    except (ConfigurationError, InputError, UsageError, OSError) as exc:
         print(f"modchain: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnicodeDecodeError as exc:
+        print(f"modchain: input is not UTF-8 text (byte {exc.start})", file=sys.stderr)
         return EXIT_USAGE
     except BackendError as exc:
         print(f"modchain: backend error, content not allowed through: {exc}", file=sys.stderr)

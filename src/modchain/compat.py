@@ -94,6 +94,31 @@ class BaseModerationCallbackHandler(ModerationCallbackHandler):
 register_base_handler_class(BaseModerationCallbackHandler)
 
 
+class _SingleTextBeacons:
+    """Hands a handler the old beacon shape: for a single text, the text itself and that text's backend
+    output (modchain's beacons always hold lists, one entry per message checked)."""
+
+    def __init__(self, handler: ModerationCallbackHandler) -> None:
+        self.handler = handler
+
+    def handles(self, step: str) -> bool:
+        return self.handler.handles(step)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.handler, name)
+        if not name.startswith("on_after_"):
+            return method
+
+        def call(beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+            for key in ("moderation_input", "moderation_output"):
+                value = beacon.get(key)
+                if isinstance(value, list) and len(value) == 1:
+                    beacon = {**beacon, key: value[0]}
+            return method(beacon, unique_id, **kwargs)
+
+        return call
+
+
 class AmazonComprehendModerationChain(Runnable[Any, dict[str, Any]]):
     """The old chain's constructor and output shape on top of :class:`ModerationChain` with Comprehend."""
 
@@ -119,7 +144,8 @@ class AmazonComprehendModerationChain(Runnable[Any, dict[str, Any]]):
         self.verbose = verbose
         self.input_key, self.output_key = input_key, output_key
         backend = ComprehendBackend(client, region_name=region_name, profile_name=credentials_profile_name)
-        self.chain = ModerationChain(native, backend=backend, callbacks=[moderation_callback],
+        callbacks = [_SingleTextBeacons(moderation_callback)] if moderation_callback is not None else []
+        self.chain = ModerationChain(native, backend=backend, callbacks=callbacks,
                                      unique_id=unique_id, name="AmazonComprehendModerationChain")
 
     @property

@@ -41,23 +41,36 @@ def make_client(service: str, *, region_name: str | None, profile_name: str | No
         from botocore.config import Config
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ConfigurationError("AWS backends need boto3: pip install 'modchain[aws]'") from exc
-    session = boto3.Session(profile_name=profile_name) if profile_name else boto3.Session()
     config = Config(
-        retries={"max_attempts": max_retries + 1, "mode": "standard"},
+        # total_max_attempts counts the first try; botocore's max_attempts would count retries only.
+        retries={"total_max_attempts": max_retries + 1, "mode": "standard"},
         connect_timeout=timeout_s,
         read_timeout=timeout_s,
         max_pool_connections=max(10, max_concurrency),
     )
     try:
+        session = boto3.Session(profile_name=profile_name) if profile_name else boto3.Session()
         return session.client(service, region_name=region_name, endpoint_url=endpoint_url, config=config)
     except Exception as exc:
         raise ConfigurationError(f"cannot create a {service} client: {type(exc).__name__}") from exc
 
 
 def call_aws(backend: str, operation: str, fn: Callable[..., T], **params: Any) -> T:
-    """Call ``fn(**params)`` and translate any SDK failure into a :mod:`modchain.core.errors` error."""
+    """Call ``fn(**params)`` and translate any SDK failure into a :mod:`modchain.core.errors` error.
+
+    A service error's own message may quote the request (the user's text), so for those the SDK
+    exception is not chained as the cause; its code and request id are kept as attributes instead.
+    Transport errors (timeouts, refused connections) carry no request content and stay chained.
+    """
+    from botocore.exceptions import ClientError
+
     try:
         return fn(**params)
+    except ClientError as exc:
+        error = translate_error(exc, backend, operation)
+        error.aws_error_code = exc.response.get("Error", {}).get("Code")  # type: ignore[attr-defined]
+        error.aws_request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")  # type: ignore[attr-defined]
+        raise error from None
     except Exception as exc:
         raise translate_error(exc, backend, operation) from exc
 

@@ -33,6 +33,8 @@ class TextBackend:
     """
 
     name: ClassVar[str] = "base"
+    #: Labels the backend can produce, per filter type; a type left out means "any label" (not checked).
+    labels: ClassVar[dict[str, frozenset[str]]] = {}
 
     def supports(self, filter_type: str) -> bool:
         return getattr(type(self), f"_{filter_type}", None) is not getattr(TextBackend, f"_{filter_type}", None)

@@ -25,7 +25,7 @@ from modchain.backends.aws_common import FanOut, call_aws, make_client
 from modchain.backends.base import Scored, TextBackend
 from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
-from modchain.text.splitting import split_spans
+from modchain.text.splitting import overlapping_windows
 
 CONFIDENCE_SCORES = {"NONE": 0.0, "LOW": 0.35, "MEDIUM": 0.65, "HIGH": 0.9}
 CONTENT_LABELS = {"HATE": "HATE_SPEECH", "INSULTS": "INSULT", "SEXUAL": "SEXUAL",
@@ -43,12 +43,14 @@ PII_LABELS = {
 }
 #: Guardrails meter text in 1,000-character units; chunks stay well inside a request's size limit.
 MAX_CHARS_PER_REQUEST = 20_000
+CHUNK_OVERLAP = 2_000
 
 
 class BedrockGuardrailsBackend(TextBackend):
     """ApplyGuardrail with a guardrail you created (``guardrail_id``, ``guardrail_version``)."""
 
     name = "bedrock"
+    labels = {"toxicity": frozenset(CONTENT_LABELS.values())}
 
     def __init__(
         self,
@@ -80,15 +82,17 @@ class BedrockGuardrailsBackend(TextBackend):
 
     @classmethod
     def from_config(cls, config: Any) -> BedrockGuardrailsBackend:
-        return cls(config.guardrail_id, config.guardrail_version, region_name=config.region_name,
+        return cls(config.guardrail_id, config.guardrail_version, source=config.guardrail_source,
+                   region_name=config.region_name,
                    profile_name=config.profile_name, endpoint_url=config.endpoint_url,
                    timeout_s=config.timeout_s, max_retries=config.max_retries,
                    max_concurrency=config.max_concurrency)
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = make_client("bedrock-runtime", **self._client_args)
+        with self._lock:  # fan-out threads may ask at once: create exactly one client
+            if self._client is None:
+                self._client = make_client("bedrock-runtime", **self._client_args)
         return self._client
 
     def assess(self, text: str) -> dict[str, Any]:
@@ -109,8 +113,9 @@ class BedrockGuardrailsBackend(TextBackend):
         return response
 
     def _chunks(self, texts: list[str]) -> list[tuple[int, int, int]]:
+        # Overlapping chunks: an entity or phrase across a cut lies whole in one of them.
         return [(i, s, e) for i, text in enumerate(texts)
-                for s, e in split_spans(text, MAX_CHARS_PER_REQUEST) if text[s:e].strip()]
+                for s, e in overlapping_windows(text, MAX_CHARS_PER_REQUEST, CHUNK_OVERLAP) if text[s:e].strip()]
 
     def _findings(self, kind: str, text: str, start: int, response: dict[str, Any]) -> list[Finding]:
         found: list[Finding] = []
@@ -134,9 +139,15 @@ class BedrockGuardrailsBackend(TextBackend):
         matches += [(r.get("name", "REGEX"), r.get("match", "")) for r in policy.get("regexes", [])]
         found = []
         for label, match in dict.fromkeys(matches):
-            for hit in re.finditer(re.escape(match), text) if match else ():
+            hits = list(re.finditer(re.escape(match), text)) if match else []
+            for hit in hits:
                 found.append(Finding(filter="pii", label=label, score=1.0, start=start + hit.start(),
                                      end=start + hit.end(), backend=self.name))
+            if not hits:
+                # The guardrail saw PII we cannot locate (normalized match?): report it without a span, so a
+                # redacting filter blocks instead of letting it through unmasked.
+                found.append(Finding(filter="pii", label=label, score=1.0, backend=self.name,
+                                     explanation="reported by the guardrail without a locatable match"))
         return found
 
     def _collect(self, kind: str, texts: list[str], chunks: list[tuple[int, int, int]],
@@ -144,7 +155,9 @@ class BedrockGuardrailsBackend(TextBackend):
         results = [Scored(raw=[]) for _ in texts]
         for (i, s, e), response in zip(chunks, responses):
             results[i].raw.append(response)
-            results[i].findings.extend(self._findings(kind, texts[i][s:e], s, response))
+            for finding in self._findings(kind, texts[i][s:e], s, response):
+                if finding not in results[i].findings:  # the same span seen from two overlapping chunks
+                    results[i].findings.append(finding)
         return results
 
     def _run(self, kind: str, texts: list[str]) -> list[Scored]:

@@ -10,32 +10,41 @@ How requests are shaped, and why:
 * Toxicity: each text is split into segments of at most 1 KB (at sentence, then word boundaries,
   byte-exact), and segments from all texts are packed ten to a DetectToxicContent call.
 * Prompt safety: one ClassifyDocument call per text (a classifier's verdict on a concatenation says
-  nothing about its parts); longer texts are split at the document limit and the worst part counts.
+  nothing about its parts); longer texts are cut into overlapping parts at the document limit and the
+  riskiest part counts.
 * Independent calls run concurrently; ``a*`` variants do so without blocking the event loop.
 """
 
 from __future__ import annotations
 
 import bisect
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from modchain.backends.aws_common import FanOut, call_aws, make_client, partition_for_region
 from modchain.backends.base import Scored, TextBackend
-from modchain.core.errors import ConfigurationError
+from modchain.core.config import TOXICITY_LABELS
+from modchain.core.errors import BackendError, ConfigurationError
 from modchain.core.results import Finding
 from modchain.text.splitting import overlapping_windows, pack, split_spans, utf8_len
 
-#: Service limits in UTF-8 bytes. "100 KB" is taken as 100,000 bytes, which is safe under either reading.
+#: Service limits in UTF-8 bytes. The documentation says "100 KB", "1 KB" and "10 KB" without saying whether a
+#: KB is 1,000 or 1,024 bytes; 1,000 is safe under either reading, and costs nothing.
 PII_MAX_BYTES = 100_000
 TOXICITY_MAX_SEGMENTS = 10
-TOXICITY_SEGMENT_MAX_BYTES = 1024
-TOXICITY_TOTAL_MAX_BYTES = 10 * 1024
+TOXICITY_SEGMENT_MAX_BYTES = 1_000
+TOXICITY_TOTAL_MAX_BYTES = 10_000
 CLASSIFY_MAX_BYTES = 10_000
 #: Longer than any entity Comprehend returns (addresses included), so a window overlap always holds one whole.
 PII_WINDOW_OVERLAP_BYTES = 2_000
+CLASSIFY_OVERLAP_BYTES = 1_000
 _SEPARATOR = "\n\n"
+
+
+def _unsafe(classes: list[dict[str, Any]]) -> float:
+    return max((float(c["Score"]) for c in classes if c["Name"] == "UNSAFE_PROMPT"), default=-1.0)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class ComprehendBackend(TextBackend):
     """Comprehend for all three text filters. Pass ``client=`` to reuse a configured boto3 client."""
 
     name = "comprehend"
+    labels = {"toxicity": frozenset(TOXICITY_LABELS)}
 
     def __init__(
         self,
@@ -77,6 +87,7 @@ class ComprehendBackend(TextBackend):
         self.pii_max_bytes = pii_max_bytes
         self._fanout = FanOut(max_concurrency)
         self._arn: str | None = None
+        self._client_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Any) -> ComprehendBackend:
@@ -88,8 +99,10 @@ class ComprehendBackend(TextBackend):
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = make_client("comprehend", **self._client_args)
+        # Fan-out threads may ask at once: create exactly one client.
+        with self._client_lock:
+            if self._client is None:
+                self._client = make_client("comprehend", **self._client_args)
         return self._client
 
     def prompt_safety_arn(self) -> str:
@@ -182,11 +195,16 @@ class ComprehendBackend(TextBackend):
 
     def _toxicity_results(self, texts: Sequence[str], segments: list[tuple[int, int, int]],
                           groups: list[list[int]], responses: list[dict[str, Any]]) -> list[Scored]:
-        results = [Scored(raw=[]) for _ in texts]
+        # Raw output keeps the service's response shape, with each segment's offsets added.
+        results = [Scored(raw={"ResultList": []}) for _ in texts]
         for group, response in zip(groups, responses):
-            for position, item in zip(group, response.get("ResultList", [])):
+            if len(response.get("ResultList", [])) != len(group):
+                # A short answer must not read as "nothing toxic in the rest".
+                raise BackendError(f"DetectToxicContent returned {len(response.get('ResultList', []))} results "
+                                   f"for {len(group)} segments", backend=self.name, operation="DetectToxicContent")
+            for position, item in zip(group, response["ResultList"]):
                 i, start, end = segments[position]
-                results[i].raw.append({"BeginOffset": start, "EndOffset": end, **item})
+                results[i].raw["ResultList"].append({"BeginOffset": start, "EndOffset": end, **item})
                 results[i].findings.extend(
                     Finding(filter="toxicity", label=label["Name"], score=float(label["Score"]), start=start,
                             end=end, backend=self.name) for label in item.get("Labels", []))
@@ -206,8 +224,10 @@ class ComprehendBackend(TextBackend):
     # -- prompt safety -----------------------------------------------------------------------------------
 
     def _classify_plan(self, texts: Sequence[str]) -> list[tuple[int, int, int]]:
+        # Overlapping parts, so an attack phrase straddling a cut is still seen whole by one call.
         return [(i, s, e) for i, text in enumerate(texts)
-                for s, e in split_spans(text, CLASSIFY_MAX_BYTES) if text[s:e].strip()]
+                for s, e in overlapping_windows(text, CLASSIFY_MAX_BYTES, CLASSIFY_OVERLAP_BYTES)
+                if text[s:e].strip()]
 
     def _classify_call(self, chunk: str) -> dict[str, Any]:
         return call_aws(self.name, "ClassifyDocument", self.client.classify_document,
@@ -215,10 +235,17 @@ class ComprehendBackend(TextBackend):
 
     def _classify_results(self, texts: Sequence[str], chunks: list[tuple[int, int, int]],
                           responses: list[dict[str, Any]]) -> list[Scored]:
-        results = [Scored(raw=[]) for _ in texts]
+        # Raw output: the service's {"Classes": ...} for the riskiest part, and every part with its offsets.
+        results = [Scored(raw={"Classes": [], "Parts": []}) for _ in texts]
         for (i, start, end), response in zip(chunks, responses):
-            results[i].raw.append({"BeginOffset": start, "EndOffset": end, **response})
-            for cls in response.get("Classes", []):
+            if not response.get("Classes"):
+                raise BackendError("ClassifyDocument returned no classes", backend=self.name,
+                                   operation="ClassifyDocument")
+            raw = results[i].raw
+            raw["Parts"].append({"BeginOffset": start, "EndOffset": end, "Classes": response["Classes"]})
+            if _unsafe(response["Classes"]) >= _unsafe(raw["Classes"]):
+                raw["Classes"] = response["Classes"]
+            for cls in response["Classes"]:
                 results[i].findings.append(Finding(filter="prompt_safety", label=cls["Name"],
                                                    score=float(cls["Score"]), start=start, end=end,
                                                    backend=self.name))

@@ -27,12 +27,16 @@ logger = logging.getLogger("modchain.callbacks")
 BEACON_TYPES = {"pii": "PII", "toxicity": "Toxicity", "prompt_safety": "PromptSafety"}
 
 
-def make_beacon(chain_id: str, step: str, found: bool, moderation_input: Any, backend_output: Any) -> dict:
-    """The dict every handler receives: chain id, step, status, the checked input, the backend's output."""
+def make_beacon(chain_id: str, step: str, found: bool, moderation_input: Any, backend_output: Any,
+                status: str | None = None) -> dict:
+    """The dict every handler receives: chain id, step, status, the checked input, the backend's output.
+
+    Status is LABELS_FOUND, LABELS_NOT_FOUND, or ERROR when the backend failed (output then names the error).
+    """
     return {
         "moderation_chain_id": chain_id,
         "moderation_type": BEACON_TYPES.get(step, step),
-        "moderation_status": "LABELS_FOUND" if found else "LABELS_NOT_FOUND",
+        "moderation_status": status or ("LABELS_FOUND" if found else "LABELS_NOT_FOUND"),
         "moderation_input": moderation_input,
         "moderation_output": backend_output,
     }
@@ -76,15 +80,38 @@ class _BackgroundLoop:
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def run(self, coro: Any) -> Any:
+        if threading.current_thread() is self._thread:
+            # A handler running on this loop called a sync chain: waiting on our own loop would deadlock,
+            # so run this one coroutine to completion on a loop (and thread) of its own.
+            return _run_in_fresh_thread(coro)
         with self._lock:
             if self._loop is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="modchain-callbacks", daemon=True).start()
+                self._thread = threading.Thread(target=loop.run_forever, name="modchain-callbacks", daemon=True)
+                self._thread.start()
                 self._loop = loop
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+
+def _run_in_fresh_thread(coro: Any) -> Any:
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="modchain-callbacks-nested", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 _background = _BackgroundLoop()
@@ -134,6 +161,6 @@ async def _await(awaitable: Any) -> Any:
 
 
 def _handles(handler: Any, step: str) -> bool:
-    if isinstance(handler, ModerationCallbackHandler):
-        return handler.handles(step)
+    if callable(getattr(handler, "handles", None)):
+        return bool(handler.handles(step))
     return callable(getattr(handler, f"on_after_{step}", None))

@@ -9,13 +9,14 @@ redact NAME).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modchain.core.errors import ConfigurationError
 
-BackendName = Literal["local", "comprehend", "bedrock"]
+#: A backend registered in :mod:`modchain.core.registry` (built in: local, comprehend, bedrock).
+BackendName = str
 
 #: Amazon Comprehend's toxicity labels; every toxicity backend reports these names.
 TOXICITY_LABELS: tuple[str, ...] = (
@@ -27,6 +28,27 @@ TOXICITY_LABELS: tuple[str, ...] = (
     "SEXUAL",
     "VIOLENCE_OR_THREAT",
 )
+
+
+#: Amazon Comprehend's PII entity types; every PII backend reports these names.
+PII_LABELS: frozenset[str] = frozenset({
+    "ADDRESS", "AGE", "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "BANK_ACCOUNT_NUMBER", "BANK_ROUTING",
+    "CA_HEALTH_NUMBER", "CA_SOCIAL_INSURANCE_NUMBER", "CREDIT_DEBIT_CVV", "CREDIT_DEBIT_EXPIRY",
+    "CREDIT_DEBIT_NUMBER", "DATE_TIME", "DRIVER_ID", "EMAIL", "INTERNATIONAL_BANK_ACCOUNT_NUMBER", "IN_AADHAAR",
+    "IN_NREGA", "IN_PERMANENT_ACCOUNT_NUMBER", "IN_VOTER_NUMBER", "IP_ADDRESS", "LICENSE_PLATE", "MAC_ADDRESS",
+    "NAME", "PASSPORT_NUMBER", "PASSWORD", "PHONE", "PIN", "SSN", "SWIFT_CODE", "UK_NATIONAL_HEALTH_SERVICE_NUMBER",
+    "UK_NATIONAL_INSURANCE_NUMBER", "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER", "URL", "USERNAME",
+    "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER", "VEHICLE_IDENTIFICATION_NUMBER",
+})
+
+
+def _check_backend_name(name: str | None) -> str | None:
+    # Imported here: the registry imports this module.
+    from modchain.core.registry import known_backends
+
+    if name is not None and name not in known_backends():
+        raise ValueError(f"unknown backend {name!r}; known: {sorted(known_backends())} (see register_backend)")
+    return name
 
 
 class StrictModel(BaseModel):
@@ -48,25 +70,39 @@ class FilterConfig(StrictModel):
         "Defaults to the chain's setting, which defaults to fail closed.",
     )
 
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, name: str | None) -> str | None:
+        return _check_backend_name(name)
+
 
 class LabelledFilterConfig(FilterConfig):
-    """A filter whose findings carry labels a user can select."""
+    """A filter whose findings carry labels a user can select. Unknown labels are errors: a typo would
+    otherwise switch the filter off without a word."""
 
     labels: tuple[str, ...] = ()
+    known_labels: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("labels", mode="before")
     @classmethod
     def _upper_labels(cls, labels: Any) -> tuple[str, ...]:
         # Labels are compared with backend output, which always uses upper-case names.
+        if labels is None:
+            return ()
         if isinstance(labels, str):
             labels = [labels]
-        return tuple(str(label).strip().upper() for label in labels)
+        normalized = tuple(str(label).strip().upper() for label in labels)
+        unknown = sorted(set(normalized) - cls.known_labels)
+        if unknown:
+            raise ValueError(f"unknown label(s) {unknown}; known: {sorted(cls.known_labels)}")
+        return normalized
 
 
 class PiiConfig(LabelledFilterConfig):
     """Personal data: detect, block, redact with a mask character, or anonymize reversibly."""
 
     type: Literal["pii"] = "pii"
+    known_labels: ClassVar[frozenset[str]] = PII_LABELS
     labels: tuple[str, ...] = Field(
         (), description="PII types to act on (Comprehend names such as SSN, EMAIL); empty means all."
     )
@@ -82,6 +118,8 @@ class ToxicityConfig(LabelledFilterConfig):
     """Toxic language, scored on Comprehend's seven labels."""
 
     type: Literal["toxicity"] = "toxicity"
+    # MISCONDUCT: Bedrock Guardrails' content filter with no Comprehend equivalent.
+    known_labels: ClassVar[frozenset[str]] = frozenset(TOXICITY_LABELS) | {"MISCONDUCT"}
     labels: tuple[str, ...] = Field((), description=f"Labels to act on, from {TOXICITY_LABELS}; empty means all.")
     action: Literal["detect", "block"] = "block"
 
@@ -112,6 +150,14 @@ class BackendConfig(StrictModel):
     )
     guardrail_id: str | None = Field(None, description="Bedrock guardrail identifier (bedrock backend).")
     guardrail_version: str = "DRAFT"
+    guardrail_source: Literal["INPUT", "OUTPUT"] = Field(
+        "INPUT", description="Bedrock: assess text as user input or as model output."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known_backend(cls, name: str) -> str | None:
+        return _check_backend_name(name)
 
 
 def _default_filters() -> list[Any]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modchain.core.config import BackendConfig
 from modchain.core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from modchain.core.config import BackendConfig
 
 # name -> "module:factory"; the factory takes a BackendConfig.
 _BACKENDS: dict[str, str | Callable[[BackendConfig], Any]] = {
@@ -20,6 +22,10 @@ _BACKENDS: dict[str, str | Callable[[BackendConfig], Any]] = {
 def register_backend(name: str, factory: Callable[[BackendConfig], Any] | str) -> None:
     """Make ``name`` usable in configs; ``factory`` builds the backend from a :class:`BackendConfig`."""
     _BACKENDS[name] = factory
+
+
+def known_backends() -> frozenset[str]:
+    return frozenset(_BACKENDS)
 
 
 def create_backend(config: BackendConfig) -> Any:

@@ -47,7 +47,9 @@ class AnonymizationVault:
 
     def placeholder(self, original: str, label: str, scope: str = DEFAULT_SCOPE) -> str:
         """The placeholder for ``original`` in ``scope``, creating one the first time it is seen."""
-        label = re.sub(r"[^A-Z0-9_]", "_", label.upper()) or "PII"
+        label = re.sub(r"[^A-Z0-9_]", "_", label.upper())
+        if not label[:1].isalpha():  # placeholders must start with a letter to be found again
+            label = f"PII_{label}"
         with self._lock:
             entry = self._scope(scope)
             key = (label, original)

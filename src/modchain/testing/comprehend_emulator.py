@@ -29,12 +29,12 @@ from modchain.testing._http import ApiError, Call, EmulatorServer
 TARGET_PREFIX = "Comprehend_20171127"
 _NAMESPACE = "com.amazonaws.comprehend"
 
-# Service limits.  The docs say "100 KB" for PII; we use 100,000 bytes, which
-# is the stricter reading, so a client that passes here passes on AWS too.
+# Service limits.  The docs say "100 KB", "1 KB", "10 KB"; we read a KB as 1,000 bytes,
+# the stricter reading, so a client that passes here passes on AWS too.
 PII_MAX_BYTES = 100_000
 TOXICITY_MAX_SEGMENTS = 10
-TOXICITY_SEGMENT_MAX_BYTES = 1024
-TOXICITY_TOTAL_MAX_BYTES = 10 * 1024
+TOXICITY_SEGMENT_MAX_BYTES = 1_000
+TOXICITY_TOTAL_MAX_BYTES = 10_000
 CLASSIFY_MAX_BYTES = 10_000
 
 # Languages each operation actually accepts (the model enum is wider).

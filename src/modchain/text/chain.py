@@ -22,10 +22,11 @@ from modchain.core.config import BackendConfig, ModerationConfig
 from modchain.core.errors import BackendError, ConfigurationError
 from modchain.core.registry import create_backend
 from modchain.core.results import FilterResult, Finding, ModerationResult
-from modchain.core.vault import DEFAULT_SCOPE, AnonymizationVault
+from modchain.core.vault import AnonymizationVault
 from modchain.text.filter_base import TextFilter
 from modchain.text.messages import Unpacked, unpack
 from modchain.text.pii import PiiFilter
+from modchain.text.restore import SCOPE_KEYS, RestorePii
 from modchain.text.prompt_safety import PromptSafetyFilter
 from modchain.text.toxicity import ToxicityFilter
 
@@ -58,6 +59,20 @@ class _Item:
     @property
     def live(self) -> bool:
         return self.blocked_by is None and self.error is None
+
+
+def _check_capability(backend: Any, text_filter: TextFilter) -> None:
+    """Fail at first use, not silently, when a backend cannot do what a filter asks."""
+    name = getattr(backend, "name", type(backend).__name__)
+    if hasattr(backend, "supports") and not backend.supports(text_filter.kind):
+        raise ConfigurationError(f"backend {name!r} cannot run the {text_filter.kind!r} filter")
+    known = getattr(backend, "labels", {}).get(text_filter.kind)
+    missing = sorted(set(getattr(text_filter.config, "labels", ())) - known) if known is not None else []
+    if missing:
+        raise ConfigurationError(
+            f"backend {name!r} cannot detect {missing} for the {text_filter.kind!r} filter; it detects "
+            f"{sorted(known)}. Use another backend for this filter (backend=...) or drop those labels."
+        )
 
 
 def _config_value(config: RunnableConfig | None, *keys: str) -> Any:
@@ -105,12 +120,14 @@ class ModerationChain(Runnable[Any, Any]):
             raise ConfigurationError(f"config must be a ModerationConfig or dict, not {type(config).__name__}")
         self.config = config
         self.filters = [_FILTER_CLASSES[f.type](f) for f in config.filters]
+        self._anonymizes = any(getattr(f, "action", None) == "anonymize" for f in config.filters)
         self._backends: dict[str, Any] = dict(backends or {})
         if isinstance(backend, str):
             config = config.model_copy(update={"backend": config.backend.model_copy(update={"name": backend})})
             self.config = config
             backend = None
         self._default_backend = backend
+        self._checked: set[int] = set()
         self.dispatcher = CallbackDispatcher(callbacks, raise_errors=raise_callback_errors)
         self.unique_id = unique_id
         self.vault = vault or AnonymizationVault()
@@ -120,7 +137,14 @@ class ModerationChain(Runnable[Any, Any]):
     # -- backends --------------------------------------------------------------------------------------
 
     def backend_for(self, text_filter: TextFilter) -> Any:
-        """The backend instance a filter runs on, created on first use."""
+        """The backend instance a filter runs on, created (and checked against the filter) on first use."""
+        backend = self._resolve_backend(text_filter)
+        if id(text_filter) not in self._checked:
+            _check_capability(backend, text_filter)
+            self._checked.add(id(text_filter))
+        return backend
+
+    def _resolve_backend(self, text_filter: TextFilter) -> Any:
         name = text_filter.config.backend
         if name is None:
             if self._default_backend is None:
@@ -143,7 +167,13 @@ class ModerationChain(Runnable[Any, Any]):
 
     def _start(self, value: Any, config: RunnableConfig | None) -> _Item:
         unique_id = _config_value(config, "unique_id", "user_id") or self.unique_id
-        scope = _config_value(config, "conversation_id", "session_id", "thread_id") or unique_id or DEFAULT_SCOPE
+        scope = _config_value(config, *SCOPE_KEYS) or unique_id
+        if scope is None and self._anonymizes:
+            # A shared fallback scope would let one user's placeholders restore another user's data.
+            raise ConfigurationError(
+                "anonymize needs a conversation scope: pass config={'configurable': {'conversation_id': ...}} "
+                "(or session_id / thread_id / unique_id), or build the chain with unique_id=..."
+            )
         return _Item(unpack(value, self.input_key), unique_id, str(scope))
 
     def _pending(self, items: list[_Item]) -> tuple[list[str], list[tuple[_Item, int]]]:
@@ -170,6 +200,10 @@ class ModerationChain(Runnable[Any, Any]):
     ) -> list[tuple[_Item, dict[str, Any]]]:
         """Apply one filter's scores to its items; returns the callback events to emit, in order."""
         backend_name = getattr(backend, "name", type(backend).__name__)
+        if scored is not None and len(scored) != len(owners):
+            scored, error = None, BackendError(
+                f"backend {backend_name!r} returned {len(scored)} results for {len(owners)} texts",
+                backend=backend_name)
         wants_events = self.dispatcher.wants(text_filter.kind)
         per_item: dict[int, list[int]] = {}
         for position, (item, _) in enumerate(owners):
@@ -206,8 +240,12 @@ class ModerationChain(Runnable[Any, Any]):
                 error=type(error).__name__ if error is not None else None, elapsed_ms=elapsed_ms,
             ))
             if wants_events:
-                raw = None if scored is None else [scored[p].raw for p in positions]
-                beacon = make_beacon(item.run_id, text_filter.kind, bool(selected), checked, raw)
+                if error is None:
+                    beacon = make_beacon(item.run_id, text_filter.kind, bool(selected), checked,
+                                         [scored[p].raw for p in positions])  # type: ignore[index]
+                else:
+                    beacon = make_beacon(item.run_id, text_filter.kind, False, checked,
+                                         {"error": type(error).__name__}, status="ERROR")
                 events.append((item, beacon))
         return events
 
@@ -220,7 +258,8 @@ class ModerationChain(Runnable[Any, Any]):
             blocked_by=blocked,
             findings=tuple(item.findings),
             filters=tuple(item.filter_results),
-            texts=tuple(item.texts),
+            # A blocked result travels with the violation (logged, pickled): it keeps no text at all.
+            texts=tuple(item.texts) if allowed else (),
             output=item.unpacked.rebuild(item.texts) if allowed else None,
             unique_id=item.unique_id,
         )
@@ -329,36 +368,30 @@ class ModerationChain(Runnable[Any, Any]):
             return item.blocked_by.violation(result=result)
         return result.output
 
-    def _run_batch(self, values: list[Any], run_manager: list[Any], config: list[RunnableConfig]) -> list[Any]:
-        # Parameter names are what Runnable._batch_with_config passes by keyword.
-        managers, configs = run_manager, config
-        items: list[_Item | BaseException] = []
+    def _start_all(self, values: list[Any], managers: list[Any], configs: list[RunnableConfig]):  # type: ignore[no-untyped-def]
+        """Items for the inputs that unpack, exceptions (reported per input) for those that do not."""
+        started: list[_Item | BaseException] = []
         for value, config in zip(values, configs):
             try:
-                items.append(self._start(value, config))
+                started.append(self._start(value, config))
             except Exception as exc:  # noqa: BLE001 - reported per input, like Runnable.batch does
-                items.append(exc)
-        live = [i for i in items if isinstance(i, _Item)]
-        live_managers = [m for i, m in zip(items, managers) if isinstance(i, _Item)]
-        live_configs = [c for i, c in zip(items, configs) if isinstance(i, _Item)]
-        self._moderate_items(live, live_managers, live_configs)
-        return [i if isinstance(i, BaseException) else self._outcome(i) for i in items]
+                started.append(exc)
+        keep = [isinstance(i, _Item) for i in started]
+        live = [i for i, k in zip(started, keep) if k]
+        return (started, live, [m for m, k in zip(managers, keep) if k], [c for c, k in zip(configs, keep) if k])
+
+    def _run_batch(self, values: list[Any], run_manager: list[Any], config: list[RunnableConfig]) -> list[Any]:
+        # Parameter names are what Runnable._batch_with_config passes by keyword.
+        started, live, managers, configs = self._start_all(values, run_manager, config)
+        self._moderate_items(live, managers, configs)  # type: ignore[arg-type]
+        return [i if isinstance(i, BaseException) else self._outcome(i) for i in started]
 
     async def _arun_batch(
         self, values: list[Any], run_manager: list[Any], config: list[RunnableConfig]
     ) -> list[Any]:
-        managers, configs = run_manager, config
-        items: list[_Item | BaseException] = []
-        for value, config in zip(values, configs):
-            try:
-                items.append(self._start(value, config))
-            except Exception as exc:  # noqa: BLE001
-                items.append(exc)
-        live = [i for i in items if isinstance(i, _Item)]
-        live_managers = [m for i, m in zip(items, managers) if isinstance(i, _Item)]
-        live_configs = [c for i, c in zip(items, configs) if isinstance(i, _Item)]
-        await self._amoderate_items(live, live_managers, live_configs)
-        return [i if isinstance(i, BaseException) else self._outcome(i) for i in items]
+        started, live, managers, configs = self._start_all(values, run_manager, config)
+        await self._amoderate_items(live, managers, configs)  # type: ignore[arg-type]
+        return [i if isinstance(i, BaseException) else self._outcome(i) for i in started]
 
     def _invoke_one(self, value: Any, run_manager: Any, config: RunnableConfig) -> Any:
         outcome = self._run_batch([value], [run_manager], [config])[0]
@@ -410,9 +443,7 @@ class ModerationChain(Runnable[Any, Any]):
 
     def restorer(self) -> Runnable[Any, Any]:
         """A Runnable that puts anonymized originals back: ``guard | llm | guard.restorer()``."""
-        from modchain.text.restore import RestorePii
-
-        return RestorePii(self.vault, input_key=self.input_key)
+        return RestorePii(self.vault, input_key=self.input_key, default_scope=self.unique_id)
 
     @classmethod
     def with_backend(cls, backend_config: BackendConfig | dict[str, Any], **kwargs: Any) -> ModerationChain:

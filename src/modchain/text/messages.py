@@ -2,7 +2,8 @@
 
 Accepted: ``str``, a dict holding the text under ``input_key``, ``StringPromptValue``, ``ChatPromptValue``,
 a single message (what a chat model returns) and lists of messages. Every message is checked, not only the
-last, and multi-part message content (text parts next to images) has each text part checked.
+last: each text part of multi-part content, reasoning blocks, and every string in tool-call arguments
+(``tool_calls`` and ``tool_use`` blocks), since a tool acts on those.
 """
 
 from __future__ import annotations
@@ -26,6 +27,19 @@ class Unpacked:
 
 
 def unpack(value: Any, input_key: str = "input") -> Unpacked:
+    unpacked = _unpack(value, input_key)
+    for index, text in enumerate(unpacked.texts):
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                # Lone surrogates (e.g. from json.loads of broken escapes) cannot be sent anywhere.
+                raise InputError(f"text {index} contains unpaired surrogate characters, which are not valid "
+                                 "Unicode; decode the input correctly first") from None
+    return unpacked
+
+
+def _unpack(value: Any, input_key: str) -> Unpacked:
     if isinstance(value, str):
         return Unpacked([value], lambda texts: texts[0])
     if isinstance(value, StringPromptValue):
@@ -46,7 +60,7 @@ def unpack(value: Any, input_key: str = "input") -> Unpacked:
                 f"dict input has no {input_key!r} key (keys: {sorted(map(str, value))}); "
                 "pass input_key=... to moderate another key"
             )
-        inner = unpack(value[input_key], input_key)
+        inner = _unpack(value[input_key], input_key)
         return Unpacked(inner.texts, lambda texts: {**value, input_key: inner.rebuild(texts)})
     raise InputError(
         f"cannot moderate a {type(value).__name__}: expected str, dict, PromptValue, a message or a list of messages"
@@ -55,48 +69,73 @@ def unpack(value: Any, input_key: str = "input") -> Unpacked:
 
 def _unpack_messages(messages: Sequence[BaseMessage]) -> Unpacked:
     texts: list[str] = []
-    # For each message: None when its content is a string, else the positions of its text parts.
-    layout: list[list[int] | None] = []
+    # Per message: the paths of its texts, e.g. ("content",), ("content", 2, "text"),
+    # ("tool_calls", 0, "args", "query"). Tool-call arguments are text a tool will act on: checked too.
+    layout: list[list[tuple[Any, ...]]] = []
     for message in messages:
-        content = message.content
-        if isinstance(content, str):
-            texts.append(content)
-            layout.append(None)
-            continue
-        positions = []
-        for position, part in enumerate(content):
-            text = _part_text(part)
-            if text is not None:
-                texts.append(text)
-                positions.append(position)
-        layout.append(positions)
+        paths = []
+        for path, text in _message_texts(message):
+            texts.append(text)
+            paths.append(path)
+        layout.append(paths)
 
     def rebuild(new_texts: Sequence[str]) -> list[BaseMessage]:
         it = iter(new_texts)
         rebuilt = []
-        for message, positions in zip(messages, layout):
-            if positions is None:
-                content: Any = next(it)
-            else:
-                content = list(message.content)
-                for position in positions:
-                    content[position] = _with_text(content[position], next(it))
-            if content == message.content:
-                rebuilt.append(message)  # untouched: keep the very same object
-            else:
-                rebuilt.append(message.model_copy(update={"content": content}))
+        for message, paths in zip(messages, layout):
+            fields = {"content": message.content, "tool_calls": getattr(message, "tool_calls", None)}
+            for path in paths:
+                fields[path[0]] = _replace(fields[path[0]], path[1:], next(it))
+            update = {k: v for k, v in fields.items() if v is not None and v != getattr(message, k, None)}
+            # Untouched messages stay the very same objects.
+            rebuilt.append(message.model_copy(update=update) if update else message)
         return rebuilt
 
     return Unpacked(texts, rebuild)
 
 
-def _part_text(part: Any) -> str | None:
-    if isinstance(part, str):
-        return part
-    if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
-        return part["text"]
-    return None
+_BLOCK_TEXT_KEYS = {"text": ("text",), "reasoning": ("reasoning", "text"), "thinking": ("thinking",)}
 
 
-def _with_text(part: Any, text: str) -> Any:
-    return text if isinstance(part, str) else {**part, "text": text}
+def _message_texts(message: BaseMessage) -> list[tuple[tuple[Any, ...], str]]:
+    content = message.content
+    found: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(content, str):
+        found.append((("content",), content))
+    else:
+        for position, part in enumerate(content):
+            if isinstance(part, str):
+                found.append((("content", position), part))
+            elif isinstance(part, dict):
+                for key in _BLOCK_TEXT_KEYS.get(part.get("type", ""), ()):
+                    if isinstance(part.get(key), str):
+                        found.append((("content", position, key), part[key]))
+                if part.get("type") == "tool_use":
+                    found.extend((("content", position, "input", *p), t) for p, t in _leaves(part.get("input")))
+    for index, call in enumerate(getattr(message, "tool_calls", None) or []):
+        found.extend((("tool_calls", index, "args", *p), t) for p, t in _leaves(call.get("args")))
+    return found
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """Every string inside nested dicts and lists, with its path."""
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in _leaves(item, (*path, key))]
+    if isinstance(value, list):
+        return [leaf for index, item in enumerate(value) for leaf in _leaves(item, (*path, index))]
+    return []
+
+
+def _replace(value: Any, path: tuple[Any, ...], new: str) -> Any:
+    """A copy of ``value`` with the string at ``path`` replaced (copies only along the path)."""
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, list):
+        copy = list(value)
+    else:
+        copy = dict(value)
+    copy[head] = _replace(value[head], rest, new)
+    return copy

@@ -26,6 +26,12 @@ def merged_spans(findings: list[Finding]) -> list[tuple[int, int, Finding]]:
 class PiiFilter(TextFilter):
     kind = "pii"
 
+    def blocks(self, selected: list[Finding]) -> bool:
+        if self.config.action in ("redact", "anonymize"):
+            # PII we cannot locate cannot be masked: block rather than pass it through.
+            return any(f.start is None or f.end is None for f in selected)
+        return super().blocks(selected)
+
     def apply(self, text: str, selected: list[Finding], *, vault: Any = None, scope: str = "") -> str:
         action = self.config.action
         if action not in ("redact", "anonymize") or not selected:

@@ -6,30 +6,36 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from modchain.core.vault import DEFAULT_SCOPE, AnonymizationVault
+from modchain.core.errors import ConfigurationError
+from modchain.core.vault import AnonymizationVault
 from modchain.text.messages import unpack
+
+#: Where a guard and its restorer look for the conversation scope in ``config["configurable"]``, in order.
+SCOPE_KEYS = ("conversation_id", "session_id", "thread_id", "unique_id", "user_id")
 
 
 class RestorePii(Runnable[Any, Any]):
     """Replaces ``[LABEL_N]`` placeholders of the caller's scope with the originals, keeping the shape.
 
     The scope comes from ``config["configurable"]`` (``conversation_id``, ``session_id``, ``thread_id``,
-    then ``unique_id``), exactly as the guard that anonymized the text found it.
+    then ``unique_id``), exactly as the guard that anonymized the text found it, else ``default_scope``
+    (the guard's ``unique_id``). With no scope at all it refuses rather than guess.
     """
 
-    def __init__(self, vault: AnonymizationVault, *, input_key: str = "input", scope: str | None = None) -> None:
+    def __init__(self, vault: AnonymizationVault, *, input_key: str = "input", default_scope: str | None = None) -> None:
         self.vault = vault
         self.input_key = input_key
-        self.scope = scope
+        self.default_scope = default_scope
 
     def _scope(self, config: RunnableConfig | None) -> str:
-        if self.scope is not None:
-            return self.scope
         configurable = (config or {}).get("configurable") or {}
-        for key in ("conversation_id", "session_id", "thread_id", "unique_id", "user_id"):
+        for key in SCOPE_KEYS:
             if configurable.get(key) is not None:
                 return str(configurable[key])
-        return DEFAULT_SCOPE
+        if self.default_scope is None:
+            raise ConfigurationError("restoring placeholders needs the conversation scope the guard used: pass "
+                                     "config={'configurable': {'conversation_id': ...}}")
+        return self.default_scope
 
     def _restore(self, value: Any, config: RunnableConfig) -> Any:
         unpacked = unpack(value, self.input_key)

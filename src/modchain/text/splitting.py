@@ -33,21 +33,25 @@ def _fit(text: str, start: int, max_bytes: int) -> int:
 def _last_break(pattern: re.Pattern[str], text: str, start: int, end: int) -> int | None:
     last = None
     for match in pattern.finditer(text, start, end):
-        if match.end() < end or end == len(text):
-            last = match.end()
+        last = match.end()
     return last if last is not None and last > start else None
 
 
 def cut_point(text: str, start: int, max_bytes: int) -> int:
-    """Where a chunk starting at ``start`` should end so it fits ``max_bytes`` (always > start)."""
+    """Where a chunk starting at ``start`` should end so it fits ``max_bytes`` (always > start).
+
+    A boundary is only taken in the second half of the room available: cutting at a sentence end far
+    from the limit would make many small chunks (more requests, and windows that creep forward).
+    """
     if max_bytes < 4:
         raise ValueError("max_bytes must be at least 4 (one UTF-8 character)")
     limit = _fit(text, start, max_bytes)
     if limit >= len(text):
         return len(text)
+    floor = start + (limit - start) // 2
     for pattern in (_SENTENCE_BREAK, _WHITESPACE):
-        found = _last_break(pattern, text, start, limit)
-        if found is not None:
+        found = _last_break(pattern, text, floor, limit)
+        if found is not None and found < limit:
             return found
     return limit
 
@@ -75,15 +79,21 @@ def overlapping_windows(text: str, max_bytes: int, overlap_bytes: int) -> list[t
     start = 0
     while True:
         end = cut_point(text, start, max_bytes)
-        windows.append((start, end))
+        if windows and end <= windows[-1][1]:
+            # No progress from this start (a boundary, or a wide character that does not fit): the previous
+            # window already holds this one; move the start on instead of emitting a redundant window.
+            end = windows[-1][1]
+        else:
+            windows.append((start, end))
         if end >= len(text):
             return windows
-        # Step back at least overlap_bytes from the cut, then forward to a word start.
+        # Step back at least overlap_bytes from the cut, then further back to a word start, so the
+        # overlap is never smaller than overlap_bytes (moving forward could start inside an entity).
         back = end
         while back > start and utf8_len(text[back:end]) < overlap_bytes:
             back = max(start, back - max(1, overlap_bytes // 4))
-        gap = _WHITESPACE.search(text, back, end)
-        next_start = gap.end() if gap and gap.end() < end else back
+        word_start = _last_break(_WHITESPACE, text, start + 1, back + 1)
+        next_start = word_start if word_start is not None and word_start <= back else back
         start = max(next_start, start + 1)
 
 

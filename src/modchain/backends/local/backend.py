@@ -10,14 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from modchain.backends.base import Scored, TextBackend
-from modchain.backends.local.pii_recognizers import find_pii
+from modchain.backends.local.pii_recognizers import SUPPORTED_PII_LABELS, find_pii
 from modchain.backends.local.prompt_safety_heuristics import score_prompt_safety
-from modchain.backends.local.toxicity_lexicon import score_toxicity
+from modchain.backends.local.toxicity_lexicon import TOXICITY_LABELS, score_toxicity
 from modchain.core.results import Finding
 
 
 class LocalBackend(TextBackend):
     name = "local"
+    labels = {"pii": frozenset(SUPPORTED_PII_LABELS), "toxicity": frozenset(TOXICITY_LABELS)}
 
     def _pii(self, texts: list[str], config: Any) -> list[Scored]:
         labels = config.labels or None
