@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import patch_config
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.config import BackendConfig, ModerationConfig
@@ -26,9 +25,10 @@ from modchain.core.vault import AnonymizationVault
 from modchain.text.filter_base import TextFilter
 from modchain.text.messages import Unpacked, unpack
 from modchain.text.pii import PiiFilter
-from modchain.text.restore import SCOPE_KEYS, RestorePii
 from modchain.text.prompt_safety import PromptSafetyFilter
+from modchain.text.restore import SCOPE_KEYS, RestorePii
 from modchain.text.toxicity import ToxicityFilter
+from modchain.text.tracing import atrace_filter, trace_filter
 
 logger = logging.getLogger("modchain")
 
@@ -264,14 +264,18 @@ class ModerationChain(Runnable[Any, Any]):
             unique_id=item.unique_id,
         )
 
-    def _moderate_items(self, items: list[_Item], managers: Sequence[Any] = (), configs: Sequence[Any] = ()) -> None:
+    def _steps(self, items: list[_Item]) -> Iterator[tuple[int, TextFilter, Any, list[str], list[tuple[_Item, int]]]]:
+        """Each filter that has live texts to check, with its backend. Lazy: a step's texts are gathered
+        only after the previous step settled (redactions applied, blocked items dropped)."""
         for index, text_filter in enumerate(self.filters):
+            if not any(item.live for item in items):
+                return
             texts, owners = self._pending(items)
-            if not owners:
-                if not any(item.live for item in items):
-                    return
-                continue
-            backend = self.backend_for(text_filter)
+            if owners:
+                yield index, text_filter, self.backend_for(text_filter), texts, owners
+
+    def _moderate_items(self, items: list[_Item], managers: Sequence[Any] = (), configs: Sequence[Any] = ()) -> None:
+        for index, text_filter, backend, texts, owners in self._steps(items):
             started = time.perf_counter()
             scored, error = None, None
             try:
@@ -281,18 +285,12 @@ class ModerationChain(Runnable[Any, Any]):
             elapsed = (time.perf_counter() - started) * 1000
             for item, beacon in self._settle(index, text_filter, backend, owners, scored, error, elapsed):
                 self.dispatcher.emit(text_filter.kind, beacon, item.unique_id)
-            self._trace(items, managers, configs, text_filter, index)
+            trace_filter(items, managers, configs, text_filter, index)
 
     async def _amoderate_items(
         self, items: list[_Item], managers: Sequence[Any] = (), configs: Sequence[Any] = ()
     ) -> None:
-        for index, text_filter in enumerate(self.filters):
-            texts, owners = self._pending(items)
-            if not owners:
-                if not any(item.live for item in items):
-                    return
-                continue
-            backend = self.backend_for(text_filter)
+        for index, text_filter, backend, texts, owners in self._steps(items):
             started = time.perf_counter()
             scored, error = None, None
             try:
@@ -302,33 +300,7 @@ class ModerationChain(Runnable[Any, Any]):
             elapsed = (time.perf_counter() - started) * 1000
             for item, beacon in self._settle(index, text_filter, backend, owners, scored, error, elapsed):
                 await self.dispatcher.aemit(text_filter.kind, beacon, item.unique_id)
-            await self._atrace(items, managers, configs, text_filter, index)
-
-    # -- LangChain tracing: one custom event per filter, without raw text ------------------------------
-
-    def _trace_events(self, items, managers, configs, text_filter, index):  # type: ignore[no-untyped-def]
-        for item, manager, config in zip(items, managers, configs):
-            if manager is None or not getattr(manager, "handlers", None) or not item.filter_results:
-                continue
-            result = item.filter_results[-1]
-            if result.index != index:
-                continue
-            data = {"step": text_filter.kind, "run_id": item.run_id, "unique_id": item.unique_id,
-                    **result.model_dump(exclude={"findings"}),
-                    "findings": [f.model_dump(exclude_none=True) for f in result.findings]}
-            yield f"modchain.{text_filter.kind}", data, patch_config(config, callbacks=manager.get_child())
-
-    def _trace(self, items, managers, configs, text_filter, index) -> None:  # type: ignore[no-untyped-def]
-        from langchain_core.callbacks.manager import dispatch_custom_event
-
-        for name, data, config in self._trace_events(items, managers, configs, text_filter, index):
-            dispatch_custom_event(name, data, config=config)
-
-    async def _atrace(self, items, managers, configs, text_filter, index) -> None:  # type: ignore[no-untyped-def]
-        from langchain_core.callbacks.manager import adispatch_custom_event
-
-        for name, data, config in self._trace_events(items, managers, configs, text_filter, index):
-            await adispatch_custom_event(name, data, config=config)
+            await atrace_filter(items, managers, configs, text_filter, index)
 
     # -- public API ------------------------------------------------------------------------------------
 
