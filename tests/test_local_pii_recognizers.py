@@ -21,6 +21,11 @@ def found(text: str, label: str | None = None) -> list[tuple[str, str]]:
     return out
 
 
+def reported(text: str, label: str, threshold: float = 0.5) -> list[tuple[str, str]]:
+    """Like found(), but only what a filter with the default threshold reports."""
+    return [(m.label, text[m.start : m.end]) for m in find_pii(text, [label]) if m.score >= threshold]
+
+
 def only(text: str, label: str) -> PiiMatch:
     matches = [m for m in find_pii(text) if m.label == label]
     assert len(matches) == 1, matches
@@ -230,7 +235,9 @@ def test_deterministic():
 
 
 @pytest.mark.parametrize("text", ["1" * 20000, "a@" + "a" * 20000, "a." * 10000 + "@", "1:" * 5000,
-                                  "+1 " * 5000, "GB82 " * 4000, "http://" + "(" * 10000, "0" * 10000 + "x"])
+                                  "+1 " * 5000, "GB82 " * 4000, "http://" + "(" * 10000, "0" * 10000 + "x",
+                                  "01 " * 5000, "(01) " * 3000, "a." * 10000 + "com", "a-" * 10000 + ".com",
+                                  "call 12 345 " * 3000, "00" * 10000, ".com" * 5000])
 def test_pathological_inputs_stay_fast(text):
     t0 = time.perf_counter()
     find_pii(text)
@@ -263,3 +270,121 @@ def test_overlap_between_recognizers_of_one_label_keeps_the_stronger():
     # "+1 415 555 2671" is both a NANP number (validated area/exchange) and an E.164 number.
     m = only("ring +1 415 555 2671", "PHONE")
     assert m.recognizer == "phone_nanp" and m.score >= 0.85
+
+
+# --- Regressions found with `modchain eval pii` (benchmarks/data) ----------------------------------
+def test_ssn_dotted_format_is_a_weaker_shape():
+    assert found("social security number 078.05.1121", "SSN") == [("SSN", "078.05.1121")]
+    assert only("ref 536.22.1234", "SSN").score < 0.85
+
+
+@pytest.mark.parametrize("card", [
+    "6759 8750 0474 3956",  # Maestro, 16 digits
+    "5605888718033406",  # Maestro 56
+    "5019717010103742",  # Dankort (Maestro range 50)
+    "6272 6516 7612 2201",  # UnionPay
+    "6229729975288200183",  # UnionPay, 19 digits
+    "2200 2633 0434 8392",  # Mir
+    "122000000000003",  # UATP
+])
+def test_more_issuers_accepted_without_context(card):
+    assert found(f"ref {card} ok", "CREDIT_DEBIT_NUMBER") == [("CREDIT_DEBIT_NUMBER", card)]
+
+
+@pytest.mark.parametrize("card", ["501875513134", "6762137353792", "502090751163720",  # short Maestro
+                                  "213176828496175"])  # JCB's old 15-digit range (1800 is UATP's range too)
+def test_weak_card_shapes_need_a_card_word(card):
+    assert found(f"Maestro card {card}", "CREDIT_DEBIT_NUMBER") == [("CREDIT_DEBIT_NUMBER", card)]
+    assert found(f"order {card} shipped", "CREDIT_DEBIT_NUMBER") == []
+
+
+def test_luhn_valid_unknown_issuer_counts_only_as_a_card_in_card_issuer_ranges():
+    # 3598...: inside no issuer's range, but called a card; ISO/IEC 7812 major industries 1-6 issue cards.
+    assert only("card number 3598899323053410 is lost", "CREDIT_DEBIT_NUMBER").score >= 0.5
+    assert found("ref 3598899323053410", "CREDIT_DEBIT_NUMBER") == []
+    assert found("card 9111111111111110", "CREDIT_DEBIT_NUMBER") == []  # industry 9: national use
+    assert found("credit card 060426070011", "CREDIT_DEBIT_NUMBER") == []  # industry 0
+
+
+def test_image_asset_names_are_not_emails():
+    assert found("Images: logo@2x.png, icon@3x.jpg, a@b.pdf", "EMAIL") == []
+    assert found("mail me@example.com", "EMAIL") == [("EMAIL", "me@example.com")]
+
+
+@pytest.mark.parametrize("url", ["ftp://files.example.com/pub/data.csv", "example-store.com", "acme.io/pricing",
+                                 "docs.python.org", "mybakery.co.uk", "microsoft.co.il", "Example.com"])
+def test_more_url_shapes(url):
+    assert found(f"see {url}, thanks", "URL") == [("URL", url)]
+
+
+@pytest.mark.parametrize("text", [
+    "Files: report.pdf, main.py, README.md, setup.cfg, data.csv, lib.rs, run.sh",
+    "We use Node.js, ASP.NET and Vue.js; e.g. the U.S. and the U.K.",
+    "I did it.it was fun, so.so good",  # a missing space after a full stop
+    "log self.info(x) and app.run()",
+    "www.microsoft",  # no domain after www.
+    "mail jane@example.com",  # the domain of an email
+])
+def test_not_urls(text):
+    assert found(text, "URL") == []
+
+
+@pytest.mark.parametrize("phone", [
+    "617-555-0123 ext. 42", "(303) 555-0190 x204", "345-899-3560x4587",  # extensions
+    "001-518-640-0854", "0044 117 496 0312",  # 00 international prefix
+    "020 7946 0788", "0161 496 0753", "01 42 68 53 00", "06.12.34.56.78", "(02) 9876 5432",  # national, trunk 0
+    "03-1234-5678", "+49 (0)89 2123 4567",
+])
+def test_phone_formats_without_context(phone):
+    assert reported(f"try {phone} ok", "PHONE") == [("PHONE", phone)]
+
+
+@pytest.mark.parametrize("text, phone", [
+    ("My mobile is 07700 900982.", "07700 900982"), ("Tel. 0221/1234567", "0221/1234567"),
+    ("My Israeli number is 09-7625400", "09-7625400"), ("Mi móvil / mobile: 612 345 678", "612 345 678"),
+    ("celular/mobile (11) 98765-4321", "(11) 98765-4321"), ("Phone:\n467 3395\n", "467 3395"),
+    ("Mobile: 60-56-85-91", "60-56-85-91"), ("781 1704 office", "781 1704"),
+    ("085 175 7641-Office", "085 175 7641"), ("They're not answering at 78 651 450", "78 651 450"),
+])
+def test_phones_that_need_a_phone_word(text, phone):
+    assert reported(text, "PHONE") == [("PHONE", phone)]
+    if not phone.startswith("0") or phone.count(" ") + phone.count("-") + phone.count("/") < 2:
+        assert reported(f"try {phone} ok", "PHONE") == []  # the same digits without the phone word
+
+@pytest.mark.parametrize("text", [
+    "0412 55831", "612 345 678", "(11) 98765-4321",  # weak shapes, no phone word
+    "call about order 0412 345 678", "dial in, meeting ID 876 5432 1098",  # named as something else
+    "call me on 2015-12-22 04:34:22", "phone on 15.03.2024 or 15 03 2024",  # dates and times
+    "phone support: ZIP 94107-1234, server 10.120.130.140",  # ZIP+4, IPv4
+    "The IBAN DE89 3704 0044 0532 0130 01 failed", "Reference NL44 RABO 0123 4567 88 bounced",  # IBAN tails
+    "Our offices are located at 9543 1819 St. John Street",  # "office" is a label only next to the number
+    "call 123-456-7890", "phone (123) 456-7890",  # invalid NANP stays invalid in every recognizer
+])
+def test_not_phones(text):
+    assert reported(text, "PHONE") == []
+
+
+@pytest.mark.parametrize("text", ["See section 3.2.1.4 of the contract.", "Chapter 12.4.1.7 covers IPv4.",
+                                  "§ 1.2.3.4 applies", "Table 10.1.2.3 lists them"])
+def test_outline_numbers_score_low_as_ip(text):
+    assert only(text, "IP_ADDRESS").score < 0.5
+
+
+@pytest.mark.parametrize("key", ["ABIAIOSFODNN7EXAMPLE", "ACCAIOSFODNN7EXAMPLE", "A3T0IOSFODNN7EXAMPLE"])
+def test_other_aws_key_id_prefixes(key):
+    assert found(f"key {key}", "AWS_ACCESS_KEY") == [("AWS_ACCESS_KEY", key)]
+
+
+@pytest.mark.parametrize("text, iban", [
+    ("Pay rent into ES60 0049 1500 0512 3456 7892 before the 5th.", "ES60 0049 1500 0512 3456 7892"),
+    ("BE71 0961 2345 6769 is my new Belgian account.", "BE71 0961 2345 6769"),
+    ("Russia: RU0304452522540817810538091310419", "RU0304452522540817810538091310419"),  # newer registry country
+    ("Oman OM81 0180 0000 0129 9123 456 ok", "OM81 0180 0000 0129 9123 456"),
+])
+def test_iban_followed_by_a_word_and_newer_countries(text, iban):
+    assert found(text, "INTERNATIONAL_BANK_ACCOUNT_NUMBER") == [("INTERNATIONAL_BANK_ACCOUNT_NUMBER", iban)]
+
+
+def test_aba_routing_number_in_dashed_layout():
+    assert only("routing: 0710-0001-3", "BANK_ROUTING").score >= 0.95
+    assert found("routing: 0710-0001-4", "BANK_ROUTING") == []

@@ -4,6 +4,7 @@
     modchain moderate -f notes.txt             a whole file as one text
     modchain moderate -f rows.jsonl --json     JSON Lines in ({"text": ...} rows), JSON Lines out
     cat prompt.txt | modchain                  standard input
+    modchain eval pii labelled.jsonl           measure a backend on a labelled file (one JSON object out)
 
 Exit codes: 0 every input allowed, 1 at least one input blocked, 2 bad usage or configuration,
 3 a backend failed (and the filter was not configured to fail open).
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_BACKEND = 0, 1, 2, 3
-SUBCOMMANDS = ("moderate",)
+SUBCOMMANDS = ("moderate", "eval")
 #: Rows per backend call in JSON Lines mode: large enough to pack remote requests, small enough to stream.
 BATCH_SIZE = 64
 PROGRESS_MIN_ROWS = 200
@@ -50,25 +51,87 @@ def _parser() -> argparse.ArgumentParser:
     mod.add_argument("--guardrail-version", help="Bedrock guardrail version (default DRAFT)")
     mod.add_argument("--fail-open", action="store_true", help="let content through when a backend fails")
     mod.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    _add_eval_parser(sub)
     return parser
 
 
-def _build_chain(args: argparse.Namespace) -> Any:
+_EVAL_OPTIONS = """\
+options (every task):
+  --backend NAME      local (default), comprehend, bedrock, or a registered backend
+  --region, --endpoint-url, --guardrail-id, --guardrail-version   as for `modchain moderate`
+  --model, --device   model id or path and torch device, for model-backed backends
+  -c, --config FILE   take the backend settings from this ModerationConfig YAML (options above override)
+  --threshold X       minimum finding score, 0-1 (default 0.5)
+  --labels A,B        act on these labels only (toxicity, pii; repeatable or comma-separated);
+                      for pii, gold spans and predictions of other labels are ignored
+  --limit N           evaluate the first N labelled rows only
+
+Files are JSON Lines. toxicity / prompt-safety rows: {"text": ..., "unsafe": 0|1} (null: row skipped).
+pii rows: {"text": ..., "spans": [[start, end, LABEL], ...]} with Comprehend label names; a prediction is a
+true positive when it overlaps an unmatched gold span of its label with IoU >= 0.5 (greedy by IoU).
+Output: one JSON object with n, tp, fp, tn, fn, precision, recall, f1, fpr (over texts: negative texts
+flagged / negative texts), latency_ms_median (backend call, one text at a time), throughput_per_s
+(batched pass); pii adds per_label. Exit codes: 0 done, 2 usage or input error, 3 backend failure.
+"""
+
+
+def _add_eval_parser(sub: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("file", help="labelled JSON Lines file")
+    common.add_argument("--backend", help="local, comprehend, bedrock, or a registered backend (default: local)")
+    common.add_argument("--region", help="AWS region for remote backends")
+    common.add_argument("--endpoint-url", help="AWS endpoint override (VPC endpoints, local emulators)")
+    common.add_argument("--guardrail-id", help="Bedrock guardrail id (bedrock backend)")
+    common.add_argument("--guardrail-version", help="Bedrock guardrail version (default DRAFT)")
+    common.add_argument("--model", help="model id or path, for model-backed backends")
+    common.add_argument("--device", help="torch device (cpu, cuda, ...), for model-backed backends")
+    common.add_argument("-c", "--config", help="YAML ModerationConfig to take the backend settings from")
+    common.add_argument("--threshold", type=float, default=0.5, help="minimum finding score, 0-1 (default 0.5)")
+    common.add_argument("--labels", action="append", default=[],
+                        help="comma-separated labels to evaluate (repeatable); default: all")
+    common.add_argument("--limit", type=_positive_int, help="evaluate the first N labelled rows only")
+    ev = sub.add_parser("eval", help="measure a backend on a labelled file",
+                        description="Measure a filter on a labelled JSON Lines file and print one JSON object "
+                        "(counts, precision, recall, f1, fpr, latency, throughput).",
+                        epilog=_EVAL_OPTIONS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tasks = ev.add_subparsers(dest="task", required=True, metavar="{toxicity,prompt-safety,pii}")
+    for task, what in (("toxicity", "toxic or not, per text"), ("prompt-safety", "unsafe prompt or not, per text"),
+                       ("pii", "PII spans, matched by label and IoU")):
+        tasks.add_parser(task, parents=[common], help=what, description=f"Evaluate {task}: {what}.",
+                         epilog=_EVAL_OPTIONS, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return number
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """The --config file's ModerationConfig (or the default one) with command-line overrides applied."""
     from modchain.core.config import ModerationConfig
-    from modchain.text.chain import ModerationChain
 
     config = ModerationConfig.from_yaml(args.config) if args.config else ModerationConfig()
     backend_updates = {k: v for k, v in {
         "name": args.backend, "region_name": args.region, "endpoint_url": args.endpoint_url,
         "guardrail_id": args.guardrail_id, "guardrail_version": args.guardrail_version,
+        "model": getattr(args, "model", None), "device": getattr(args, "device", None),
     }.items() if v is not None}
-    if backend_updates or args.fail_open:
+    fail_open = getattr(args, "fail_open", False)
+    if backend_updates or fail_open:
         # Round-trip through a dict so command-line values are validated like values from a file.
         data = config.model_dump()
         data["backend"].update(backend_updates)
-        data["fail_open"] = data["fail_open"] or args.fail_open
+        data["fail_open"] = data["fail_open"] or fail_open
         config = ModerationConfig.from_dict(data)
-    return ModerationChain(config)
+    return config
+
+
+def _build_chain(args: argparse.Namespace) -> Any:
+    from modchain.text.chain import ModerationChain
+
+    return ModerationChain(_config(args))
 
 
 def _read_rows(stream: TextIO, text_key: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -177,6 +240,16 @@ def moderate(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
     return EXIT_OK if result.allowed else EXIT_BLOCKED
 
 
+def evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    from modchain.eval.runner import evaluate as run_eval
+
+    labels = [label for value in args.labels for label in value.split(",") if label.strip()]
+    report = run_eval(args.task, args.file, backend=_config(args).backend, threshold=args.threshold,
+                      labels=labels, limit=args.limit)
+    out.write(json.dumps(report, ensure_ascii=False) + "\n")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from modchain.core.errors import BackendError, ConfigurationError, InputError
 
@@ -186,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["moderate", *argv]
     args = _parser().parse_args(argv)
     try:
+        if args.command == "eval":
+            return evaluate(args, sys.stdout)
         return moderate(args, sys.stdin, sys.stdout)
     except (ConfigurationError, InputError, UsageError, OSError) as exc:
         print(f"modchain: {exc}", file=sys.stderr)

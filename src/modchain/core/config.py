@@ -153,11 +153,36 @@ class BackendConfig(StrictModel):
     guardrail_source: Literal["INPUT", "OUTPUT"] = Field(
         "INPUT", description="Bedrock: assess text as user input or as model output."
     )
+    model: str | dict[str, str] | None = Field(
+        None,
+        description="Model-backed backends (hf-ner, hf-toxicity, hf-prompt-safety, spacy-ner): a Hugging Face "
+        "model id or local path (a spaCy pipeline for spacy-ner); unset means each backend's default model. "
+        "A mapping {backend name: model} gives each backend its own model when filters use several "
+        "(filters that name a backend are built from this same config).",
+    )
+    device: str | None = Field(
+        None, description="Model-backed backends: torch device such as cpu, cuda, cuda:1, mps; unset: cuda if available."
+    )
 
     @field_validator("name")
     @classmethod
     def _known_backend(cls, name: str) -> str | None:
         return _check_backend_name(name)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model_keys(cls, model: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        if isinstance(model, dict):
+            for name in model:
+                _check_backend_name(name)
+        return model
+
+    def model_for(self, default: str | None = None) -> str | None:
+        """The model this config gives the backend it names (``model`` as a string, or its entry in the
+        mapping), else ``default``."""
+        if isinstance(self.model, dict):
+            return self.model.get(self.name, default)
+        return self.model or default
 
 
 def _default_filters() -> list[Any]:

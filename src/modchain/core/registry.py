@@ -16,7 +16,20 @@ _BACKENDS: dict[str, str | Callable[[BackendConfig], Any]] = {
     "local": "modchain.backends.local.backend:LocalBackend.from_config",
     "comprehend": "modchain.backends.comprehend:ComprehendBackend.from_config",
     "bedrock": "modchain.backends.bedrock:BedrockGuardrailsBackend.from_config",
+    # Model-backed, offline once the model is on disk (`pip install 'modchain[local]'`); BackendConfig.model
+    # picks the model id or path, BackendConfig.device the torch device.
+    "hf-ner": "modchain.backends.hf_ner:HuggingFaceNerBackend.from_config",
+    "hf-toxicity": "modchain.backends.hf_classifier:HuggingFaceClassifierBackend.from_config",
+    "hf-prompt-safety": "modchain.backends.hf_classifier:HuggingFaceClassifierBackend.from_config",
+    "spacy-ner": "modchain.backends.hf_ner:SpacyNerBackend.from_config",
+    # Needs a chat model object, so it cannot be built from a config: the factory explains how to pass one
+    # (ModerationChain(config, backends={"llm-judge": LlmJudgeBackend(llm)})).
+    "llm-judge": "modchain.backends.llm_judge:LlmJudgeBackend.from_config",
 }
+
+# The extra that installs a backend's optional dependencies, for the error message when they are missing.
+_EXTRAS = {"comprehend": "aws", "bedrock": "aws", "hf-ner": "local", "hf-toxicity": "local",
+           "hf-prompt-safety": "local"}
 
 
 def register_backend(name: str, factory: Callable[[BackendConfig], Any] | str) -> None:
@@ -37,7 +50,7 @@ def create_backend(config: BackendConfig) -> Any:
         try:
             target: Any = importlib.import_module(module_name)
         except ImportError as exc:
-            extra = "aws" if config.name in ("comprehend", "bedrock") else "all"
+            extra = _EXTRAS.get(config.name, "all")
             raise ConfigurationError(
                 f"backend {config.name!r} needs optional dependencies: pip install 'modchain[{extra}]' ({exc})"
             ) from exc
