@@ -11,16 +11,18 @@ together they make "ignooore" and "ignore" the same word.
 Limits: the output is for matching only. Lengths change, so offsets into it do not map back to
 the input (the PII recognizers never use it). Leetspeak folding is lossy ("mp3" -> "mpe") and
 stripping combining marks also removes legitimate accents; both are harmless for English word
-lists and wrong for anything else. Masked ("f*ck") and letter-spaced ("i d i o t") spellings
-are not folded.
+lists and wrong for anything else. Masked spellings ("f*ck") are not folded (the trained
+classifiers keep "*" inside a token, so their character n-grams still see "f*c"); letter-spaced
+ones ("i d i o t", "f.u.c.k") are folded by ``normalize_for_model`` only.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
-__all__ = ["compile_squeezed", "normalize_text", "squeeze"]
+__all__ = ["compile_squeezed", "gate", "literal_anchors", "normalize_for_model", "normalize_text", "squeeze"]
 
 # Invisible/format characters plus the combining-mark blocks used for accents and Zalgo text.
 # Removed after NFKD so that precomposed letters lose their marks too ("é" -> "e").
@@ -53,8 +55,17 @@ def _unleet(m: re.Match[str]) -> str:
     return token.translate(table)
 
 
+_CACHE_MAX_LEN = 2000  # the scorers normalize the same message several times; short texts are cached
+
+
 def normalize_text(text: str) -> str:
     """Lowercase, de-obfuscated, whitespace-collapsed form of ``text`` for lexicon matching."""
+    if len(text) <= _CACHE_MAX_LEN:
+        return _normalize_cached(text)
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     if not text.isascii():  # the Unicode work is the slow part; most chat text skips it
         text = unicodedata.normalize("NFKD", text)
         text = unicodedata.normalize("NFKC", _STRIP.sub("", text)).translate(_CONFUSABLES)
@@ -65,6 +76,32 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+_normalize_cached = lru_cache(maxsize=1024)(_normalize)
+
+
+# Three or more single letters split by one space, dot, dash or underscore: "h a t e", "f.u.c.k".
+_SPACED = re.compile(r"(?<![a-z0-9])[a-z](?:[ ._-][a-z](?![a-z0-9])){2,}")
+_SPACED_SEP = re.compile(r"[ ._-]")
+
+
+def normalize_for_model(text: str) -> str:
+    """``normalize_text`` plus letter-spacing folding (``"i h a t e"`` -> ``"ihate"``), for the
+    trained classifiers, whose character n-grams still find the word inside the joined run."""
+    if len(text) <= _CACHE_MAX_LEN:
+        return _for_model_cached(text)
+    return _for_model(text)
+
+
+def _for_model(text: str) -> str:
+    norm = normalize_text(text)
+    if " " in norm or "." in norm or "-" in norm or "_" in norm:
+        norm = _SPACED.sub(lambda m: _SPACED_SEP.sub("", m.group()), norm)
+    return norm
+
+
+_for_model_cached = lru_cache(maxsize=1024)(_for_model)
+
+
 def squeeze(text: str) -> str:
     """Collapse every run of one repeated letter: ``"kill all" -> "kil al"``."""
     return _RUNS.sub(r"\1", text)
@@ -73,3 +110,58 @@ def squeeze(text: str) -> str:
 def compile_squeezed(pattern: str, flags: int = 0) -> re.Pattern[str]:
     """Compile ``pattern`` (plain lowercase English) so that it matches ``squeeze``d text."""
     return re.compile(_SOURCE_RUNS.sub(r"\1", pattern), flags)
+
+
+try:  # the regex parser, to find the literal text each pattern cannot match without
+    import re._constants as _sc
+    import re._parser as _sp
+except ImportError:  # Python 3.10
+    import sre_constants as _sc  # type: ignore[no-redef]
+    import sre_parse as _sp  # type: ignore[no-redef]
+
+
+def _anchors(seq) -> frozenset[str] | None:  # type: ignore[no-untyped-def]
+    """Strings of which every match of the parsed sequence contains at least one (None: no such set).
+
+    Used as a gate: a pattern whose anchors are all absent from the text cannot match, so it is
+    not run (most text contains none, which saves ~30 regex searches per message)."""
+    best: frozenset[str] | None = None
+
+    def consider(cand: frozenset[str] | None) -> None:
+        nonlocal best
+        if cand and (best is None or min(map(len, cand)) > min(map(len, best))
+                     or (min(map(len, cand)) == min(map(len, best)) and len(cand) < len(best))):
+            best = cand
+
+    run: list[str] = []
+    for op, arg in list(seq) + [(None, None)]:
+        if op is _sc.LITERAL:
+            run.append(chr(arg))
+            continue
+        if len(run) >= 3:
+            consider(frozenset(["".join(run)]))
+        run = []
+        if op is _sc.BRANCH:
+            alts = [_anchors(alt) for alt in arg[1]]
+            if all(a is not None for a in alts):
+                consider(frozenset().union(*alts))  # type: ignore[arg-type]
+        elif op in (_sc.MAX_REPEAT, _sc.MIN_REPEAT) and arg[0] >= 1:
+            consider(_anchors(arg[2]))
+        elif op is _sc.SUBPATTERN:
+            consider(_anchors(arg[-1]))
+    return best
+
+
+def literal_anchors(rx: re.Pattern[str]) -> frozenset[str] | None:
+    """Literal strings of which every match of ``rx`` contains at least one, or None if there is no
+    such set. ``any(a in text for a in anchors)`` is then a cheap, exact pre-check: when it fails,
+    ``rx.search(text)`` cannot succeed. The scorers use it to skip most of their regexes."""
+    return _anchors(_sp.parse(rx.pattern))
+
+
+def gate(rx: re.Pattern[str]) -> re.Pattern[str] | None:
+    """A regex matching any of ``rx``'s literal anchors (None: no anchors, always run ``rx``)."""
+    anchors = literal_anchors(rx)
+    if anchors is None:
+        return None
+    return re.compile("|".join(re.escape(a) for a in sorted(anchors, key=lambda a: (-len(a), a))))

@@ -1,28 +1,39 @@
-"""Pattern heuristics for jailbreak and prompt-injection attempts (offline, standard library only).
+"""Offline prompt-safety scorer: a trained linear classifier plus high-precision attack patterns.
 
 ``score_prompt_safety(text)`` returns ``(unsafe_probability, kind)``: kind is ``"jailbreak"``
-(persona and role-play overrides: DAN, "developer mode", "pretend you have no guidelines"),
-``"injection"`` (instruction overrides, system-prompt extraction, chat-template tag injection,
-exfiltration to a URL or address) or ``None``. Each pattern carries a hand-set weight; the
-weights combine as a noisy-OR and kind is that of the strongest pattern (None below 0.5).
-Cues that are common in benign prompts too ("from now on you will ...", "developer mode", "no
-restrictions", "stay in character", a bare "jailbreak") weigh 0.25: alone they stay under 0.3,
-they only add to other evidence.
-Patterns need an instruction-shaped object ("ignore previous *instructions*"), which keeps
-"how do I ignore this warning" and "how to kill a python process" at 0. Text is matched after
-``normalize_text`` and ``squeeze``, so zero-width characters, leetspeak, homoglyphs, fullwidth
-forms and "ignooore" do not evade it.
+(persona and role-play overrides: DAN, "developer mode", "pretend you have no guidelines",
+refusal suppression), ``"injection"`` (instruction overrides, system-prompt extraction,
+chat-template tag injection, exfiltration to a URL or address) or ``None`` (a plain harmful
+request -- "how do I poison my neighbour" -- or a safe prompt). Standard library only.
+
+* **Model** -- ``models/prompt_safety.json.gz``, a logistic model over word, class-abstracted and
+  character n-grams plus which of the patterns below fired (``linear_model``), trained by
+  ``training/train_text_classifiers.py`` on harmful requests, in-the-wild jailbreaks and
+  injections, and benign prompts that merely sound risky ("how do I kill a Python process",
+  "how do I ignore this warning", "what's the history of the atomic bomb"); see
+  ``models/MODELS.md``. Its calibrated probability is 0.5 at the tuned decision threshold.
+* **Patterns** -- hand-written, high-precision jailbreak / injection patterns (each with a
+  hand-set weight, combined as a noisy-OR). Cues that are common in benign prompts too ("from now
+  on you will ...", "developer mode", "stay in character") weigh 0.25 and only add up. Patterns
+  need an instruction-shaped object ("ignore previous *instructions*").
+
+The score is the larger of the two, so a textbook attack ("ignore all previous instructions")
+scores >= 0.9 whatever the model says. Kind comes from the strongest pattern that fired,
+else from ``models/prompt_kind.json.gz`` (one-vs-rest heads jailbreak / injection / harmful
+request; None for a plain harmful request) when the score reaches 0.5. Text is matched after normalization (zero-width characters,
+leetspeak, homoglyphs, fullwidth forms, elongation), so those do not evade it.
 
 Limits: English only; quoting or discussing an attack ("what does 'ignore previous
-instructions' do?") scores like the attack itself; paraphrases outside the patterns, other
-languages, encodings (base64, ROT13) and instructions split across messages are missed.
+instructions' do?") can score like the attack itself; encodings (base64, ROT13), other languages
+and instructions split across messages are mostly missed. Measured accuracy: ``models/MODELS.md``.
 """
 
 from __future__ import annotations
 
-from modchain.backends.local.normalize import compile_squeezed, normalize_text, squeeze
+from modchain.backends.local.linear_model import LinearTextModel, load_model
+from modchain.backends.local.normalize import compile_squeezed, gate, normalize_text, squeeze
 
-__all__ = ["score_prompt_safety"]
+__all__ = ["pattern_features", "pattern_score", "score_prompt_safety"]
 
 _J, _I = "jailbreak", "injection"
 _WEAK = 0.25  # cues that benign prompts use too
@@ -30,8 +41,8 @@ _RESTRICTIONS = (r"(?:restrictions|guidelines|filters|filtering|limitations|limi
                  r"|safeguards|guardrails|rules|constraints|boundaries|morals|ethics|programming|alignment)")
 _MODIFIERS = r"(?:(?:any|all|your|its|the|of|ethical|moral|safety|content|openai|anthropic|usual|normal) )*"
 _SECRETS = (r"(?:conversation|chat(?: history)?|history|transcript|previous messages|messages|system prompt"
-            r"|credentials|passwords?|api keys?|secrets?|user(?:'s|s')? (?:data|information|info|details)"
-            r"|personal (?:data|information|info))")
+            r"|credentials|passwords?|api keys?|secrets?|user(?:'s|s')? (?:data|information|info|details|contacts"
+            r"|emails|files|documents|inbox)|personal (?:data|information|info)|contacts|contact list|inbox)")
 _OVERRIDE_OBJECTS = (r"(?:instructions?|prompts?|directions?|directives?|rules|commands?|guidelines|guidance"
                      r"|orders|constraints|programming)")
 # (pattern in plain English, weight, kind); compiled to match squeezed, normalized text.
@@ -105,15 +116,68 @@ _SPEC: tuple[tuple[str, float, str], ...] = (
 _PATTERNS = tuple((compile_squeezed(src), weight, kind) for src, weight, kind in _SPEC)
 _KIND_THRESHOLD = 0.5
 
+_GATES = tuple(gate(rx) for rx, _, _ in _PATTERNS)  # a pattern runs only if one is present
 
-def score_prompt_safety(text: str) -> tuple[float, str | None]:
-    """``(probability that text is a jailbreak or injection attempt, kind or None)``."""
+
+def _pattern_hits(text: str) -> list[int]:
     sq = squeeze(normalize_text(text))
+    hits = []
+    for i, (rx, _, _) in enumerate(_PATTERNS):
+        gate_rx = _GATES[i]
+        if (gate_rx is None or gate_rx.search(sq)) and rx.search(sq):
+            hits.append(i)
+    return hits
+
+
+def _combine(hits: list[int]) -> tuple[float, str | None]:
     keep, best_weight, best_kind = 1.0, 0.0, None
-    for rx, weight, kind in _PATTERNS:
-        if rx.search(sq):
-            keep *= 1 - weight  # noisy-OR: independent cues add up but never reach 1
-            if weight > best_weight:
-                best_weight, best_kind = weight, kind
+    for i in hits:
+        _, weight, kind = _PATTERNS[i]
+        keep *= 1 - weight  # noisy-OR: independent cues add up but never reach 1
+        if weight > best_weight:
+            best_weight, best_kind = weight, kind
     score = round(1 - keep, 4)
     return score, (best_kind if score >= _KIND_THRESHOLD else None)
+
+
+def pattern_score(text: str) -> tuple[float, str | None]:
+    """The patterns alone: ``(noisy-OR of the weights of the patterns that fire, kind or None)``."""
+    return _combine(_pattern_hits(text))
+
+
+def _features_from_hits(hits: list[int]) -> list[str]:
+    feats = [f"pat{i}" for i in hits]
+    score, kind = _combine(hits)
+    if score >= 0.25:
+        feats.append(f"patscore>={0.8 if score >= 0.8 else 0.5 if score >= 0.5 else 0.25}:{kind}")
+    return feats
+
+
+def pattern_features(text: str) -> list[str]:
+    """The pattern evidence as model features (``pat<i>`` per pattern that fires, plus a score bin)."""
+    return _features_from_hits(_pattern_hits(text))
+
+
+def _model() -> LinearTextModel:
+    return load_model("prompt_safety")
+
+
+def score_prompt_safety(text: str) -> tuple[float, str | None]:
+    """``(probability that text is a harmful request, jailbreak or injection attempt, kind or None)``."""
+    if not text or text.isspace():
+        return 0.0, None
+    hits = _pattern_hits(text)
+    pat, pat_kind = _combine(hits)
+    model = _model()
+    p = model.probabilities(text, _features_from_hits(hits))["unsafe"]
+    score = round(max(p, pat), 4)
+    if score < _KIND_THRESHOLD:
+        return score, None
+    if pat_kind is not None:
+        return score, pat_kind
+    if hits:  # only weak cues fired: the strongest still names the kind
+        return score, _PATTERNS[max(hits, key=lambda i: _PATTERNS[i][1])][2]
+    kinds = load_model("prompt_kind").probabilities(text, _features_from_hits(hits))
+    kind = max((_J, _I), key=kinds.__getitem__)
+    # the "harmful" head wins unless jailbreak/injection is itself likely: a plain harmful request
+    return score, (kind if kinds[kind] >= 0.3 and kinds[kind] >= kinds["harmful"] / 3 else None)

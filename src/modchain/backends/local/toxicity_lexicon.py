@@ -1,28 +1,46 @@
-"""A small, transparent lexicon-and-pattern toxicity scorer (offline, standard library only).
+"""Offline toxicity scorer: a trained linear classifier decides, a transparent lexicon attributes labels.
 
 ``score_toxicity(text)`` returns a score in [0, 1] for each of Amazon Comprehend's seven toxicity
-labels. Single words are looked up in short hand-weighted per-label lexicons; multi-word
-patterns catch what no single word carries (threats, harassment, group-directed hate). Signals
-combine as a noisy-OR, so several weak ones add up without ever exceeding 1. Second-person
-targeting ("you are an idiot") raises INSULT; a negation right before an insult lowers it;
-violent, sexual and graphic words used in a technical sense ("kill a process", "execute the
-query", "heart attack", "summa cum laude") are discounted via a small benign-context list. Text
-is matched after ``normalize_text`` (case, NFKC, zero-width, homoglyphs, leetspeak, elongation).
+labels. Two parts (standard library only, no numpy, no torch):
 
-Limits, by design (a trained classifier replaces this later): English only; the lexicons are
-deliberately short; no sarcasm, quotation, reported speech or reclaimed-usage handling; words
-with innocent senses ("cock", "dick" as a name) score whatever their weight says; masked
-("f*ck") and letter-spaced spellings are missed. It is a transparent baseline, not a measure
-of harm. The slurs below are listed verbatim because a detector has to know them.
+* **Decision** -- ``models/toxicity.json.gz``, a logistic model over word, class-abstracted and
+  character n-grams (``linear_model``), trained by ``training/train_text_classifiers.py`` on public
+  data plus hand-written functional cases (see ``models/MODELS.md``). Its calibrated probability
+  ``p`` is 0.5 at the tuned decision threshold. It is trained to flag hate against protected groups
+  (derogation, dehumanisation, threats, slurs, in many phrasings and misspellings), threats and
+  severe abuse aimed at a person, and sexual / graphic content; and *not* to flag counter-speech
+  that quotes or condemns hate, neutral or positive mentions of groups, reclaimed slurs, negated
+  hate, profanity aimed at no one, or abuse of objects and non-protected groups.
+* **Decisive phrases** -- a few hand-written phrase patterns aimed at a person ("I know where you
+  live", "kys", "send nudes", "I will kill you", graphic injury) set a floor under ``p`` (their
+  weight); the group-hate phrases do not, since counter-speech quotes them.
+* **Attribution** -- the hand-weighted lexicon and phrase patterns below say which labels the
+  text touches (PROFANITY for "fuck", VIOLENCE_OR_THREAT for "I will kill you", HATE_SPEECH for a
+  group or slur ...). Each label's score is ``p`` times its lexicon strength relative to the
+  strongest label, so **the highest label always equals p**: "any label >= 0.5" is exactly the
+  model's decision, and the other labels rank below it. With no lexicon evidence, ``p`` goes to
+  HATE_SPEECH when a protected group or slur is mentioned, else to INSULT when the text addresses
+  "you", else to HARASSMENT_OR_ABUSE.
+
+Consequences worth knowing: bare profanity ("fuck, I missed the bus") scores PROFANITY well below
+0.5 by design (lower the threshold, or filter on the lexicon yourself, if you must block every
+swear word); a label's score is never higher than the overall toxicity probability.
+
+Text is matched after normalization (case, NFKC, zero-width characters, homoglyphs, leetspeak,
+elongation, letter-spacing), so "ｙｏｕ ａｒｅ ａｎ іdіоt" and "I h a t e ..." are scored like the
+plain spelling. Limits: English only; sarcasm and context across messages are not modelled; see
+``models/MODELS.md`` for measured accuracy and the cases it still gets wrong. The slurs in the
+lexicon are listed verbatim because a detector has to know them.
 """
 
 from __future__ import annotations
 
 import re
 
-from modchain.backends.local.normalize import compile_squeezed, normalize_text, squeeze
+from modchain.backends.local.linear_model import LinearTextModel, load_model
+from modchain.backends.local.normalize import compile_squeezed, gate, normalize_text, squeeze
 
-__all__ = ["TOXICITY_LABELS", "score_toxicity"]
+__all__ = ["TOXICITY_LABELS", "lexicon_scores", "score_toxicity", "toxicity_probability"]
 
 TOXICITY_LABELS: tuple[str, ...] = (
     "PROFANITY", "HATE_SPEECH", "INSULT", "GRAPHIC", "HARASSMENT_OR_ABUSE", "SEXUAL", "VIOLENCE_OR_THREAT",
@@ -160,6 +178,24 @@ _PHRASE_SPEC: tuple[tuple[str, dict[str, float]], ...] = (
      r"|stomach|skin|face|head|intestines)\b|\b(?:skinned|burned|burnt) alive\b"), {_GRAPH: 0.8, _VIOL: 0.6}),
 )
 _PHRASES = tuple((compile_squeezed(src), tuple(w.items())) for src, w in _PHRASE_SPEC)
+# Phrases aimed at a person (threats, "kys", sexual harassment, graphic injury) are decisive on their
+# own: the score is at least their strongest label weight. Phrases about groups are not, because
+# counter-speech quotes them ("saying 'immigrants are vermin' is vile"); the model decides those.
+_DECISIVE = tuple(_GROUPS not in src for src, _ in _PHRASE_SPEC)
+_PHRASE_GATES = tuple(gate(rx) for rx, _ in _PHRASES)  # a phrase runs only if one is present
+
+
+def _phrase_hits(sq: str) -> list[int]:
+    hits = []
+    for i, (rx, _) in enumerate(_PHRASES):
+        gate_rx = _PHRASE_GATES[i]
+        if (gate_rx is None or gate_rx.search(sq)) and rx.search(sq):
+            hits.append(i)
+    return hits
+
+
+def _decisive(hits: list[int]) -> float:
+    return max((w for i in hits if _DECISIVE[i] for _, w in _PHRASES[i][1]), default=0.0)
 
 
 def _lookup(token: str, squeezed: str) -> tuple[tuple[str, float], ...]:
@@ -170,8 +206,13 @@ def _lookup(token: str, squeezed: str) -> tuple[tuple[str, float], ...]:
     return ()
 
 
-def score_toxicity(text: str) -> dict[str, float]:
-    """Scores in [0, 1] for every label in ``TOXICITY_LABELS`` (all 0.0 for empty text)."""
+def lexicon_scores(text: str) -> dict[str, float]:
+    """The hand-weighted lexicon/phrase evidence per label (noisy-OR in [0, 1])."""
+    return _lexicon(text)[0]
+
+
+def _lexicon(text: str) -> tuple[dict[str, float], float]:
+    """(evidence per label, strongest weight of a decisive phrase that fired)."""
     norm = normalize_text(text)
     sq = squeeze(norm)
     keep = dict.fromkeys(TOXICITY_LABELS, 1.0)  # running product of (1 - weight): noisy-OR
@@ -195,8 +236,48 @@ def score_toxicity(text: str) -> dict[str, float]:
             elif label == _VIOL and not _YOU.isdisjoint(after[:2]):
                 weight = min(1.0, weight + 0.35)  # "stab you"
             keep[label] *= 1 - weight
-    for rx, weights in _PHRASES:
-        if rx.search(sq):
-            for label, weight in weights:
-                keep[label] *= 1 - weight
-    return {label: round(1 - keep[label], 4) for label in TOXICITY_LABELS}
+    hits = _phrase_hits(sq)
+    for i in hits:
+        for label, weight in _PHRASES[i][1]:
+            keep[label] *= 1 - weight
+    return {label: round(1 - keep[label], 4) for label in TOXICITY_LABELS}, _decisive(hits)
+
+
+_ZERO = dict.fromkeys(TOXICITY_LABELS, 0.0)
+_ATTRIBUTION_FLOOR = 0.05  # below this, attribution is skipped (the lexicon pass is half the cost)
+
+
+def _model() -> LinearTextModel:
+    return load_model("toxicity")
+
+
+def toxicity_probability(text: str) -> tuple[float, frozenset[str]]:
+    """(calibrated probability that ``text`` is toxic, the lexicon classes the model saw in it)."""
+    model = _model()
+    families = model.features(text)
+    (logit,) = model.logits_from_features(families)
+    p = model.calibrate([logit])["toxic"]
+    return p, frozenset(f for f in families["f"] if "&" not in f)
+
+
+def score_toxicity(text: str) -> dict[str, float]:
+    """Scores in [0, 1] for every label in ``TOXICITY_LABELS``; the highest equals the model's
+    calibrated toxicity probability (0.5 = its decision threshold). All 0.0 for empty text."""
+    if not text or text.isspace():
+        return dict(_ZERO)
+    p, classes = toxicity_probability(text)
+    if p < _ATTRIBUTION_FLOOR:  # nearly every benign message: only the decisive phrases can change it
+        p = max(p, _decisive(_phrase_hits(squeeze(normalize_text(text)))))
+        if p < _ATTRIBUTION_FLOOR:
+            label = _HATE if "<GROUP>" in classes or "<SLUR>" in classes else _INS if "<YOU>" in classes else _HARASS
+            return {lab: (round(p, 4) if lab == label else 0.0) for lab in TOXICITY_LABELS}
+    evidence, decisive = _lexicon(text)
+    p = max(p, decisive)
+    if "<GROUP>" in classes or "<SLUR>" in classes:
+        # hate is about groups: a group or slur makes HATE_SPEECH at least as strong as anything else
+        evidence[_HATE] = max(evidence.values()) or 1.0
+    top = max(evidence.values())
+    if top <= 0.0:
+        label = _INS if "<YOU>" in classes else _HARASS
+        evidence[label], top = 1.0, 1.0
+    return {label: round(p * evidence[label] / top, 4) for label in TOXICITY_LABELS}
