@@ -388,3 +388,14 @@ def test_iban_followed_by_a_word_and_newer_countries(text, iban):
 def test_aba_routing_number_in_dashed_layout():
     assert only("routing: 0710-0001-3", "BANK_ROUTING").score >= 0.95
     assert found("routing: 0710-0001-4", "BANK_ROUTING") == []
+
+
+@pytest.mark.parametrize("text, label, original", [
+    ("my ssn is １２３-４５-６７８９ ok", "SSN", "１２３-４５-６７８９"),
+    ("mail jo\u200bhn@exa\u200dmple.com now", "EMAIL", "jo\u200bhn@exa\u200dmple.com"),
+    ("card 4111\u00a01111\u00a01111\u00a01111 thanks", "CREDIT_DEBIT_NUMBER", "4111\u00a01111\u00a01111\u00a01111"),
+])
+def test_unicode_evasions_are_matched_and_spans_cover_the_original(text, label, original):
+    matches = [m for m in find_pii(text) if m.label == label]
+    assert len(matches) == 1
+    assert text[matches[0].start:matches[0].end] == original

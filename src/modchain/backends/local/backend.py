@@ -1,8 +1,8 @@
 """The offline default backend: pure Python, no network, no model download, no torch.
 
-It runs the recognizers and scorers in this package. They are deliberately small and transparent; the
-``modchain eval`` issue replaces the toxicity and prompt-safety scorers with trained offline classifiers
-behind this same interface.
+PII: checksum- and rule-validated recognizers (``pii_recognizers``). Toxicity and prompt safety: logistic
+models trained by ``training/train_text_classifiers.py`` and shipped in ``models/`` (see its MODELS.md),
+evaluated in pure Python. Measure any of them with ``modchain eval``.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
+import unicodedata
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
@@ -446,6 +447,34 @@ def find_pii(text: str, labels: Collection[str] | None = None) -> list[PiiMatch]
     if isinstance(labels, str):  # find_pii(t, "SSN") means one label, not the letters S, S, N
         labels = (labels,)
     wanted = SUPPORTED_PII_LABELS.intersection(labels) if labels else SUPPORTED_PII_LABELS
+    if text.isascii():
+        return _find(text, wanted)
+    # Evasions such as full-width digits or zero-width characters inside an address: match on the
+    # NFKC-normalized text without invisible characters, then map spans back onto the original.
+    normalized, origin = _normalized_with_origin(text)
+    if normalized == text:
+        return _find(text, wanted)
+    return [PiiMatch(m.label, origin[m.start], origin[m.end - 1] + 1, m.score, m.recognizer)
+            for m in _find(normalized, wanted)]
+
+
+_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")
+
+
+def _normalized_with_origin(text: str) -> tuple[str, list[int]]:
+    """NFKC per character, invisible characters dropped; origin[i] is where normalized char i came from."""
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        if char in _INVISIBLE:
+            continue
+        for piece in (char if char.isascii() else unicodedata.normalize("NFKC", char)):
+            chars.append(piece)
+            origin.append(index)
+    return "".join(chars), origin
+
+
+def _find(text: str, wanted: Collection[str]) -> list[PiiMatch]:
     candidates = [m for found, finder in _FINDERS if found & wanted for m in finder(text)
                   if m.label in wanted and _clean_edges(text, m.start, m.end)]
     candidates.sort(key=lambda m: (-m.score, m.start - m.end, m.start, m.label, m.end, m.recognizer))
