@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     mod.add_argument("--guardrail-version", help="Bedrock guardrail version (default DRAFT)")
     mod.add_argument("--fail-open", action="store_true", help="let content through when a backend fails")
     mod.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    mod.add_argument("--workers", type=int, default=1,
+                     help="JSON Lines: moderate in this many processes (offline backend: one per core)")
     _add_eval_parser(sub)
     return parser
 
@@ -191,6 +193,15 @@ def _record(result: Any) -> dict[str, Any]:
 
 
 def _moderate_rows(chain: Any, stream: TextIO, args: argparse.Namespace, out: TextIO) -> int:
+    if args.workers > 1:
+        from modchain.text.parallel import ProcessModerator
+
+        with ProcessModerator(chain.config, processes=args.workers) as moderator:
+            return _write_rows(moderator, stream, args, out, BATCH_SIZE * args.workers * 8)
+    return _write_rows(chain, stream, args, out, BATCH_SIZE)
+
+
+def _write_rows(chain: Any, stream: TextIO, args: argparse.Namespace, out: TextIO, batch_size: int) -> int:
     from tqdm import tqdm
 
     blocked = False
@@ -198,7 +209,7 @@ def _moderate_rows(chain: Any, stream: TextIO, args: argparse.Namespace, out: Te
     show = not args.no_progress and sys.stderr.isatty()
     progress = tqdm(unit="row", disable=not show, file=sys.stderr, miniters=PROGRESS_MIN_ROWS)
     with progress:
-        for chunk in _chunks(rows, BATCH_SIZE):
+        for chunk in _chunks(rows, batch_size):
             if isinstance(chunk, Exception):
                 raise chunk
             results = chain.moderate_batch([row[args.text_key] for _, row in chunk])
