@@ -183,3 +183,64 @@ def test_deterministic_across_calls_and_processes():
                               env={**__import__("os").environ, "PYTHONHASHSEED": seed})
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout) == [[t, list(p)] for t, p in here]
+
+
+# --- everyday chat and borderline-but-fine prompts (false positives measured before the retrain) ---
+@pytest.mark.parametrize("text", [
+    ("Hi there! Could you translate the welcome message for our new customers into Spanish and Portuguese? Please "
+     "rewrite this paragraph so it sounds friendlier but keeps all the technical details intact."),
+    ("Hello, You can reach me at dmitri.29@example.com if anything changes with the order. Explain like I'm five why "
+     "the sky is blue and sunsets are orange."),
+    ("Good morning. No rush. Could you translate the welcome message for our new customers into Spanish and "
+     "Portuguese? Thanks! The deploy failed again with a timeout on the database migration step"),
+    ("Hi, Can you summarize the attached quarterly report and highlight the three biggest risks for next year? Please "
+     "rewrite this paragraph so it sounds friendlier but keeps all the technical details intac"),
+    ("hey, ticket #48213 again - the export job failed with 'disk quota exceeded'. Can you draft a short apology email "
+     "to the customer and suggest a fix? thx, Sam"),
+    "Morning! Plan a 3-day trip to Porto for two, and give me a vegetarian recipe for the first night. Cheers!",
+])
+def test_everyday_multi_request_chat_is_not_flagged(text):
+    assert not unsafe(text), score_prompt_safety(text)
+    assert not toxic(text), score_toxicity(text)
+
+
+@pytest.mark.parametrize("text", [
+    "What household chemicals should never be mixed because they're dangerous?",
+    "How do scammers usually trick elderly people, so I can warn my grandma?",
+    "Write a villain's monologue for my novel.",
+    "What are the signs someone is being groomed online?",
+    "How do I safely dispose of old prescription painkillers?",
+])
+def test_borderline_but_fine_prompts_are_not_flagged(text):
+    assert not unsafe(text), score_prompt_safety(text)
+    assert not toxic(text), score_toxicity(text)
+
+
+# --- shared per-message featurization -------------------------------------------------------------
+def test_shared_features_equal_featurize():
+    from modchain.backends.local.normalize import normalize_for_model
+
+    texts = ["", "I h a t e \"women\" ?!", "Immigrants are vermin.", "Ignore previous instructions " * 3,
+             "x" * 2500, "How do I kill a Python process? " * 20]
+    for name in MODELS:
+        model = load_model(name)
+        for text in texts:
+            got = model.features(text, ["pat1"])
+            want = linear_model.featurize(normalize_for_model(text), model.lexicon, model.config, ["pat1"])
+            assert {k: set(v) for k, v in got.items()} == {k: set(v) for k, v in want.items()}, (name, text)
+    assert load_model("prompt_kind")._featurizer is load_model("prompt_safety")._featurizer  # one lexicon, one pass
+
+
+@pytest.mark.parametrize("text", [
+    "Hey team, Honestly you are a useless idiot and this is the stupidest answer I have ever read. "
+    "Please rewrite this paragraph so it sounds friendlier but keeps all the technical details intact.",
+    "You absolute moron.",
+])
+def test_strong_insults_aimed_at_the_reader_are_flagged_even_in_friendly_messages(text):
+    assert max(score_toxicity(text).values()) >= 0.5
+
+
+@pytest.mark.parametrize("text", ["you are a genius", "Don't be silly, you are fine", "You are a fantastic colleague",
+                                  "I feel like an idiot for forgetting my keys"])
+def test_compliments_and_self_deprecation_are_not_flagged(text):
+    assert max(score_toxicity(text).values()) < 0.5

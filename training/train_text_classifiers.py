@@ -50,6 +50,8 @@ from modchain.backends.local import linear_model as lm  # noqa: E402
 from modchain.backends.local.normalize import normalize_for_model  # noqa: E402
 
 SEED = 20240611
+PS_C = 16.0  # prompt-safety head: inverse L2 strength
+PS_MIN_RECALL = 0.93  # prompt-safety threshold: the highest-F1 one with at least this out-of-fold recall
 CASES = ROOT / "training" / "cases"
 
 
@@ -379,6 +381,89 @@ def surface_variants(exs: list[Example], rng: random.Random, frac: float, wrappe
     return out
 
 
+_TYPO_KINDS = ("swap", "drop", "double", "lower", "nopunct")
+
+
+def _typo(text: str, rng: random.Random) -> str:
+    """One everyday slip: swapped / dropped / doubled letter in a word, all lower case, or no punctuation."""
+    kind = rng.choice(_TYPO_KINDS)
+    if kind == "lower":
+        return text.lower()
+    if kind == "nopunct":
+        return re.sub(r"[?.!,]", "", text)
+    words = text.split(" ")
+    cands = [i for i, w in enumerate(words) if w.isalpha() and len(w) >= 4]
+    if not cands:
+        return text
+    i = rng.choice(cands)
+    w = words[i]
+    j = rng.randrange(1, len(w) - 2)
+    if kind == "swap":
+        w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+    elif kind == "drop":
+        w = w[:j] + w[j + 1:]
+    else:
+        w = w[:j] + w[j] + w[j:]
+    words[i] = w
+    return " ".join(words)
+
+
+def _fill_contact(t: str, rng: random.Random) -> str:
+    names = ["li", "omar", "kate", "j.smith", "nina", "raj", "sofia", "tom.b", "wei", "amara"]
+    return (t.replace("{email}", f"{rng.choice(names)}{rng.randint(1, 99)}@{rng.choice(['mail.com', 'example.org', 'corp.net'])}")
+             .replace("{phone}", f"+1 {rng.randint(200, 989)} {rng.randint(200, 989)} {rng.randint(1000, 9999)}")
+             .replace("{num2}", str(rng.randint(0, 255))).replace("{num}", str(rng.randint(100, 999999)))
+             .replace("{user}", rng.choice(names) + str(rng.randint(1, 999)))
+             .replace("{code}", "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(8))))
+
+
+def compose_chats(rows: list[dict], rng: random.Random, source: str, extra_requests: dict[str, list[str]] | None = None
+                  ) -> list[Example]:
+    """Everyday multi-sentence chat messages composed from hand-written pools (training/cases/everyday_chat.jsonl):
+    an optional greeting, an optional contact detail / ticket id, one to four ordinary requests, an optional
+    sign-off; some with a typo, some cut at 200 characters mid-word (as chat UIs and benchmarks do). Train and
+    dev use disjoint pools. ``extra_requests`` (split -> prompts) mixes in other benign prompts as requests."""
+    pools: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if "pool" in r:
+            pools[(r["pool"], r["split"])] = r["values"]
+    out: list[Example] = []
+    for n, r in enumerate(rows):
+        if "compose" not in r:
+            continue
+        split = r["split"]
+        reqs = pools[("request", split)]
+        more = (extra_requests or {}).get(split, [])
+        for k in range(r["n"]):
+            parts = []
+            if rng.random() < 0.7:
+                parts.append(rng.choice(pools[("opener", split)]))
+            if rng.random() < 0.3:
+                parts.append(_fill_contact(rng.choice(pools[("contact", split)]), rng))
+            for _ in range(rng.choice((1, 1, 2, 2, 2, 3, 3, 4))):
+                parts.append(rng.choice(more) if more and rng.random() < 0.1 else rng.choice(reqs))
+            if rng.random() < 0.2 and len(parts) > 2:  # contact detail in the middle
+                i = rng.randrange(1, len(parts))
+                parts.insert(i, _fill_contact(rng.choice(pools[("contact", split)]), rng))
+            if rng.random() < 0.45:
+                parts.append(rng.choice(pools[("closer", split)]))
+            text = " ".join(dict.fromkeys(parts))
+            if rng.random() < 0.3:
+                text = _typo(text, rng)
+            if rng.random() < 0.4 and len(text) > 200:
+                text = text[:200]
+            out.append(Example(text, r["label"], source, split, f"{source}:{n}:{k}", func=r["func"]))
+    return out
+
+
+def everyday_and_borderline(rng: random.Random) -> tuple[list[Example], list[Example]]:
+    """(composed everyday chat messages, OR-Bench-hard-style borderline-but-fine prompts): benign for both models."""
+    border = expand_templates(read_jsonl(CASES / "borderline_benign.jsonl"), "borderline", rng, {"train": 99, "dev": 99})
+    extra = {sp: [e.text for e in border if e.split == sp] for sp in ("train", "dev")}
+    chats = compose_chats(read_jsonl(CASES / "everyday_chat.jsonl"), rng, "everyday_chat", extra)
+    return chats, border
+
+
 def toxicity_data(data: Path, rng: random.Random) -> list[Example]:
     exs: list[Example] = []
     # --- hand-written functional cases
@@ -395,6 +480,10 @@ def toxicity_data(data: Path, rng: random.Random) -> list[Example]:
     cases += spelled
     cases += surface_variants(cases, rng, 0.2)
     exs += cases
+    # --- everyday chat and borderline-but-fine prompts: never toxic
+    chats, border = everyday_and_borderline(random.Random(SEED + 7))
+    exs += chats
+    exs += border + surface_variants(border, rng, 0.5)
     # --- shared data
     for r in read_jsonl(data / "toxicity" / "davidson_hate.jsonl"):
         cls = r["extra"]["class"]
@@ -437,6 +526,12 @@ def prompt_data(data: Path, rng: random.Random) -> list[Example]:
             e.kind = "harmful"
     cases += surface_variants(cases, rng, 0.35, wrappers=True)
     exs += cases
+    # --- everyday chat and borderline-but-fine prompts (the same messages the toxicity model sees)
+    chats, border = everyday_and_borderline(random.Random(SEED + 7))
+    exs += chats
+    for e in border:
+        e.weight = 2.0  # few, and the hardest benign prompts there are
+    exs += border + surface_variants(border, rng, 0.5, wrappers=True)
     ps = data / "prompt_safety"
 
     def split_of(name: str, key: str, dev_frac: float) -> str:
@@ -675,6 +770,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True, help="where to write the model files")
     ap.add_argument("--only", choices=["toxicity", "prompt_safety"], default=None)
     ap.add_argument("--report", type=Path, default=None, help="also write the metrics table to this file")
+    ap.add_argument("--ps-c", type=float, default=PS_C, help="inverse L2 strength of the prompt-safety head")
+    ap.add_argument("--ps-min-recall", type=float, default=PS_MIN_RECALL, help="prompt-safety threshold recall floor")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     report: list[str] = []
@@ -697,8 +794,8 @@ def main(argv: list[str] | None = None) -> None:
         ps_lex = lexicon_map(PS_LEXICON)
         fz = Featurizer(ps_lex, PS_CONFIG, known_words([e.text for e in exs if e.split == "train"], ps_lex),
                         pattern_features)
-        spec = train_binary("prompt_safety", exs, fz, ps_lex, PS_CONFIG, C=16.0, keep=60000, min_abs=0.02,
-                            threshold_rule={"min_recall": 0.93}, head="unsafe")
+        spec = train_binary("prompt_safety", exs, fz, ps_lex, PS_CONFIG, C=args.ps_c, keep=60000, min_abs=0.02,
+                            threshold_rule={"min_recall": args.ps_min_recall}, head="unsafe")
         counts = Counter((e.source, e.split, e.label) for e in exs)
         path = write_model(spec, args.out, {**meta_common, "examples": {f"{s}/{sp}/{lab}": n for (s, sp, lab), n in sorted(counts.items())}})
         kind = train_kind(exs, fz, ps_lex, PS_CONFIG, C=8.0, keep=30000, min_abs=0.03)
@@ -728,6 +825,20 @@ def _fresh_scorers(out: Path):
     return tl, psh
 
 
+_NEW_SETS = {"everyday_chat": "everyday chat (hand-written dev pools)", "borderline": "OR-Bench-hard style benign (dev)"}
+_BENCH_NAME = "benign 200-char chat (speed benchmark's)"
+
+
+def benchmark_chat() -> list[str]:
+    """The benign messages of benchmarks/text_filters_speed.py's generator (never trained on): a check
+    that everyday multi-request chat is not flagged."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import text_filters_speed as tfs
+
+    bad = [s[:30] for s in tfs._JAILBREAKS + tfs._INSULTS]
+    return [m for m in tfs.make_messages(1000) if not any(b in m for b in bad)]
+
+
 def evaluate_toxicity(exs: list[Example], path: Path) -> str:
     tl, _ = _fresh_scorers(path.parent)
     dev = [e for e in exs if e.split == "dev"]
@@ -744,9 +855,13 @@ def evaluate_toxicity(exs: list[Example], path: Path) -> str:
             sets["shared held-out: davidson hate vs neither"].append(e)
         elif e.source == "davidson_offensive":
             sets["shared held-out: davidson offensive (label 0)"].append(e)
+        elif e.source in _NEW_SETS:
+            sets[_NEW_SETS[e.source]].append(e)
         else:
             sets[f"shared held-out: {e.source}"].append(e)
     rows = [(name, metrics([preds[id(e)] for e in es], [e.label for e in es])) for name, es in sets.items()]
+    bench = benchmark_chat()
+    rows.append((_BENCH_NAME, metrics([int(max(tl.score_toxicity(t).values()) >= 0.5) for t in bench], [0] * len(bench))))
     text = print_table("TOXICITY (flag = max label >= 0.5)", rows)
     by_func: dict[str, list[Example]] = defaultdict(list)
     for e in sets["functional (hand-written dev templates)"]:
@@ -775,11 +890,15 @@ def evaluate_prompt_safety(exs: list[Example], path: Path) -> str:
                 sets["over-refusal style benign (hand-written)"].append(e)
             else:
                 sets["harmful / jailbreak / injection (hand-written)"].append(e)
+        elif e.source in _NEW_SETS:
+            sets[_NEW_SETS[e.source]].append(e)
         else:
             sets[f"shared held-out: {e.source}"].append(e)
     rows = [(name, metrics([preds[id(e)] for e in es], [e.label for e in es])) for name, es in sorted(sets.items())]
-    allsh = [e for e in dev if e.source != "cases"]
+    allsh = [e for e in dev if e.source != "cases" and e.source not in _NEW_SETS]
     rows.append(("shared held-out: all sources", metrics([preds[id(e)] for e in allsh], [e.label for e in allsh])))
+    bench = benchmark_chat()
+    rows.append((_BENCH_NAME, metrics([int(psh.score_prompt_safety(t)[0] >= 0.5) for t in bench], [0] * len(bench))))
     text = print_table("PROMPT SAFETY (flag = unsafe >= 0.5)", rows)
     by_func: dict[str, list[Example]] = defaultdict(list)
     for e in dev:

@@ -28,12 +28,15 @@ Each family's weights are summed and divided by the square root of the family's 
 (an L2-normalized binary bag per family, exactly as in training). Weights of features unseen in
 training are zero, so unknown words cost one failed dictionary lookup each.
 
-The feature extraction is the whole cost: a 200-character message takes about 0.1-0.3 ms.
+The feature extraction is most of the cost. It is shared: normalization, tokens and character n-grams are
+computed once per message for every model, and the lexicon-dependent families once per lexicon (the
+prompt-safety and prompt-kind models share one), in small LRU caches keyed by the text.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
 import re
@@ -173,7 +176,27 @@ def featurize(
 
     Strings carry no family prefix here; model files key them as ``"<family>:<feature>"``."""
     tokens = tokenize(norm, config.get("max_tokens", 4000))
-    words = {t for t in tokens[: config.get("max_char_tokens", 200)] if t[0] != "<" and t not in ("?", "!")}
+    lo, hi = config.get("char_orders", (3, 5))
+    fam_c = _char_ngrams(frozenset(_char_words(tokens, config)), lo, hi) if hi else frozenset()
+    families = _lexical_families(tokens, lexicon, config)
+    families["c"] = fam_c
+    families["x"] = _extra_family(extra, config)
+    return families
+
+
+def _char_words(tokens: list[str], config: dict) -> set[str]:
+    return {t for t in tokens[: config.get("max_char_tokens", 200)] if t[0] != "<" and t not in ("?", "!")}
+
+
+def _extra_family(extra: Iterable[str], config: dict) -> set[str]:
+    fam_x = set(extra)
+    if config.get("sentinel"):
+        fam_x.add("_")
+    return fam_x
+
+
+def _lexical_families(tokens: list[str], lexicon: _Lexicon, config: dict) -> dict[str, set[str] | frozenset[str]]:
+    """The families that depend on the lexicon (``w a p f``) from the (unrepaired) tokens."""
     tokens = lexicon.repair(tokens)
     stream, hits = lexicon.abstract(tokens)
     fam_w = set(tokens)
@@ -204,19 +227,93 @@ def featurize(
     fam_f = set(classes)
     ordered = sorted(classes)
     fam_f.update([a + "&" + b for i, a in enumerate(ordered) for b in ordered[i + 1 :]])
-
-    lo, hi = config.get("char_orders", (3, 5))
-    fam_c = _char_ngrams(frozenset(words), lo, hi) if hi else frozenset()
-    fam_x = set(extra)
     if config.get("sentinel"):
         # every family holds "_": a lone feature is scaled by 1/sqrt(2), not 1, and each family gets
         # a learned offset (short texts with one flag otherwise swing the score)
-        for fam in (fam_w, fam_a, fam_p, fam_f, fam_x):
+        for fam in (fam_w, fam_a, fam_p, fam_f):
             fam.add("_")
-    return {"w": fam_w, "a": fam_a, "p": fam_p, "f": fam_f, "c": fam_c, "x": fam_x}
+    return {"w": fam_w, "a": fam_a, "p": fam_p, "f": fam_f}
 
 
-@lru_cache(maxsize=256)  # both scorers featurize the same message: share the character n-grams
+# --- shared per-message work ---------------------------------------------------------------------
+# The toxicity, prompt-safety and prompt-kind models (and the pattern checks) all look at the same message
+# one after another. What does not depend on a model -- normalization, tokens, character n-grams -- is
+# computed once per message and kept in small LRU caches keyed by the text; what depends only on a lexicon
+# (prompt safety and prompt kind share theirs) once per lexicon. Cached values are never mutated.
+_SHARED_MAX_LEN = 2000  # longer texts are not cached (rare, and they would evict many short ones)
+_MAX_SHARED_TOKENS = 4000
+
+
+@lru_cache(maxsize=512)
+def _analyze(text: str) -> tuple[str, ...]:
+    """The tokens of ``normalize_for_model(text)`` (at most 4,000), for every model."""
+    return tuple(tokenize(normalize_for_model(text), _MAX_SHARED_TOKENS))
+
+
+@lru_cache(maxsize=512)
+def _shared_char_ngrams(text: str, lo: int, hi: int, n_tokens: int) -> frozenset[str]:
+    words = {t for t in _analyze(text)[:n_tokens] if t[0] != "<" and t not in ("?", "!")}
+    return frozenset().union(*[_word_ngrams(w, lo, hi) for w in words])
+
+
+_WORD_NGRAMS: dict[tuple[str, int, int], tuple[str, ...]] = {}
+
+
+def _word_ngrams(word: str, lo: int, hi: int) -> tuple[str, ...]:
+    """The character n-grams of one word padded with spaces (cached: words repeat across messages)."""
+    key = (word, lo, hi)
+    grams = _WORD_NGRAMS.get(key)
+    if grams is None:
+        padded = " " + word + " "
+        m = len(padded)
+        grams = tuple({padded[s : s + k] for k in range(lo, hi + 1) for s in range(0, m - k + 1)})
+        if len(_WORD_NGRAMS) > 50000:
+            _WORD_NGRAMS.clear()
+        _WORD_NGRAMS[key] = grams
+    return grams
+
+
+class _SharedFeaturizer:
+    """Featurizes text for every model that has the same lexicon and config (cached per message)."""
+
+    def __init__(self, lexicon: _Lexicon, config: dict) -> None:
+        self.lexicon = lexicon
+        self.config = config
+        self.max_tokens = config.get("max_tokens", 4000)
+        lo, hi = config.get("char_orders", (3, 5))
+        # the words whose character n-grams count: the first max_char_tokens of the first max_tokens tokens
+        self.char_key = (lo, hi, min(self.max_tokens, config.get("max_char_tokens", 200)))
+        self.families = lru_cache(maxsize=256)(self._families)
+
+    def _families(self, text: str) -> dict[str, frozenset[str]]:
+        tokens = list(_analyze(text)[: self.max_tokens])
+        fams = {k: frozenset(v) for k, v in _lexical_families(tokens, self.lexicon, self.config).items()}
+        fams["c"] = _shared_char_ngrams(text, *self.char_key) if self.char_key[1] else frozenset()
+        return fams
+
+    def features(self, text: str, extra: Iterable[str]) -> dict[str, set[str] | frozenset[str]]:
+        if len(text) > _SHARED_MAX_LEN or self.max_tokens > _MAX_SHARED_TOKENS:
+            return featurize(normalize_for_model(text), self.lexicon, self.config, extra)
+        fams = dict(self.families(text))
+        fams["x"] = _extra_family(extra, self.config)
+        return fams
+
+
+_FEATURIZERS: dict[str, _SharedFeaturizer] = {}  # content key -> featurizer (models with equal lexicons share)
+
+
+def _shared_featurizer(spec: dict, config: dict) -> _SharedFeaturizer:
+    key = hashlib.sha256(json.dumps([spec["lexicon"], spec.get("known", []), config], sort_keys=True,
+                                    ensure_ascii=False).encode("utf-8")).hexdigest()
+    fz = _FEATURIZERS.get(key)
+    if fz is None:
+        lexicon = _Lexicon(spec["lexicon"], spec.get("known", ()), config.get("negatable", ()),
+                           config.get("negator", "<NOT>"))
+        fz = _FEATURIZERS[key] = _SharedFeaturizer(lexicon, config)
+    return fz
+
+
+@lru_cache(maxsize=256)
 def _char_ngrams(words: frozenset[str], lo: int, hi: int) -> frozenset[str]:
     grams: set[str] = set()
     for t in words:
@@ -235,8 +332,8 @@ class LinearTextModel:
             raise ValueError(f"unsupported model format {spec.get('format')!r}")
         self.name: str = spec["name"]
         self.config: dict = spec["config"]
-        self.lexicon = _Lexicon(spec["lexicon"], spec.get("known", ()), self.config.get("negatable", ()),
-                                self.config.get("negator", "<NOT>"))
+        self._featurizer = _shared_featurizer(spec, self.config)
+        self.lexicon = self._featurizer.lexicon
         self.head_names: list[str] = list(spec["heads"])
         self.biases = [spec["heads"][h]["bias"] for h in self.head_names]
         self.shifts = [spec.get("calibration", {}).get(h, 0.0) for h in self.head_names]
@@ -250,8 +347,10 @@ class LinearTextModel:
             self.tables.append(tables)
         self.meta: dict = spec.get("meta", {})
 
-    def features(self, text: str, extra: Iterable[str] = ()) -> dict[str, set[str]]:
-        return featurize(normalize_for_model(text), self.lexicon, self.config, extra)
+    def features(self, text: str, extra: Iterable[str] = ()) -> dict[str, set[str] | frozenset[str]]:
+        """``featurize(normalize_for_model(text), ...)``, from the per-message caches shared by all models
+        (the result is the same; treat it as read-only)."""
+        return self._featurizer.features(text, extra)
 
     def logits(self, text: str, extra: Iterable[str] = ()) -> list[float]:
         """Raw logit per head (before calibration)."""

@@ -22,7 +22,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["compile_squeezed", "gate", "literal_anchors", "normalize_for_model", "normalize_text", "squeeze"]
+__all__ = ["GateSet", "compile_squeezed", "gate", "literal_anchors", "normalize_for_model", "normalize_text", "squeeze",
+           "squeezed_text"]
 
 # Invisible/format characters plus the combining-mark blocks used for accents and Zalgo text.
 # Removed after NFKD so that precomposed letters lose their marks too ("é" -> "e").
@@ -107,6 +108,19 @@ def squeeze(text: str) -> str:
     return _RUNS.sub(r"\1", text)
 
 
+def squeezed_text(text: str) -> str:
+    """``squeeze(normalize_text(text))``, cached: the toxicity phrases and the prompt-safety patterns both
+    match it, so a message is normalized and squeezed once for both."""
+    if len(text) <= _CACHE_MAX_LEN:
+        return _squeezed_cached(text)
+    return squeeze(normalize_text(text))
+
+
+@lru_cache(maxsize=1024)
+def _squeezed_cached(text: str) -> str:
+    return squeeze(_normalize_cached(text))
+
+
 def compile_squeezed(pattern: str, flags: int = 0) -> re.Pattern[str]:
     """Compile ``pattern`` (plain lowercase English) so that it matches ``squeeze``d text."""
     return re.compile(_SOURCE_RUNS.sub(r"\1", pattern), flags)
@@ -165,3 +179,64 @@ def gate(rx: re.Pattern[str]) -> re.Pattern[str] | None:
     if anchors is None:
         return None
     return re.compile("|".join(re.escape(a) for a in sorted(anchors, key=lambda a: (-len(a), a))))
+
+
+def _trie_regex(words: list[str]) -> str:
+    """A regex matching exactly ``words`` (a prefix trie, so one position is tested in a few steps, not one per
+    word); greedy, so it matches the longest word that starts at a position."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return "(?:" + body + ")?" if "" in node else body
+
+    return build(trie)
+
+
+class GateSet:
+    """One scan that says which of many regexes can match a text: the gates of all of them at once.
+
+    ``active(text)`` returns the indices of the regexes that have no literal anchors or at least one anchor
+    present in ``text`` -- exactly the regexes for which ``gate(rx)`` would match, found with one regex scan
+    (a lookahead at every position over a trie of all anchors; every anchor that starts at a position is a
+    prefix of the longest one found there) instead of one alternation search per regex."""
+
+    def __init__(self, regexes: list[re.Pattern[str]] | tuple[re.Pattern[str], ...]) -> None:
+        self.always: list[int] = []
+        self.by_anchor: dict[str, list[int]] = {}
+        for i, rx in enumerate(regexes):
+            anchors = literal_anchors(rx)
+            if anchors is None:
+                self.always.append(i)
+            else:
+                for a in anchors:
+                    self.by_anchor.setdefault(a, []).append(i)
+        words = sorted(self.by_anchor)
+        self._scan = re.compile("(?=(" + _trie_regex(words) + "))") if words else None
+        self._hit: dict[str, frozenset[int]] = {}  # longest anchor found -> regexes its anchor prefixes gate
+
+    def _indices(self, found: str) -> frozenset[int]:
+        idx = self._hit.get(found)
+        if idx is None:
+            by_anchor = self.by_anchor
+            idx = frozenset(i for k in range(1, len(found) + 1) for i in by_anchor.get(found[:k], ()))
+            if len(self._hit) > 4096:
+                self._hit.clear()
+            self._hit[found] = idx
+        return idx
+
+    def active(self, text: str) -> list[int]:
+        """Indices (ascending) of the regexes whose gate passes on ``text``."""
+        out = set(self.always)
+        if self._scan is not None:
+            for found in set(self._scan.findall(text)):
+                out.update(self._indices(found))
+        return sorted(out)

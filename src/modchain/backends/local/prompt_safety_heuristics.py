@@ -31,7 +31,7 @@ and instructions split across messages are mostly missed. Measured accuracy: ``m
 from __future__ import annotations
 
 from modchain.backends.local.linear_model import LinearTextModel, load_model
-from modchain.backends.local.normalize import compile_squeezed, gate, normalize_text, squeeze
+from modchain.backends.local.normalize import GateSet, compile_squeezed, squeezed_text
 
 __all__ = ["pattern_features", "pattern_score", "score_prompt_safety"]
 
@@ -116,17 +116,12 @@ _SPEC: tuple[tuple[str, float, str], ...] = (
 _PATTERNS = tuple((compile_squeezed(src), weight, kind) for src, weight, kind in _SPEC)
 _KIND_THRESHOLD = 0.5
 
-_GATES = tuple(gate(rx) for rx, _, _ in _PATTERNS)  # a pattern runs only if one is present
+_GATES = GateSet([rx for rx, _, _ in _PATTERNS])  # a pattern runs only if one of its literal anchors is present
 
 
 def _pattern_hits(text: str) -> list[int]:
-    sq = squeeze(normalize_text(text))
-    hits = []
-    for i, (rx, _, _) in enumerate(_PATTERNS):
-        gate_rx = _GATES[i]
-        if (gate_rx is None or gate_rx.search(sq)) and rx.search(sq):
-            hits.append(i)
-    return hits
+    sq = squeezed_text(text)  # shared with the toxicity phrases (cached per message)
+    return [i for i in _GATES.active(sq) if _PATTERNS[i][0].search(sq)]
 
 
 def _combine(hits: list[int]) -> tuple[float, str | None]:

@@ -38,7 +38,13 @@ from __future__ import annotations
 import re
 
 from modchain.backends.local.linear_model import LinearTextModel, load_model
-from modchain.backends.local.normalize import compile_squeezed, gate, normalize_text, squeeze
+from modchain.backends.local.normalize import (
+    GateSet,
+    compile_squeezed,
+    normalize_text,
+    squeeze,
+    squeezed_text,
+)
 
 __all__ = ["TOXICITY_LABELS", "lexicon_scores", "score_toxicity", "toxicity_probability"]
 
@@ -182,16 +188,11 @@ _PHRASES = tuple((compile_squeezed(src), tuple(w.items())) for src, w in _PHRASE
 # own: the score is at least their strongest label weight. Phrases about groups are not, because
 # counter-speech quotes them ("saying 'immigrants are vermin' is vile"); the model decides those.
 _DECISIVE = tuple(_GROUPS not in src for src, _ in _PHRASE_SPEC)
-_PHRASE_GATES = tuple(gate(rx) for rx, _ in _PHRASES)  # a phrase runs only if one is present
+_PHRASE_GATES = GateSet([rx for rx, _ in _PHRASES])  # a phrase runs only if one of its literal anchors is present
 
 
 def _phrase_hits(sq: str) -> list[int]:
-    hits = []
-    for i, (rx, _) in enumerate(_PHRASES):
-        gate_rx = _PHRASE_GATES[i]
-        if (gate_rx is None or gate_rx.search(sq)) and rx.search(sq):
-            hits.append(i)
-    return hits
+    return [i for i in _PHRASE_GATES.active(sq) if _PHRASES[i][0].search(sq)]
 
 
 def _decisive(hits: list[int]) -> float:
@@ -214,8 +215,9 @@ def lexicon_scores(text: str) -> dict[str, float]:
 def _lexicon(text: str) -> tuple[dict[str, float], float]:
     """(evidence per label, strongest weight of a decisive phrase that fired)."""
     norm = normalize_text(text)
-    sq = squeeze(norm)
+    sq = squeezed_text(text)  # == squeeze(norm), shared with the pattern checks
     keep = dict.fromkeys(TOXICITY_LABELS, 1.0)  # running product of (1 - weight): noisy-OR
+    aimed_insult = 0.0
     tokens = _TOKEN.findall(norm)
     # Squeezing only merges letters inside a token, so both token lists line up one to one.
     for i, (token, squeezed) in enumerate(zip(tokens, _TOKEN.findall(sq))):
@@ -233,6 +235,7 @@ def _lexicon(text: str) -> tuple[dict[str, float], float]:
             elif label == _INS and aimed:
                 weight = min(1.0, weight + 0.35)
                 keep[_HARASS] *= 1 - 0.5 * weight  # an insult aimed at someone is also abuse
+                aimed_insult = max(aimed_insult, weight)
             elif label == _VIOL and not _YOU.isdisjoint(after[:2]):
                 weight = min(1.0, weight + 0.35)  # "stab you"
             keep[label] *= 1 - weight
@@ -240,9 +243,14 @@ def _lexicon(text: str) -> tuple[dict[str, float], float]:
     for i in hits:
         for label, weight in _PHRASES[i][1]:
             keep[label] *= 1 - weight
-    return {label: round(1 - keep[label], 4) for label in TOXICITY_LABELS}, _decisive(hits)
+    # An insult aimed at the reader ("you are a useless idiot") is abuse even inside an otherwise friendly
+    # message, where the model's probability is diluted by the benign sentences around it.
+    floor = _AIMED_INSULT_FLOOR * aimed_insult if aimed_insult >= _AIMED_INSULT_MIN else 0.0
+    return {label: round(1 - keep[label], 4) for label in TOXICITY_LABELS}, max(_decisive(hits), floor)
 
 
+_AIMED_INSULT_MIN = 0.9  # the strongest insult tier only ("idiot", "moron"; weight after +0.35 for "you")
+_AIMED_INSULT_FLOOR = 0.7
 _ZERO = dict.fromkeys(TOXICITY_LABELS, 0.0)
 _ATTRIBUTION_FLOOR = 0.05  # below this, attribution is skipped (the lexicon pass is half the cost)
 
@@ -267,7 +275,7 @@ def score_toxicity(text: str) -> dict[str, float]:
         return dict(_ZERO)
     p, classes = toxicity_probability(text)
     if p < _ATTRIBUTION_FLOOR:  # nearly every benign message: only the decisive phrases can change it
-        p = max(p, _decisive(_phrase_hits(squeeze(normalize_text(text)))))
+        p = max(p, _decisive(_phrase_hits(squeezed_text(text))))
         if p < _ATTRIBUTION_FLOOR:
             label = _HATE if "<GROUP>" in classes or "<SLUR>" in classes else _INS if "<YOU>" in classes else _HARASS
             return {lab: (round(p, 4) if lab == label else 0.0) for lab in TOXICITY_LABELS}
