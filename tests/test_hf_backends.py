@@ -135,7 +135,8 @@ def _seq_classifier(tmp, name, labels, bias, *, multi_label, trigger=None):
     torch.manual_seed(0)
     config = _bert_config(num_labels=len(labels), id2label=dict(enumerate(labels)),
                           label2id={label: i for i, label in enumerate(labels)},
-                          problem_type="multi_label_classification" if multi_label else "single_label_classification")
+                          problem_type=None if multi_label is None
+                          else "multi_label_classification" if multi_label else "single_label_classification")
     model = BertForSequenceClassification(config)
     _pass_through(model.bert, keep_attention=trigger is not None)
     with torch.no_grad():
@@ -513,3 +514,28 @@ def test_inference_errors_fail_closed(ner_path):
         guard.invoke("john smith")
     open_guard = ModerationChain(ModerationConfig(filters=[PiiConfig()], fail_open=True), backend=backend)
     assert open_guard.invoke("john smith") == "john smith"
+
+
+def test_a_device_torch_cannot_use_is_a_configuration_error():
+    import torch
+
+    from modchain import ConfigurationError
+    from modchain.backends.hf_common import load_model
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the error path needs a CPU-only torch")
+    with pytest.raises(ConfigurationError, match="device"):
+        load_model("unused", "AutoModelForSequenceClassification", "ForSequenceClassification",
+                   model_obj=torch.nn.Linear(1, 1), tokenizer_obj=_FastStub(), device="cuda")
+
+
+class _FastStub:
+    is_fast = True
+
+
+def test_a_single_logit_model_is_scored_with_a_sigmoid(tmp_path):
+    # Softmax over one logit is always 1.0: every text would be flagged.
+    path = _seq_classifier(tmp_path, "one_logit", ["toxic"], [-5.0], multi_label=None)  # problem_type unset
+    backend = HuggingFaceClassifierBackend(path, task="toxicity", device="cpu")
+    [scored] = backend.run("toxicity", ["hello world"], ToxicityConfig())
+    assert max(f.score for f in scored.findings) == pytest.approx(_sigmoid(-5.0), abs=1e-5)

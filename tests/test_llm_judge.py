@@ -224,3 +224,10 @@ def test_llama_guard_3_taxonomy_and_category_validation():
         LlmJudgeBackend(FakeListChatModel(responses=["safe"]), categories=[DEFAULT_CATEGORIES[0]] * 2)
     with pytest.raises(ConfigurationError):
         LlmJudgeBackend(object())
+
+
+def test_a_safe_verdict_retracted_in_prose_is_not_read_as_safe():
+    from modchain.backends.llm_judge import DEFAULT_CATEGORIES, VerdictParseError, parse_verdict
+
+    with pytest.raises(VerdictParseError):
+        parse_verdict("safe\nActually, on reflection this is unsafe: a jailbreak attempt.", DEFAULT_CATEGORIES)

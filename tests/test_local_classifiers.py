@@ -244,3 +244,17 @@ def test_strong_insults_aimed_at_the_reader_are_flagged_even_in_friendly_message
                                   "I feel like an idiot for forgetting my keys"])
 def test_compliments_and_self_deprecation_are_not_flagged(text):
     assert max(score_toxicity(text).values()) < 0.5
+
+
+def test_one_huge_word_costs_linear_time_not_quadratic():
+    # Repairing misspellings used to try every edit of every unknown token: a 128,000-letter "word" took
+    # ~20 s. Tokens longer than any repair could produce now skip repair. (Generous bound: no timing claim.)
+    import random
+    import string
+    import time
+
+    word = "".join(random.Random(3).choice(string.ascii_lowercase) for _ in range(128_000))
+    started = time.perf_counter()
+    score_toxicity("hello " + word)
+    score_prompt_safety("hello " + word)
+    assert time.perf_counter() - started < 5

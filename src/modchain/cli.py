@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     mod.add_argument("--guardrail-version", help="Bedrock guardrail version (default DRAFT)")
     mod.add_argument("--fail-open", action="store_true", help="let content through when a backend fails")
     mod.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-    mod.add_argument("--workers", type=int, default=1,
+    mod.add_argument("--workers", type=_positive_int, default=1,
                      help="JSON Lines: moderate in this many processes (offline backend: one per core)")
     _add_eval_parser(sub)
     return parser
@@ -282,6 +283,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackendError as exc:
         print(f"modchain: backend error, content not allowed through: {exc}", file=sys.stderr)
         return EXIT_BACKEND
+    except Exception as exc:  # noqa: BLE001 - a crash must never read as exit 1, "blocked"
+        if os.environ.get("MODCHAIN_DEBUG"):
+            raise
+        # Only the type: a message may quote the text being moderated.
+        print(f"modchain: unexpected {type(exc).__name__}; content not allowed through "
+              "(set MODCHAIN_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_BACKEND
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -95,6 +95,11 @@ class BedrockGuardrailsBackend(TextBackend):
                 self._client = make_client("bedrock-runtime", **self._client_args)
         return self._client
 
+    def clear_cache(self) -> None:
+        """Forget cached guardrail responses."""
+        with self._lock:
+            self._cache.clear()
+
     def assess(self, text: str) -> dict[str, Any]:
         """The raw ApplyGuardrail response for one chunk of text (cached)."""
         key = hashlib.sha256(f"{self.source}\0{text}".encode()).hexdigest()

@@ -179,7 +179,9 @@ class HuggingFaceClassifierBackend(TextBackend):
                 f"{self.task} label; pass label_map={{model label: ...}}")
         multi_label = self._multi_label
         if multi_label is None:
-            multi_label = getattr(model.config, "problem_type", None) == "multi_label_classification"
+            # One logit means a sigmoid score (softmax over a single logit is always 1.0).
+            multi_label = (getattr(model.config, "problem_type", None) == "multi_label_classification"
+                           or len(id2label) == 1)
         max_length, stride = window_limits(tokenizer, model, self._max_length, self._stride)
         return {"model": model, "tokenizer": tokenizer, "device": torch_device, "id2label": id2label,
                 "mapped": mapped, "multi_label": bool(multi_label), "max_length": max_length, "stride": stride,

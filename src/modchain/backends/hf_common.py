@@ -68,6 +68,9 @@ def load_model(
     model (a base model would get a randomly initialized head and score noise without a word).
     """
     torch, transformers = require_hf()
+    if (model_obj is None) != (tokenizer_obj is None) and model_obj is not None:
+        # A tokenizer loaded from another model id would not match the given model's vocabulary.
+        raise ConfigurationError("pass tokenizer_obj together with model_obj (or neither)")
     try:
         if tokenizer_obj is None:
             tokenizer_obj = transformers.AutoTokenizer.from_pretrained(model, revision=revision)
@@ -99,8 +102,11 @@ def load_model(
             f"model {model!r} has no fast (Rust) tokenizer; character offsets need one (pass a "
             "PreTrainedTokenizerFast as tokenizer_obj, or convert the tokenizer with transformers)"
         )
-    torch_device = resolve_device(device)
-    model_obj = model_obj.to(torch_device)
+    try:
+        torch_device = resolve_device(device)
+        model_obj = model_obj.to(torch_device)
+    except (RuntimeError, AssertionError, ValueError) as exc:  # e.g. "cuda" on a CPU-only torch
+        raise ConfigurationError(f"cannot use device {device!r}: {type(exc).__name__}: {exc}") from None
     model_obj.eval()
     return model_obj, tokenizer_obj, torch_device
 

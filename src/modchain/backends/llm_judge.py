@@ -145,6 +145,8 @@ def parse_verdict(output: str, categories: Sequence[JudgeCategory]) -> Verdict:
     if verdict == "safe":
         if strict and codes:
             raise VerdictParseError("a 'safe' verdict must not list violated categories")
+        if strict and re.search(r"\bunsafe\b", rest, re.IGNORECASE):
+            raise VerdictParseError("the answer says both 'safe' and 'unsafe': answer with exactly one")
         return Verdict(False)
     if not codes:  # category names instead of codes
         lowered = rest.lower()
@@ -207,6 +209,10 @@ class LlmJudgeBackend(TextBackend):
         self._lock = threading.Lock()
 
     @classmethod
+
+    def clear_cache(self) -> None:
+        """Forget remembered verdicts."""
+        self._cache.clear()
     def from_config(cls, config: Any = None) -> LlmJudgeBackend:
         raise ConfigurationError(
             "the llm-judge backend needs a chat model object, which a config cannot hold: build it in Python and "

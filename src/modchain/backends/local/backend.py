@@ -46,6 +46,12 @@ class LocalBackend(TextBackend):
             out.append(Scored([finding], raw={"UNSAFE_PROMPT": score, "kind": kind}))
         return out
 
+    def clear_cache(self) -> None:
+        """Drop the per-text caches of the offline models (``modchain eval`` times cold passes)."""
+        from modchain.backends.local.linear_model import clear_caches
+
+        clear_caches()
+
     @classmethod
     def from_config(cls, config: Any = None) -> LocalBackend:
         return cls()

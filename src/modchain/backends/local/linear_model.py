@@ -86,6 +86,10 @@ class _Lexicon:
             entries.sort(key=lambda e: -len(e[0]))
         self.known = frozenset(known)
         self.single = {p for p in phrases if " " not in p and len(p) >= 5 and p.isalpha()}
+        # Longest words a repair can produce: longer tokens cannot be respelled or split into known words,
+        # so they skip repair altogether (bounding its cost, which grows with the square of a token's length).
+        self.max_respell = max(map(len, self.single), default=0) + 1
+        self.max_split = 2 * max(map(len, set(known) | set(self.first)), default=0)
         self.deletions: dict[str, str] = {}
         for word in sorted(self.single):
             for i in range(len(word)):
@@ -100,8 +104,9 @@ class _Lexicon:
             return tokens
         out: list[str] = []
         cache = self._repaired
+        longest = max(self.max_respell, self.max_split)
         for t in tokens:
-            if len(t) < 4 or t in known or t in first or not t.isalpha():
+            if len(t) < 4 or len(t) > longest or t in known or t in first or not t.isalpha():
                 out.append(t)
                 continue
             fixed = cache.get(t)
@@ -115,10 +120,10 @@ class _Lexicon:
 
     def _repair_one(self, t: str) -> tuple[str, ...]:
         known, first = self.known, self.first
-        word = self._respell(t)
+        word = self._respell(t) if len(t) <= self.max_respell else None
         if word is not None:
             return (word,)
-        for i in range(1, len(t) - 1):
+        for i in range(1, len(t) - 1 if len(t) <= self.max_split else 0):
             left, right = t[:i], t[i:]
             if (left in known or left in first) and (right in known or right in first) and (
                     len(left) > 1 or left in ("a", "i")):
@@ -257,6 +262,7 @@ def _shared_char_ngrams(text: str, lo: int, hi: int, n_tokens: int) -> frozenset
 
 
 _WORD_NGRAMS: dict[tuple[str, int, int], tuple[str, ...]] = {}
+_CACHED_WORD_MAX = 50
 
 
 def _word_ngrams(word: str, lo: int, hi: int) -> tuple[str, ...]:
@@ -267,9 +273,10 @@ def _word_ngrams(word: str, lo: int, hi: int) -> tuple[str, ...]:
         padded = " " + word + " "
         m = len(padded)
         grams = tuple({padded[s : s + k] for k in range(lo, hi + 1) for s in range(0, m - k + 1)})
-        if len(_WORD_NGRAMS) > 50000:
-            _WORD_NGRAMS.clear()
-        _WORD_NGRAMS[key] = grams
+        if len(word) <= _CACHED_WORD_MAX:  # real words repeat; a 10,000-letter "word" must not stay in memory
+            if len(_WORD_NGRAMS) > 50000:
+                _WORD_NGRAMS.clear()
+            _WORD_NGRAMS[key] = grams
     return grams
 
 
@@ -313,8 +320,14 @@ def _shared_featurizer(spec: dict, config: dict) -> _SharedFeaturizer:
     return fz
 
 
-@lru_cache(maxsize=256)
 def _char_ngrams(words: frozenset[str], lo: int, hi: int) -> frozenset[str]:
+    # Cached for ordinary texts only: one huge token would otherwise pin megabytes per cache entry.
+    if sum(map(len, words)) > 10_000:
+        return _char_ngrams_uncached(words, lo, hi)
+    return _char_ngrams_cached(words, lo, hi)
+
+
+def _char_ngrams_uncached(words: frozenset[str], lo: int, hi: int) -> frozenset[str]:
     grams: set[str] = set()
     for t in words:
         padded = " " + t + " "
@@ -322,6 +335,9 @@ def _char_ngrams(words: frozenset[str], lo: int, hi: int) -> frozenset[str]:
         for k in range(lo, hi + 1):
             grams.update([padded[s : s + k] for s in range(0, m - k + 1)])
     return frozenset(grams)
+
+
+_char_ngrams_cached = lru_cache(maxsize=256)(_char_ngrams_uncached)
 
 
 class LinearTextModel:
@@ -392,3 +408,16 @@ def load_model(name: str) -> LinearTextModel:
     """Load ``models/<name>.json.gz`` shipped inside this package (cached per process)."""
     path = resources.files("modchain.backends.local").joinpath("models", f"{name}.json.gz")
     return model_from_bytes(path.read_bytes())
+
+
+def clear_caches() -> None:
+    """Forget every per-text cache of the featurizers (and of normalization)."""
+    from modchain.backends.local import normalize
+
+    for cached in (_analyze, _shared_char_ngrams, _char_ngrams_cached):
+        cached.cache_clear()
+    _WORD_NGRAMS.clear()
+    for featurizer in _FEATURIZERS.values():
+        featurizer.families.cache_clear()
+        featurizer.lexicon._repaired.clear()
+    normalize.clear_caches()

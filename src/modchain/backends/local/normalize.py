@@ -240,3 +240,9 @@ class GateSet:
             for found in set(self._scan.findall(text)):
                 out.update(self._indices(found))
         return sorted(out)
+
+
+def clear_caches() -> None:
+    """Forget every cached text (they hold message text in memory; also for fair cold-cache timing)."""
+    for cached in (_normalize_cached, _for_model_cached, _squeezed_cached):
+        cached.cache_clear()
