@@ -9,7 +9,7 @@ redact NAME).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -51,10 +51,35 @@ def _check_backend_name(name: str | None) -> str | None:
     return name
 
 
+_M = TypeVar("_M", bound="StrictModel")
+
+
 class StrictModel(BaseModel):
-    """Base for configs: unknown keys are errors and instances are immutable (safe to share)."""
+    """Base for configs: unknown keys are errors and instances are immutable (safe to share).
+
+    ``from_dict`` / ``from_yaml`` turn validation and file errors into :class:`ConfigurationError`.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def from_dict(cls: type[_M], data: dict[str, Any]) -> _M:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid {cls.__name__}: {exc}") from exc
+
+    @classmethod
+    def from_yaml(cls: type[_M], path: str | Path) -> _M:
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigurationError(f"config file {path} must hold a mapping at the top level")
+        return cls.from_dict(data)
 
 
 class FilterConfig(StrictModel):
@@ -195,22 +220,3 @@ class ModerationConfig(StrictModel):
     filters: list[AnyFilterConfig] = Field(default_factory=_default_filters)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     fail_open: bool = Field(False, description="Default for filters that do not set fail_open.")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModerationConfig:
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigurationError(f"invalid moderation config: {exc}") from exc
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> ModerationConfig:
-        import yaml
-
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigurationError(f"config file {path} must hold a mapping at the top level")
-        return cls.from_dict(data)
