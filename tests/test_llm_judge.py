@@ -231,3 +231,15 @@ def test_a_safe_verdict_retracted_in_prose_is_not_read_as_safe():
 
     with pytest.raises(VerdictParseError):
         parse_verdict("safe\nActually, on reflection this is unsafe: a jailbreak attempt.", DEFAULT_CATEGORIES)
+
+
+def test_registry_name_explains_that_an_instance_is_needed_and_cache_can_be_cleared():
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from modchain import ConfigurationError
+    from modchain.backends.llm_judge import LlmJudgeBackend
+
+    with pytest.raises(ConfigurationError, match="chat model object"):
+        LlmJudgeBackend.from_config(None)
+    judge = LlmJudgeBackend(FakeListChatModel(responses=["safe"]))
+    judge.clear_cache()

@@ -208,11 +208,12 @@ class LlmJudgeBackend(TextBackend):
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    @classmethod
-
     def clear_cache(self) -> None:
         """Forget remembered verdicts."""
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
+
+    @classmethod
     def from_config(cls, config: Any = None) -> LlmJudgeBackend:
         raise ConfigurationError(
             "the llm-judge backend needs a chat model object, which a config cannot hold: build it in Python and "
