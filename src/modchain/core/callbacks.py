@@ -24,7 +24,8 @@ from typing import Any
 logger = logging.getLogger("modchain.callbacks")
 
 #: moderation_type values in beacons, kept from the Comprehend moderation chain for compatibility.
-BEACON_TYPES = {"pii": "PII", "toxicity": "Toxicity", "prompt_safety": "PromptSafety"}
+BEACON_TYPES = {"pii": "PII", "toxicity": "Toxicity", "prompt_safety": "PromptSafety",
+                "image_labels": "ImageLabels", "vqa": "VisualQuestionAnswering", "verdict": "ImageVerdict"}
 
 
 def make_beacon(chain_id: str, step: str, found: bool, moderation_input: Any, backend_output: Any,
@@ -55,6 +56,15 @@ class ModerationCallbackHandler:
         self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any
     ) -> Any:
         """Called after the prompt-safety filter ran."""
+
+    def on_after_image_labels(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after an image labeler (NudeNet, Rekognition) ran."""
+
+    def on_after_vqa(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after visual question answering produced the evidence."""
+
+    def on_after_verdict(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after the LLM verdict on an image."""
 
     def handles(self, step: str) -> bool:
         """Whether this handler overrides ``on_after_<step>`` (so the chain can skip building beacons)."""

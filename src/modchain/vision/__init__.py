@@ -11,10 +11,28 @@ from modchain.vision.errors import (
     ImageTooLargeError,
     UnsupportedImageFormatError,
 )
+from modchain.vision.image_chain import (
+    DEFAULT_CHECKLIST,
+    Cascade,
+    ImageModerationChain,
+    ImageModerationResult,
+    UnsafeImageViolation,
+)
+from modchain.vision.policy import ImageEvidence, ModerationPolicy
 from modchain.vision.results import REKOGNITION_TOP_LEVEL_CATEGORIES, ImageFinding
+from modchain.vision.verdict import LlmVerdict, Verdict
 
 __all__ = [
+    "DEFAULT_CHECKLIST",
     "REKOGNITION_TOP_LEVEL_CATEGORIES",
+    "Cascade",
+    "ImageEvidence",
+    "ImageModerationChain",
+    "ImageModerationResult",
+    "LlmVerdict",
+    "ModerationPolicy",
+    "UnsafeImageViolation",
+    "Verdict",
     "CorruptImageError",
     "DecompressionBombError",
     "ImageFinding",

@@ -1,0 +1,189 @@
+"""ImageModerationChain: fast labels, a visual checklist and caption, and an LLM verdict on the evidence.
+
+    chain = ImageModerationChain(labeler=NudeNetLabeler(), vqa=Blip2LocalVQA(), judge=LlmVerdict(chat_model))
+    result = chain.invoke("upload.jpg")          # ImageModerationResult: flagged?, category, reason, evidence
+
+Steps, each optional, each followed by its audit callback (``on_after_image_labels``, ``on_after_vqa``,
+``on_after_verdict``):
+
+1. **labeler** (NudeNet offline, or Amazon Rekognition): fast labels in the Rekognition v7 taxonomy.
+2. **cascade**: with a labeler *and* a VQA + judge, clear cases end here: a label at or above
+   ``flag_at`` flags the image, nothing at or above ``clear_below`` clears it; only the uncertain middle
+   pays for VQA and the LLM. Without a cascade every image goes through every step configured.
+3. **vqa** (BLIP-2, local or SageMaker): caption + the checklist, one image encoding for all questions.
+4. **judge** (:class:`LlmVerdict`): policy + evidence -> ``{flag, category, reason}``.
+
+``mode="block"`` raises :class:`UnsafeImageViolation` for a flagged image; ``"detect"`` only reports.
+A failing step raises (fail closed); ``fail_open=True`` records the error and lets the image through.
+Beacons never carry image bytes, only the image's size.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import BaseModel, ConfigDict, Field
+
+from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.errors import BackendError, ConfigurationError, ModerationViolation
+from modchain.vision.policy import ImageEvidence
+from modchain.vision.results import ImageFinding
+
+#: The checklist asked of every image that reaches VQA (after the seed notebook's questions).
+DEFAULT_CHECKLIST: tuple[str, ...] = (
+    "Does this image contain nudity or sexual content?",
+    "Does this image show violence, blood or injuries?",
+    "Does this image show weapons?",
+    "Does this image show drugs, drug use or smoking?",
+    "Does this image show alcohol?",
+    "Does this image show an offensive or rude gesture?",
+    "Does this image show gambling?",
+    "Does this image show hate symbols?",
+)
+
+
+class Cascade(BaseModel):
+    """Thresholds on the fast labeler's top score for deciding without VQA and the LLM."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flag_at: float = Field(0.8, ge=0.0, le=1.0, description="A label at least this confident flags the image.")
+    clear_below: float = Field(0.2, ge=0.0, le=1.0, description="All labels below this clear the image.")
+
+
+class ImageModerationResult(BaseModel):
+    """The outcome for one image (no image data in it)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    allowed: bool
+    flagged: bool
+    category: str | None = None
+    reason: str = ""
+    decided_by: Literal["labeler", "verdict", "none", "error"] = "none"
+    findings: tuple[ImageFinding, ...] = ()
+    evidence: ImageEvidence | None = None
+    verdict: Any = None
+    errors: tuple[str, ...] = Field((), description="Steps that failed open, as 'step: ErrorType'.")
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    unique_id: str | None = None
+
+
+class UnsafeImageViolation(ModerationViolation):
+    default_message = "The image violates the moderation policy"
+    filter_type = "image"
+
+    def _describe(self, result: Any) -> str:
+        category = getattr(result, "category", None)
+        return f"{self.default_message} ({category})" if category else self.default_message
+
+
+class ImageModerationChain(Runnable[Any, ImageModerationResult]):
+    """Moderate images: a Runnable taking an image (path, bytes, base64, PIL, numpy, s3:// with a fetcher)
+    or ``{"image": ...}``, returning an :class:`ImageModerationResult`."""
+
+    def __init__(self, *, labeler: Any = None, vqa: Any = None, judge: Any = None,
+                 checklist: Sequence[str] = DEFAULT_CHECKLIST, cascade: Cascade | dict | None = None,
+                 mode: Literal["detect", "block"] = "detect", fail_open: bool = False,
+                 callbacks: Sequence[Any] = (), unique_id: str | None = None,
+                 load_options: dict[str, Any] | None = None) -> None:
+        if labeler is None and judge is None:
+            raise ConfigurationError("give a labeler, or a vqa and a judge, or all three")
+        if (vqa is None) != (judge is None):
+            raise ConfigurationError("vqa and judge go together: the judge decides on the VQA evidence")
+        if mode not in ("detect", "block"):
+            raise ConfigurationError('mode must be "detect" or "block"')
+        self.labeler, self.vqa, self.judge = labeler, vqa, judge
+        self.checklist = tuple(checklist)
+        self.cascade = Cascade.model_validate(cascade) if isinstance(cascade, dict) else cascade
+        if self.cascade is not None and (labeler is None or vqa is None):
+            raise ConfigurationError("a cascade needs both a labeler and vqa + judge")
+        self.mode, self.fail_open = mode, fail_open
+        self.dispatcher = CallbackDispatcher(callbacks)
+        self.unique_id = unique_id
+        self.load_options = dict(load_options or {})
+
+    # -- steps ---------------------------------------------------------------------------------------------
+
+    def _load(self, value: Any) -> Any:
+        from modchain.vision.image_input import load_image
+
+        source = value.get("image") if isinstance(value, dict) else value
+        return load_image(source, **self.load_options)
+
+    def _step(self, name: str, run: Any, state: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return run()
+        except BackendError as exc:
+            if not self.fail_open:
+                raise
+            state["errors"].append(f"{name}: {type(exc).__name__}")
+            return None
+        finally:
+            state["timings"][name] = (time.perf_counter() - started) * 1000
+
+    def _emit(self, step: str, state: dict[str, Any], found: bool, output: Any) -> None:
+        if self.dispatcher.wants(step):
+            described = {"width": state["image"].width, "height": state["image"].height}
+            self.dispatcher.emit(step, make_beacon(state["run_id"], step, found, described, output), state["uid"])
+
+    def moderate(self, value: Any, config: RunnableConfig | None = None) -> ImageModerationResult:
+        """The full result; never raises for a flagged image (``invoke`` does, in block mode)."""
+        configurable = (config or {}).get("configurable") or {}
+        state: dict[str, Any] = {"image": self._load(value), "run_id": str(uuid.uuid4()), "errors": [],
+                                 "timings": {}, "uid": configurable.get("unique_id") or self.unique_id}
+        findings: list[ImageFinding] = []
+        if self.labeler is not None:
+            findings = self._step("image_labels", lambda: self.labeler.label(state["image"]), state) or []
+            top = max(findings, key=lambda f: f.score, default=None)
+            self._emit("image_labels", state, bool(findings), [f.model_dump(exclude_none=True) for f in findings])
+            if self.judge is None or self._decided_by_labels(top):
+                flagged = top is not None and (self.judge is None or top.score >= self.cascade.flag_at)
+                return self._result(state, findings, flagged, top.label if flagged and top else None,
+                                    f"labeler: {top.explanation or top.label}" if flagged and top else "",
+                                    "labeler")
+        evidence = self._step("vqa", lambda: self._evidence(state["image"], findings), state)
+        self._emit("vqa", state, False, evidence.as_data() if evidence is not None else None)
+        if evidence is None:  # failed open
+            return self._result(state, findings, False, None, "", "error")
+        verdict = self._step("verdict", lambda: self.judge.invoke(evidence), state)
+        self._emit("verdict", state, bool(verdict and verdict.flag), verdict.model_dump() if verdict else None)
+        if verdict is None:
+            return self._result(state, findings, False, None, "", "error", evidence)
+        return self._result(state, findings, verdict.flag, verdict.category, verdict.reason, "verdict", evidence,
+                            verdict)
+
+    def _decided_by_labels(self, top: ImageFinding | None) -> bool:
+        if self.cascade is None:
+            return False
+        score = top.score if top is not None else 0.0
+        return score >= self.cascade.flag_at or score < self.cascade.clear_below
+
+    def _evidence(self, image: Any, findings: list[ImageFinding]) -> ImageEvidence:
+        (answer,) = self.vqa.answer([image], list(self.checklist), caption=True)
+        return ImageEvidence(caption=answer.caption or "", qa=answer.answers,
+                             labels=sorted({f.label for f in findings}))
+
+    def _result(self, state: dict[str, Any], findings: list[ImageFinding], flagged: bool, category: str | None,
+                reason: str, decided_by: str, evidence: ImageEvidence | None = None,
+                verdict: Any = None) -> ImageModerationResult:
+        return ImageModerationResult(
+            allowed=not flagged, flagged=flagged, category=category, reason=reason, decided_by=decided_by,
+            findings=tuple(findings), evidence=evidence, verdict=verdict, errors=tuple(state["errors"]),
+            timings_ms=dict(state["timings"]), unique_id=state["uid"])
+
+    # -- Runnable --------------------------------------------------------------------------------------------
+
+    def _invoke(self, value: Any, config: RunnableConfig) -> ImageModerationResult:
+        result = self.moderate(value, config)
+        if self.mode == "block" and result.flagged:
+            raise UnsafeImageViolation(result=result)
+        return result
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> ImageModerationResult:
+        return self._call_with_config(self._invoke, input, config, run_type="chain")

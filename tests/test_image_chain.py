@@ -1,0 +1,104 @@
+"""ImageModerationChain end to end: real labelers (NudeNet's bundled model; Rekognition through boto3 and
+the local emulator), a tiny random BLIP-2 for the visual checklist, and scripted LLM verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from PIL import Image
+from tiny_blip2 import save_tiny_blip2  # noqa: I001 - tests/ is on sys.path (pytest rootdir)
+
+from modchain import ConfigurationError, ModerationCallbackHandler
+from modchain.backends.blip2_local import Blip2LocalVQA
+from modchain.backends.nudenet_labeler import NudeNetLabeler
+from modchain.backends.rekognition import RekognitionModerationLabeler
+from modchain.testing.clients import local_client
+from modchain.testing.rekognition_emulator import RekognitionEmulator
+from modchain.vision.image_chain import ImageModerationChain, UnsafeImageViolation
+from modchain.vision.verdict import LlmVerdict
+
+FIXTURES = Path(__file__).parent / "fixtures" / "images"
+UNSAFE = '{"flag": true, "category": "Violence", "reason": "the answers describe blood"}'
+SAFE = '{"flag": false, "category": null, "reason": "a cup of coffee"}'
+
+
+@pytest.fixture(scope="module")
+def vqa(tmp_path_factory):
+    path = save_tiny_blip2(tmp_path_factory.mktemp("blip2"), "opt")
+    return Blip2LocalVQA(str(path), max_new_tokens=4)
+
+
+@pytest.fixture
+def rekognition():
+    with RekognitionEmulator() as emulator:
+        yield RekognitionModerationLabeler(local_client("rekognition", emulator.url))
+
+
+def solid(rgb):
+    return Image.new("RGB", (64, 64), rgb)
+
+
+def test_labeler_only_with_the_real_nudenet_model():
+    chain = ImageModerationChain(labeler=NudeNetLabeler())
+    result = chain.invoke(str(FIXTURES / "skimage_coffee.png"))
+    assert result.allowed and result.decided_by == "labeler" and not result.flagged
+    assert set(result.timings_ms) == {"image_labels"}
+
+
+def test_cascade_decides_clear_cases_and_sends_only_uncertain_images_to_vqa_and_judge(vqa, rekognition):
+    judge_model = FakeListChatModel(responses=[UNSAFE])
+    chain = ImageModerationChain(labeler=rekognition, vqa=vqa, judge=LlmVerdict(judge_model),
+                                 cascade={"flag_at": 0.8, "clear_below": 0.2})
+    encoded_before = vqa.images_encoded
+    clear_red = chain.invoke(solid((255, 0, 0)))          # the emulator's labeler: ~1.0 "Explicit"
+    assert clear_red.flagged and clear_red.decided_by == "labeler" and clear_red.category == "Explicit"
+    clean = chain.invoke(solid((30, 120, 200)))          # no labels at all
+    assert clean.allowed and clean.decided_by == "labeler" and clean.evidence is None
+    assert vqa.images_encoded == encoded_before  # clear cases never reached VQA
+    uncertain = chain.invoke(solid((205, 110, 110)))      # ~0.75: between the thresholds
+    assert uncertain.decided_by == "verdict" and uncertain.flagged and uncertain.category == "Violence"
+    assert len(uncertain.evidence.qa) == len(chain.checklist) and uncertain.evidence.labels == ("Explicit",)
+    assert {"image_labels", "vqa", "verdict"} <= set(uncertain.timings_ms)
+    assert vqa.images_encoded == encoded_before + 1  # one encoding for the whole checklist and caption
+
+
+def test_block_mode_raises_with_the_result_and_callbacks_see_every_step(vqa):
+    events = []
+
+    class Audit(ModerationCallbackHandler):
+        def on_after_vqa(self, beacon, unique_id):
+            events.append((beacon["moderation_type"], unique_id, beacon["moderation_input"]))
+
+        async def on_after_verdict(self, beacon, unique_id):
+            events.append((beacon["moderation_type"], beacon["moderation_status"]))
+
+    chain = ImageModerationChain(vqa=vqa, judge=LlmVerdict(FakeListChatModel(responses=[UNSAFE])),
+                                 mode="block", callbacks=[Audit()], unique_id="uploader-7")
+    with pytest.raises(UnsafeImageViolation, match="Violence") as info:
+        chain.invoke({"image": solid((10, 10, 10))})
+    assert info.value.result.flagged and info.value.result.evidence.caption is not None
+    assert events == [("VisualQuestionAnswering", "uploader-7", {"width": 64, "height": 64}),
+                      ("ImageVerdict", "LABELS_FOUND")]
+
+
+def test_safe_verdict_allows_and_judge_failure_fails_closed_unless_configured(vqa):
+    safe = ImageModerationChain(vqa=vqa, judge=LlmVerdict(FakeListChatModel(responses=[SAFE])))
+    assert safe.invoke(solid((200, 180, 150))).allowed
+    garbage = FakeListChatModel(responses=["no idea"] * 3)
+    from modchain.vision.errors_verdict import VerdictError
+
+    with pytest.raises(VerdictError):
+        ImageModerationChain(vqa=vqa, judge=LlmVerdict(garbage, max_attempts=2)).invoke(solid((1, 2, 3)))
+    lenient = ImageModerationChain(vqa=vqa, judge=LlmVerdict(FakeListChatModel(responses=["?"] * 3),
+                                                              max_attempts=1), fail_open=True)
+    result = lenient.invoke(solid((1, 2, 3)))
+    assert result.allowed and result.decided_by == "error" and result.errors == ("verdict: VerdictError",)
+
+
+def test_configuration_errors():
+    with pytest.raises(ConfigurationError):
+        ImageModerationChain()
+    with pytest.raises(ConfigurationError):
+        ImageModerationChain(labeler=NudeNetLabeler(), cascade={"flag_at": 0.9})
