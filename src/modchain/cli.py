@@ -5,6 +5,7 @@
     modchain moderate -f rows.jsonl --json     JSON Lines in ({"text": ...} rows), JSON Lines out
     cat prompt.txt | modchain                  standard input
     modchain eval pii labelled.jsonl           measure a backend on a labelled file (one JSON object out)
+    modchain serve blip2 --model DIR_OR_ID     run a BLIP-2 SageMaker-style endpoint (/ping, /invocations)
 
 Exit codes: 0 every input allowed, 1 at least one input blocked, 2 bad usage or configuration,
 3 a backend failed (and the filter was not configured to fail open).
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_BACKEND = 0, 1, 2, 3
-SUBCOMMANDS = ("moderate", "eval")
+SUBCOMMANDS = ("moderate", "eval", "serve")
 #: Rows per backend call in JSON Lines mode: large enough to pack remote requests, small enough to stream.
 BATCH_SIZE = 64
 PROGRESS_MIN_ROWS = 200
@@ -55,7 +56,36 @@ def _parser() -> argparse.ArgumentParser:
     mod.add_argument("--workers", type=_positive_int, default=1,
                      help="JSON Lines: moderate in this many processes (offline backend: one per core)")
     _add_eval_parser(sub)
+    _add_serve_parser(sub)
     return parser
+
+
+def _add_serve_parser(sub: Any) -> None:
+    srv = sub.add_parser("serve", help="run a model behind a local SageMaker-style endpoint",
+                         description="Serve a vision model with SageMaker's container contract: GET /ping, "
+                         "POST /invocations, and POST /endpoints/NAME/invocations for boto3 clients.")
+    models = srv.add_subparsers(dest="model_kind", required=True, metavar="{blip2}")
+    blip2 = models.add_parser("blip2", help="BLIP-2 visual question answering (seed and batched contracts)")
+    blip2.add_argument("--model", required=True, help="BLIP-2 model id or local checkpoint directory")
+    blip2.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    blip2.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    blip2.add_argument("--device", help="torch device (cpu, cuda, ...); default: cuda when available")
+    blip2.add_argument("--dtype", help="float16, bfloat16 or float32 (default: float16 on CUDA)")
+    blip2.add_argument("--max-new-tokens", type=_positive_int, default=30, help="default answer length")
+
+
+def serve(args: argparse.Namespace, out: TextIO) -> int:
+    from modchain.serving.blip2_handler import Blip2Handler
+    from modchain.serving.server import serve as run_server
+
+    handler = Blip2Handler(args.model, device=args.device, dtype=args.dtype, max_new_tokens=args.max_new_tokens)
+
+    def ready(url: str) -> None:
+        out.write(f"modchain: serving BLIP-2 {args.model} at {url} (GET /ping, POST /invocations)\n")
+        out.flush()
+
+    run_server(handler, args.host, args.port, ready=ready)
+    return EXIT_OK
 
 
 _EVAL_OPTIONS = """\
@@ -273,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "eval":
             return evaluate(args, sys.stdout)
+        if args.command == "serve":
+            return serve(args, sys.stdout)
         return moderate(args, sys.stdin, sys.stdout)
     except (ConfigurationError, InputError, UsageError, OSError) as exc:
         print(f"modchain: {exc}", file=sys.stderr)
@@ -290,13 +322,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modchain: unexpected {type(exc).__name__}; content not allowed through "
               "(set MODCHAIN_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_BACKEND
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
 
 
 if __name__ == "__main__":  # pragma: no cover
