@@ -64,10 +64,11 @@ class ImageModerationResult(BaseModel):
     flagged: bool
     category: str | None = None
     reason: str = ""
-    decided_by: Literal["labeler", "verdict", "none", "error"] = "none"
+    decided_by: Literal["labeler", "verdict", "text", "none", "error"] = "none"
     findings: tuple[ImageFinding, ...] = ()
     evidence: ImageEvidence | None = None
     verdict: Any = None
+    text_result: Any = Field(None, description="The text guard's ModerationResult for the accompanying text.")
     errors: tuple[str, ...] = Field((), description="Steps that failed open, as 'step: ErrorType'.")
     timings_ms: dict[str, float] = Field(default_factory=dict)
     unique_id: str | None = None
@@ -86,7 +87,7 @@ class ImageModerationChain(Runnable[Any, ImageModerationResult]):
     """Moderate images: a Runnable taking an image (path, bytes, base64, PIL, numpy, s3:// with a fetcher)
     or ``{"image": ...}``, returning an :class:`ImageModerationResult`."""
 
-    def __init__(self, *, labeler: Any = None, vqa: Any = None, judge: Any = None,
+    def __init__(self, *, labeler: Any = None, vqa: Any = None, judge: Any = None, text_guard: Any = None,
                  checklist: Sequence[str] = DEFAULT_CHECKLIST, cascade: Cascade | dict | None = None,
                  mode: Literal["detect", "block"] = "detect", fail_open: bool = False,
                  callbacks: Sequence[Any] = (), unique_id: str | None = None,
@@ -97,7 +98,7 @@ class ImageModerationChain(Runnable[Any, ImageModerationResult]):
             raise ConfigurationError("vqa and judge go together: the judge decides on the VQA evidence")
         if mode not in ("detect", "block"):
             raise ConfigurationError('mode must be "detect" or "block"')
-        self.labeler, self.vqa, self.judge = labeler, vqa, judge
+        self.labeler, self.vqa, self.judge, self.text_guard = labeler, vqa, judge, text_guard
         self.checklist = tuple(checklist)
         self.cascade = Cascade.model_validate(cascade) if isinstance(cascade, dict) else cascade
         if self.cascade is not None and (labeler is None or vqa is None):
@@ -133,10 +134,23 @@ class ImageModerationChain(Runnable[Any, ImageModerationResult]):
             self.dispatcher.emit(step, make_beacon(state["run_id"], step, found, described, output), state["uid"])
 
     def moderate(self, value: Any, config: RunnableConfig | None = None) -> ImageModerationResult:
-        """The full result; never raises for a flagged image (``invoke`` does, in block mode)."""
+        """The full result; never raises for a flagged image (``invoke`` does, in block mode).
+
+        ``{"image": ..., "text": ...}`` also moderates the text that goes with the image (a generated caption,
+        the prompt that made it, a post's body) with ``text_guard``, a text :class:`ModerationChain`; text
+        that its filters block flags the whole item, with category ``"text:<filter>"``.
+        """
         configurable = (config or {}).get("configurable") or {}
         state: dict[str, Any] = {"image": self._load(value), "run_id": str(uuid.uuid4()), "errors": [],
                                  "timings": {}, "uid": configurable.get("unique_id") or self.unique_id}
+        text = value.get("text") if isinstance(value, dict) else None
+        if text is not None and self.text_guard is not None:
+            text_result = self._step("text", lambda: self.text_guard.moderate(text, config), state)
+            state["text_result"] = text_result
+            if text_result is not None and not text_result.allowed:
+                return self._result(state, [], True, f"text:{text_result.blocked_by}",
+                                    f"the accompanying text was blocked by the {text_result.blocked_by} filter",
+                                    "text")
         findings: list[ImageFinding] = []
         if self.labeler is not None:
             findings = self._step("image_labels", lambda: self.labeler.label(state["image"]), state) or []
@@ -174,7 +188,8 @@ class ImageModerationChain(Runnable[Any, ImageModerationResult]):
                 verdict: Any = None) -> ImageModerationResult:
         return ImageModerationResult(
             allowed=not flagged, flagged=flagged, category=category, reason=reason, decided_by=decided_by,
-            findings=tuple(findings), evidence=evidence, verdict=verdict, errors=tuple(state["errors"]),
+            findings=tuple(findings), evidence=evidence, verdict=verdict, text_result=state.get("text_result"),
+            errors=tuple(state["errors"]),
             timings_ms=dict(state["timings"]), unique_id=state["uid"])
 
     # -- Runnable --------------------------------------------------------------------------------------------
