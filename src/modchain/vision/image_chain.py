@@ -116,17 +116,21 @@ class ImageModerationChain(Runnable[Any, ImageModerationResult]):
         source = value.get("image") if isinstance(value, dict) else value
         return load_image(source, **self.load_options)
 
-    def _step(self, name: str, run: Any, state: dict[str, Any]) -> Any:
+    def _step(self, name: str, run: Any, states: list[dict[str, Any]]) -> Any:
+        """Run one step for a group of images; a backend error fails closed unless ``fail_open``."""
         started = time.perf_counter()
         try:
             return run()
         except BackendError as exc:
             if not self.fail_open:
                 raise
-            state["errors"].append(f"{name}: {type(exc).__name__}")
+            for state in states:
+                state["errors"].append(f"{name}: {type(exc).__name__}")
             return None
         finally:
-            state["timings"][name] = (time.perf_counter() - started) * 1000
+            elapsed = (time.perf_counter() - started) * 1000
+            for state in states:
+                state["timings"][name] = elapsed
 
     def _emit(self, step: str, state: dict[str, Any], found: bool, output: Any) -> None:
         if self.dispatcher.wants(step):
@@ -140,37 +144,76 @@ class ImageModerationChain(Runnable[Any, ImageModerationResult]):
         the prompt that made it, a post's body) with ``text_guard``, a text :class:`ModerationChain`; text
         that its filters block flags the whole item, with category ``"text:<filter>"``.
         """
+        return self.moderate_batch([value], config)[0]
+
+    def moderate_batch(self, values: Sequence[Any], config: RunnableConfig | None = None) -> list[ImageModerationResult]:
+        """Moderate many images with one pass per step: the labeler's batch call, ONE VQA call for every
+        image that needs it (BLIP-2 batches their encodings), one batch of verdicts. Timings are per step,
+        for the whole batch. Raises on a backend error (fail closed) unless ``fail_open``."""
         configurable = (config or {}).get("configurable") or {}
-        state: dict[str, Any] = {"image": self._load(value), "run_id": str(uuid.uuid4()), "errors": [],
-                                 "timings": {}, "uid": configurable.get("unique_id") or self.unique_id}
-        text = value.get("text") if isinstance(value, dict) else None
-        if text is not None and self.text_guard is not None:
-            text_result = self._step("text", lambda: self.text_guard.moderate(text, config), state)
-            state["text_result"] = text_result
-            if text_result is not None and not text_result.allowed:
-                return self._result(state, [], True, f"text:{text_result.blocked_by}",
-                                    f"the accompanying text was blocked by the {text_result.blocked_by} filter",
-                                    "text")
-        findings: list[ImageFinding] = []
-        if self.labeler is not None:
-            findings = self._step("image_labels", lambda: self.labeler.label(state["image"]), state) or []
+        uid = configurable.get("unique_id") or self.unique_id
+        states = [{"image": self._load(v), "value": v, "run_id": str(uuid.uuid4()), "errors": [], "timings": {},
+                   "uid": uid, "findings": [], "result": None} for v in values]
+        self._text_step(states, config)
+        self._label_step([s for s in states if s["result"] is None])
+        self._judge_steps([s for s in states if s["result"] is None])
+        return [s["result"] for s in states]
+
+    def _text_step(self, states: list[dict[str, Any]], config: RunnableConfig | None) -> None:
+        for state in states:
+            value = state["value"]
+            text = value.get("text") if isinstance(value, dict) else None
+            if text is None or self.text_guard is None:
+                continue
+            result = self._step("text", lambda text=text: self.text_guard.moderate(text, config), [state])
+            state["text_result"] = result
+            if result is not None and not result.allowed:
+                state["result"] = self._result(state, True, f"text:{result.blocked_by}",
+                                               f"the accompanying text was blocked by the {result.blocked_by} "
+                                               "filter", "text")
+
+    def _label_step(self, states: list[dict[str, Any]]) -> None:
+        if self.labeler is None or not states:
+            return
+        images = [s["image"] for s in states]
+        label_batch = getattr(self.labeler, "label_batch", None)
+        run = (lambda: label_batch(images)) if callable(label_batch) else (lambda: [self.labeler.label(i) for i in images])
+        labels = self._step("image_labels", run, states) or [[] for _ in states]
+        for state, findings in zip(states, labels):
+            state["findings"] = list(findings)
             top = max(findings, key=lambda f: f.score, default=None)
             self._emit("image_labels", state, bool(findings), [f.model_dump(exclude_none=True) for f in findings])
             if self.judge is None or self._decided_by_labels(top):
                 flagged = top is not None and (self.judge is None or top.score >= self.cascade.flag_at)
-                return self._result(state, findings, flagged, top.label if flagged and top else None,
-                                    f"labeler: {top.explanation or top.label}" if flagged and top else "",
-                                    "labeler")
-        evidence = self._step("vqa", lambda: self._evidence(state["image"], findings), state)
-        self._emit("vqa", state, False, evidence.as_data() if evidence is not None else None)
-        if evidence is None:  # failed open
-            return self._result(state, findings, False, None, "", "error")
-        verdict = self._step("verdict", lambda: self.judge.invoke(evidence), state)
-        self._emit("verdict", state, bool(verdict and verdict.flag), verdict.model_dump() if verdict else None)
-        if verdict is None:
-            return self._result(state, findings, False, None, "", "error", evidence)
-        return self._result(state, findings, verdict.flag, verdict.category, verdict.reason, "verdict", evidence,
-                            verdict)
+                state["result"] = self._result(state, flagged, top.label if flagged and top else None,
+                                               f"labeler: {top.explanation or top.label}" if flagged and top else "",
+                                               "labeler")
+
+    def _judge_steps(self, states: list[dict[str, Any]]) -> None:
+        if not states:
+            return
+        images = [s["image"] for s in states]
+        answers = self._step("vqa", lambda: self.vqa.answer(images, list(self.checklist), caption=True), states)
+        for i, state in enumerate(states):
+            if answers is None:  # failed open
+                self._emit("vqa", state, False, None)
+                state["result"] = self._result(state, False, None, "", "error")
+                continue
+            state["evidence"] = ImageEvidence(caption=answers[i].caption or "", qa=answers[i].answers,
+                                              labels=sorted({f.label for f in state["findings"]}))
+            self._emit("vqa", state, False, state["evidence"].as_data())
+        live = [s for s in states if s["result"] is None]
+        if not live:
+            return
+        verdicts = self._step("verdict", lambda: self.judge.batch([s["evidence"] for s in live]), live)
+        for i, state in enumerate(live):
+            verdict = verdicts[i] if verdicts is not None else None
+            self._emit("verdict", state, bool(verdict and verdict.flag), verdict.model_dump() if verdict else None)
+            if verdict is None:
+                state["result"] = self._result(state, False, None, "", "error")
+            else:
+                state["result"] = self._result(state, verdict.flag, verdict.category, verdict.reason, "verdict",
+                                               verdict)
 
     def _decided_by_labels(self, top: ImageFinding | None) -> bool:
         if self.cascade is None:
@@ -178,19 +221,13 @@ class ImageModerationChain(Runnable[Any, ImageModerationResult]):
         score = top.score if top is not None else 0.0
         return score >= self.cascade.flag_at or score < self.cascade.clear_below
 
-    def _evidence(self, image: Any, findings: list[ImageFinding]) -> ImageEvidence:
-        (answer,) = self.vqa.answer([image], list(self.checklist), caption=True)
-        return ImageEvidence(caption=answer.caption or "", qa=answer.answers,
-                             labels=sorted({f.label for f in findings}))
-
-    def _result(self, state: dict[str, Any], findings: list[ImageFinding], flagged: bool, category: str | None,
-                reason: str, decided_by: str, evidence: ImageEvidence | None = None,
+    def _result(self, state: dict[str, Any], flagged: bool, category: str | None, reason: str, decided_by: str,
                 verdict: Any = None) -> ImageModerationResult:
         return ImageModerationResult(
             allowed=not flagged, flagged=flagged, category=category, reason=reason, decided_by=decided_by,
-            findings=tuple(findings), evidence=evidence, verdict=verdict, text_result=state.get("text_result"),
-            errors=tuple(state["errors"]),
-            timings_ms=dict(state["timings"]), unique_id=state["uid"])
+            findings=tuple(state["findings"]), evidence=state.get("evidence"), verdict=verdict,
+            text_result=state.get("text_result"), errors=tuple(state["errors"]), timings_ms=dict(state["timings"]),
+            unique_id=state["uid"])
 
     # -- Runnable --------------------------------------------------------------------------------------------
 
