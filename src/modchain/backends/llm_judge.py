@@ -40,6 +40,7 @@ from typing import Any, Literal
 from modchain.backends.base import Scored, TextBackend
 from modchain.core.config import TOXICITY_LABELS
 from modchain.core.errors import BackendError, BackendTimeoutError, ConfigurationError
+from modchain.core.llm_output import answer_text
 from modchain.core.results import Finding
 
 
@@ -166,16 +167,10 @@ def fence(text: str, nonce: str) -> str:
 
 
 def _output_text(output: Any) -> str:
-    if isinstance(output, str):
-        return output
-    content = getattr(output, "content", None)
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content blocks: keep text, skip reasoning / tool blocks
-        parts = [p if isinstance(p, str) else p.get("text", "") for p in content
-                 if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text")]
-        return "\n".join(parts)
-    raise VerdictParseError(f"the model returned {type(output).__name__}, not a message with text")
+    text = answer_text(output)
+    if text is None:
+        raise VerdictParseError(f"the model returned {type(output).__name__}, not a message with text")
+    return text
 
 
 class LlmJudgeBackend(TextBackend):

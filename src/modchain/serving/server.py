@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
+
+from modchain.serving.httpd import TrackingHTTPServer
 
 logger = logging.getLogger(__name__)
 
@@ -155,27 +156,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(200, out, out_type, headers)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _Server(TrackingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: Any, endpoint_name: str | None) -> None:
         self.handler = handler
         self.endpoint_name = endpoint_name
-        self.open_sockets: set[socket.socket] = set()
-        self._sockets_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._sockets_lock:
-            self.open_sockets.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
 
 
 def make_server(handler: Any, host: str = "127.0.0.1", port: int = 8080, *,
@@ -237,15 +224,7 @@ class LocalEndpoint:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.server_close()
-        with server._sockets_lock:
-            sockets = list(server.open_sockets)
-        for sock in sockets:  # wake handler threads blocked on idle keep-alive reads
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

@@ -16,13 +16,14 @@ Subclasses implement :meth:`EmulatorServer._parse`, :meth:`_invoke` and
 from __future__ import annotations
 
 import collections
-import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from modchain.serving.httpd import TrackingHTTPServer
 
 if TYPE_CHECKING:  # Self is in typing only from 3.11; the project supports 3.10
     from typing_extensions import Self
@@ -83,25 +84,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # keep test output clean
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # idle keep-alive handlers must not block stop()
+class _Server(TrackingHTTPServer):
     request_queue_size = 256  # bursts of concurrent connects must not hit SYN retries
 
     def __init__(self, emulator: EmulatorServer):
         self.emulator = emulator
-        self.open_sockets: set[socket.socket] = set()
         super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request, client_address):
-        with self.emulator._lock:
-            self.open_sockets.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):
-        with self.emulator._lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
 
 
 class EmulatorServer:
@@ -140,15 +128,7 @@ class EmulatorServer:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            sockets = list(server.open_sockets)
-        for sock in sockets:  # wake handlers blocked on idle keep-alive reads
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

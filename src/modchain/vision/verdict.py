@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from modchain.core.errors import BackendError, BackendTimeoutError, ConfigurationError, InputError
+from modchain.core.llm_output import answer_text
 from modchain.vision.errors_verdict import VerdictAttempt, VerdictError
 from modchain.vision.policy import OTHER_CATEGORY, ImageEvidence, ModerationPolicy
 
@@ -241,18 +242,12 @@ def fence_evidence(evidence: ImageEvidence, nonce: str) -> str:
 
 
 def _output_text(output: Any) -> str:
-    if isinstance(output, str):
-        return output
-    content = getattr(output, "content", None)
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content blocks: keep text, skip reasoning / tool blocks
-        return "\n".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content
-                         if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text"))
-    text = getattr(output, "text", None)  # a Generation
-    if isinstance(text, str):
-        return text
-    raise VerdictParseError(f"the model returned {type(output).__name__}, not text or a message")
+    text = answer_text(output)
+    if text is None:
+        text = getattr(output, "text", None)  # a Generation
+    if not isinstance(text, str):
+        raise VerdictParseError(f"the model returned {type(output).__name__}, not text or a message")
+    return text
 
 
 class LlmVerdict(Runnable[Any, Verdict]):
