@@ -25,7 +25,10 @@ logger = logging.getLogger("modchain.callbacks")
 
 #: moderation_type values in beacons, kept from the Comprehend moderation chain for compatibility.
 BEACON_TYPES = {"pii": "PII", "toxicity": "Toxicity", "prompt_safety": "PromptSafety",
-                "image_labels": "ImageLabels", "vqa": "VisualQuestionAnswering", "verdict": "ImageVerdict"}
+                "image_labels": "ImageLabels", "vqa": "VisualQuestionAnswering", "verdict": "ImageVerdict",
+                "documents": "RetrievedDocuments", "tool_output": "ToolOutput", "stream": "StreamWindow",
+                "prompt_guard": "PromptGuard", "generation": "ImageGeneration", "screen": "DatasetScreening",
+                "detection": "ObjectDetection", "segmentation": "Segmentation"}
 
 
 def make_beacon(chain_id: str, step: str, found: bool, moderation_input: Any, backend_output: Any,
@@ -65,6 +68,30 @@ class ModerationCallbackHandler:
 
     def on_after_verdict(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
         """Called after the LLM verdict on an image."""
+
+    def on_after_documents(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after retrieved documents were moderated (kept, redacted, dropped)."""
+
+    def on_after_tool_output(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after a tool's output was moderated, before the agent sees it."""
+
+    def on_after_stream(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after a window of streamed output was moderated."""
+
+    def on_after_prompt_guard(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after an image-generation prompt was checked (denylist, toxicity, prompt safety)."""
+
+    def on_after_generation(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after a generated image was moderated (once per attempt)."""
+
+    def on_after_screen(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after one dataset item (an image or the instance prompt) was screened."""
+
+    def on_after_detection(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after a visual chain's detector stage (text query -> boxes)."""
+
+    def on_after_segmentation(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
+        """Called after a visual chain's segmenter stage (prompts -> masks)."""
 
     def handles(self, step: str) -> bool:
         """Whether this handler overrides ``on_after_<step>`` (so the chain can skip building beacons)."""
