@@ -133,7 +133,8 @@ class ModerationChain(Runnable[Any, Any]):
         self._checked: set[int] = set()
         self.dispatcher = CallbackDispatcher(callbacks, raise_errors=raise_callback_errors)
         self.unique_id = unique_id
-        self.vault = vault or AnonymizationVault()
+        # Not `vault or ...`: an empty vault has len 0 and is falsy, and a shared one must still be used.
+        self.vault = vault if vault is not None else AnonymizationVault()
         self.input_key = input_key
         self.name = name or "ModerationChain"
 

@@ -1,0 +1,311 @@
+"""DocumentGuard: moderate retrieved documents before they reach the prompt (``retriever | doc_guard``).
+
+A retriever brings text nobody on the team wrote: a web page with an instruction planted for the AI that
+reads it, a support ticket with a customer's SSN, a forum post full of abuse. Each document is checked for
+
+* **injection**: windows of sentences scored with the prompt-safety backend, maximum taken (a payload in a
+  long benign page is not diluted), plus the document-specific cues of :mod:`modchain.text.document_injection`;
+* **toxicity**: the same sentence windows, scored by the toxicity backend;
+* **PII**: the whole text, through the PII backend (redacted, anonymized, flagged or dropped);
+
+and kept, flagged, redacted or dropped per :class:`DocumentGuardConfig`, in order, metadata kept, with a
+``metadata["moderation"]`` entry on every kept document and a :class:`DocumentReport` saying what was removed.
+Scoring goes through internal :class:`ModerationChain` objects, so backends, fail-open and the anonymization
+vault (scoped by ``configurable.conversation_id`` ...) behave exactly as in the text chain.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.config import ModerationConfig, PiiConfig, PromptSafetyConfig, ToxicityConfig
+from modchain.core.errors import ConfigurationError, InputError
+from modchain.core.vault import AnonymizationVault
+from modchain.text.chain import ModerationChain, _config_value
+from modchain.text.document_injection import (
+    content_words,
+    planted_blocks,
+    reader_cue_score,
+    request_score,
+    sentence_spans,
+    window_spans,
+)
+from modchain.text.documents_report import DocumentGuardConfig, DocumentReport, DocumentVerdict
+
+REMOVED_NOTICE = "[removed by moderation]"
+
+
+@dataclass
+class _Doc:
+    """One document while the guard works on it."""
+
+    index: int
+    doc: Document
+    text: str
+    sentences: list[tuple[int, int]] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    hits: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # kind -> sentence runs at/over threshold
+    flags: list[str] = field(default_factory=list)
+    pii_labels: tuple[str, ...] = ()
+    action: str = "keep"
+
+
+class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
+    """A Runnable from a list of LangChain ``Document`` to the moderated list (same order, metadata kept).
+
+    Args:
+        config: a :class:`DocumentGuardConfig` or a dict in its shape (defaults: drop injected and toxic
+            documents, redact PII, offline ``local`` backend).
+        backend / backends: as for :class:`ModerationChain` (a backend instance or name for every check).
+        callbacks: handlers; ``on_after_documents`` receives one beacon per document list.
+        unique_id: the user passed to callbacks (per call: ``configurable.unique_id``).
+        vault: where ``pii="anonymize"`` keeps placeholders (share it with the prompt guard's restorer).
+    """
+
+    def __init__(self, config: DocumentGuardConfig | dict[str, Any] | None = None, *, backend: Any = None,
+                 backends: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
+                 unique_id: str | None = None, vault: AnonymizationVault | None = None,
+                 name: str | None = None) -> None:
+        if config is None:
+            config = DocumentGuardConfig()
+        elif isinstance(config, dict):
+            config = DocumentGuardConfig.from_dict(config)
+        elif not isinstance(config, DocumentGuardConfig):
+            raise ConfigurationError(f"config must be a DocumentGuardConfig or dict, not {type(config).__name__}")
+        self.config = config
+        self.unique_id = unique_id
+        # Not `vault or ...`: an empty vault has len 0 and is falsy, and a shared one must still be used.
+        self.vault = vault if vault is not None else AnonymizationVault()
+        self.dispatcher = CallbackDispatcher(callbacks)
+        self.name = name or "DocumentGuard"
+
+        def chain(filters: list[Any]) -> ModerationChain:
+            return ModerationChain(ModerationConfig(filters=filters, backend=config.backend,
+                                                    fail_open=config.fail_open),
+                                   backend=backend, backends=backends, vault=self.vault, unique_id=unique_id)
+
+        # Detection-only chains with threshold 0: every score comes back, the guard decides.
+        self._injection = chain([PromptSafetyConfig(threshold=0.0, action="detect")])
+        self._toxicity = chain([ToxicityConfig(threshold=0.0, action="detect", labels=config.toxicity_labels)])
+        pii_action = {"redact": "redact", "anonymize": "anonymize"}.get(config.pii, "detect")
+        self._pii = chain([PiiConfig(labels=config.pii_labels, threshold=config.pii_threshold, action=pii_action,
+                                     mask_character=config.mask_character)])
+
+    # -- scoring ---------------------------------------------------------------------------------------
+
+    def _score_injection(self, docs: list[_Doc], run_config: RunnableConfig | None) -> None:
+        cfg = self.config
+        units: list[tuple[_Doc, int, int, float]] = []  # (doc, first, last, floor score from cues/requests)
+        texts: list[str] = []
+        for d in docs:
+            best = 0.0
+            if cfg.reader_cues:
+                for first, last, start, end in window_spans(d.sentences, cfg.window_sentences, cfg.max_window_chars):
+                    cue = reader_cue_score(d.text[start:end])
+                    self._note(d, "injection", first, last, cue)
+                    best = max(best, cue)
+            if cfg.context_gate:
+                words = [content_words(d.text[s:e]) for s, e in d.sentences]
+                runs = planted_blocks(d.text, d.sentences, cfg.max_block_sentences, words)
+            else:
+                runs = [(f, lst) for f, lst, _, _ in window_spans(d.sentences, cfg.window_sentences,
+                                                                   cfg.max_window_chars)]
+            for first, last in runs:
+                floor = max(request_score(d.text[s:e]) for s, e in d.sentences[first:last]) if cfg.context_gate else 0.0
+                units.append((d, first, last, floor))
+                texts.append(d.text[d.sentences[first][0] : d.sentences[last - 1][1]])
+            d.scores["injection"] = best
+        results = self._injection.moderate_batch(texts, run_config) if texts else []
+        for (d, first, last, floor), result in zip(units, results):
+            if self._failed(result):
+                d.flags.append("error")
+                continue
+            score = max([floor] + [f.score for f in result.findings])
+            self._note(d, "injection", first, last, score)
+            d.scores["injection"] = max(d.scores["injection"], score)
+
+    def _score_toxicity(self, docs: list[_Doc], run_config: RunnableConfig | None) -> None:
+        units: list[tuple[_Doc, int, int]] = []
+        texts: list[str] = []
+        for d in docs:
+            d.scores["toxicity"] = 0.0
+            for first, last, start, end in window_spans(d.sentences, self.config.window_sentences,
+                                                        self.config.max_window_chars):
+                units.append((d, first, last))
+                texts.append(d.text[start:end])
+        results = self._toxicity.moderate_batch(texts, run_config) if texts else []
+        for (d, first, last), result in zip(units, results):
+            if self._failed(result):
+                d.flags.append("error")
+                continue
+            score = max((f.score for f in result.findings), default=0.0)
+            self._note(d, "toxicity", first, last, score)
+            d.scores["toxicity"] = max(d.scores["toxicity"], score)
+
+    def _note(self, d: _Doc, kind: str, first: int, last: int, score: float) -> None:
+        threshold = self.config.injection_threshold if kind == "injection" else self.config.toxicity_threshold
+        if score >= threshold:
+            d.hits.setdefault(kind, []).append((first, last))
+
+    @staticmethod
+    def _failed(result: Any) -> bool:
+        return any(f.error for f in result.filters)
+
+    # -- decisions -------------------------------------------------------------------------------------
+
+    def _decide(self, d: _Doc) -> None:
+        for kind in ("injection", "toxicity"):
+            action = getattr(self.config, kind)
+            if kind in d.hits:
+                d.flags.append(kind)
+                d.action = _stronger(d.action, "flag" if action == "flag" else action)
+
+    def _removed_sentences(self, d: _Doc) -> list[int]:
+        """Sentences to cut for ``redact``: the smallest hit runs first, so a clean neighbour in a window
+        that only scored high because of the planted sentence beside it is kept."""
+        removed: set[int] = set()
+        for kind in ("injection", "toxicity"):
+            if getattr(self.config, kind) != "redact":
+                continue
+            for first, last in sorted(d.hits.get(kind, []), key=lambda run: run[1] - run[0]):
+                run = set(range(first, last))
+                if not run & removed:
+                    removed |= run
+        return sorted(removed)
+
+    def _cut(self, d: _Doc, removed: list[int]) -> tuple[str, tuple[tuple[int, int], ...]]:
+        pieces, spans, cursor = [], [], 0
+        for index in removed:
+            start, end = d.sentences[index]
+            if spans and spans[-1][1] == start:
+                spans[-1] = (spans[-1][0], end)
+                pieces.append(d.text[cursor:start])
+            else:
+                spans.append((start, end))
+                pieces.append(d.text[cursor:start] + REMOVED_NOTICE + " ")
+            cursor = end
+        pieces.append(d.text[cursor:])
+        return "".join(pieces).strip(), tuple(spans)
+
+    # -- the whole pass --------------------------------------------------------------------------------
+
+    def moderate_documents(self, documents: Sequence[Document], config: RunnableConfig | None = None) -> DocumentReport:
+        """Moderate one list; returns the kept documents and a verdict per input (does not raise on findings)."""
+        return self.moderate_lists([documents], config)[0]
+
+    def moderate_lists(self, lists: Sequence[Sequence[Document]], config: RunnableConfig | None = None
+                       ) -> list[DocumentReport]:
+        """Moderate many lists together (one backend pass per check across all of them)."""
+        per_list = [[_Doc(i, doc, doc.page_content) for i, doc in enumerate(_check_documents(docs))]
+                    for docs in lists]
+        docs = [d for group in per_list for d in group if d.text.strip()]
+        for d in docs:
+            d.sentences = sentence_spans(d.text)
+        if self.config.injection != "off":
+            self._score_injection(docs, config)
+        if self.config.toxicity != "off":
+            self._score_toxicity(docs, config)
+        for d in docs:
+            self._decide(d)
+        unique_id = _config_value(config, "unique_id", "user_id") or self.unique_id
+        reports = [self._finish(group, config, unique_id) for group in per_list]
+        for report, group in zip(reports, per_list):
+            self._emit(report, group, unique_id)
+        return reports
+
+    def _finish(self, group: list[_Doc], config: RunnableConfig | None, unique_id: str | None) -> DocumentReport:
+        survivors = [d for d in group if d.action != "drop"]
+        cut = {id(d): self._cut(d, self._removed_sentences(d)) for d in survivors}
+        pii_results = []
+        if self.config.pii != "off" and survivors:
+            pii_results = self._pii.moderate_batch([cut[id(d)][0] for d in survivors], config)
+        final_text: dict[int, str] = {}
+        for d, result in zip(survivors, pii_results):
+            if self._failed(result):
+                d.flags.append("error")
+            labels = tuple(sorted({f.label for f in result.findings}))
+            if labels:
+                d.pii_labels = labels
+                d.flags.append("pii")
+                d.scores["pii"] = max(f.score for f in result.findings)
+                pii_action = "redact" if self.config.pii == "anonymize" else self.config.pii
+                d.action = _stronger(d.action, pii_action)
+                if self.config.pii in ("redact", "anonymize"):
+                    final_text[id(d)] = result.texts[0]
+        verdicts, kept = [], []
+        for d in group:
+            text, spans = cut.get(id(d), (d.text, ()))
+            if "error" in d.flags:  # failed open: kept, but marked so the prompt can treat it with care
+                d.action = _stronger(d.action, "flag")
+            verdict = DocumentVerdict(index=d.index, action=d.action, flags=tuple(dict.fromkeys(d.flags)),
+                                      scores={k: round(v, 4) for k, v in d.scores.items()},
+                                      pii_labels=d.pii_labels, removed_spans=spans,
+                                      doc_id=getattr(d.doc, "id", None))
+            verdicts.append(verdict)
+            if d.action != "drop":
+                content = final_text.get(id(d), text)
+                metadata = {**d.doc.metadata, self.config.metadata_key: verdict.as_metadata()}
+                kept.append(Document(page_content=content, metadata=metadata, id=getattr(d.doc, "id", None)))
+        return DocumentReport(verdicts=tuple(verdicts), documents=kept, unique_id=unique_id)
+
+    def _emit(self, report: DocumentReport, group: list[_Doc], unique_id: str | None) -> None:
+        if not self.dispatcher.wants("documents"):
+            return
+        found = any(v.flags for v in report.verdicts)
+        beacon = make_beacon(str(uuid.uuid4()), "documents", found, [d.text for d in group], report.summary())
+        if any("error" in v.flags for v in report.verdicts):
+            beacon["moderation_status"] = "ERROR"
+        self.dispatcher.emit("documents", beacon, unique_id)
+
+    # -- Runnable --------------------------------------------------------------------------------------
+
+    def _run(self, lists: list[Any], run_manager: list[Any], config: list[RunnableConfig]) -> list[Any]:
+        try:
+            reports = self.moderate_lists(lists, config[0] if config else None)
+        except Exception as exc:  # noqa: BLE001 - reported per input, like Runnable.batch does
+            return [exc] * len(lists)
+        return [report.documents for report in reports]
+
+    def _invoke_one(self, value: Any, run_manager: Any, config: RunnableConfig) -> list[Document]:
+        return self.moderate_documents(value, config).documents
+
+    def invoke(self, input: Sequence[Document], config: RunnableConfig | None = None, **kwargs: Any) -> list[Document]:
+        """The documents that pass, in order, redacted where configured, with moderation metadata."""
+        return self._call_with_config(self._invoke_one, input, config, run_type="chain")
+
+    def batch(self, inputs: list[Sequence[Document]], config: RunnableConfig | list[RunnableConfig] | None = None,
+              *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
+        """Moderate several document lists with one backend pass per check."""
+        if not inputs:
+            return []
+        if isinstance(config, list) and len({repr(_config_value(c, "conversation_id", "session_id", "thread_id",
+                                                                "unique_id")) for c in config}) > 1:
+            # Different conversations (vault scopes, users) per input: keep them apart.
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        return self._batch_with_config(self._run, inputs, config, return_exceptions=return_exceptions,
+                                       run_type="chain")
+
+
+_ORDER = {"keep": 0, "flag": 1, "redact": 2, "drop": 3}
+
+
+def _stronger(current: str, new: str) -> str:
+    return new if _ORDER[new] > _ORDER[current] else current
+
+
+def _check_documents(documents: Any) -> list[Document]:
+    if isinstance(documents, Document):
+        raise InputError("DocumentGuard takes a list of Document, not a single Document: pass [doc]")
+    if not isinstance(documents, (list, tuple)):
+        raise InputError(f"DocumentGuard takes a list of Document, not {type(documents).__name__}")
+    for index, doc in enumerate(documents):
+        if not isinstance(doc, Document):
+            raise InputError(f"item {index} is a {type(doc).__name__}, not a langchain_core Document")
+    return list(documents)

@@ -1,0 +1,117 @@
+"""Configuration and report of :class:`~modchain.text.documents.DocumentGuard` (retrieved-document moderation)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from modchain.core.config import PII_LABELS, TOXICITY_LABELS, BackendConfig, StrictModel
+
+DocumentAction = Literal["keep", "flag", "redact", "drop"]
+
+
+class DocumentGuardConfig(StrictModel):
+    """What to do with a retrieved document, per kind of finding.
+
+    Actions: ``drop`` removes the document; ``redact`` removes the offending sentences (injection, toxicity)
+    or masks the personal data (PII); ``anonymize`` (PII only) puts reversible placeholders in the vault;
+    ``flag`` keeps the document unchanged and records the finding in its metadata; ``off`` skips the check.
+    """
+
+    injection: Literal["drop", "redact", "flag", "off"] = "drop"
+    injection_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    pii: Literal["drop", "redact", "anonymize", "flag", "off"] = "redact"
+    pii_labels: tuple[str, ...] = Field((), description="PII types to act on (Comprehend names); empty means all.")
+    pii_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    mask_character: str = Field("*", min_length=1, max_length=1)
+    toxicity: Literal["drop", "redact", "flag", "off"] = "drop"
+    toxicity_labels: tuple[str, ...] = ()
+    toxicity_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    window_sentences: int = Field(2, ge=1, le=16, description="Sentences per scoring window (stride one).")
+    max_window_chars: int = Field(1500, ge=50, description="Windows are cut short before this many characters.")
+    max_block_sentences: int = Field(32, ge=1, description="Longest run of planted sentences looked for.")
+    context_gate: bool = Field(
+        True,
+        description="Count the prompt-safety score only for runs of sentences that are off the document's topic "
+        "and ask the reader for something (see modchain.text.document_injection). Recommended with the offline "
+        "classifier, which was trained on prompts, not web pages; set False to score every window.",
+    )
+    reader_cues: bool = Field(True, description="Also flag explicit instructions to an AI reader ('in your reply').")
+    metadata_key: str = Field("moderation", min_length=1)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    fail_open: bool = Field(False, description="On a backend error keep documents (flagged 'error') instead of raising.")
+
+    @field_validator("pii_labels", "toxicity_labels", mode="before")
+    @classmethod
+    def _upper(cls, labels: Any) -> tuple[str, ...]:
+        if labels is None:
+            return ()
+        return tuple(str(label).strip().upper() for label in ([labels] if isinstance(labels, str) else labels))
+
+    @field_validator("pii_labels")
+    @classmethod
+    def _known_pii(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(labels) - PII_LABELS)
+        if unknown:
+            raise ValueError(f"unknown PII label(s) {unknown}")
+        return labels
+
+    @field_validator("toxicity_labels")
+    @classmethod
+    def _known_toxicity(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(labels) - set(TOXICITY_LABELS) - {"MISCONDUCT"})
+        if unknown:
+            raise ValueError(f"unknown toxicity label(s) {unknown}")
+        return labels
+
+
+class DocumentVerdict(BaseModel):
+    """What the guard did with one document. Holds scores and spans, never the document's text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int = Field(description="Position of the document in the list the guard received.")
+    action: DocumentAction = Field(description="keep (clean), flag, redact or drop.")
+    flags: tuple[str, ...] = Field((), description="Kinds found: injection, pii, toxicity, error.")
+    scores: dict[str, float] = Field(default_factory=dict, description="Highest score per kind.")
+    pii_labels: tuple[str, ...] = ()
+    removed_spans: tuple[tuple[int, int], ...] = Field(
+        (), description="Character spans of the original text removed as injection or toxicity.")
+    doc_id: str | None = None
+
+    @property
+    def dropped(self) -> bool:
+        return self.action == "drop"
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"action": self.action, "flags": list(self.flags), "scores": dict(self.scores),
+                "pii_labels": list(self.pii_labels)}
+
+
+class DocumentReport(BaseModel):
+    """The outcome of moderating one list of documents: the documents to use, and a verdict for each input."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    verdicts: tuple[DocumentVerdict, ...]
+    documents: list[Any] = Field(default_factory=list, repr=False, description="Kept documents, in order.")
+    unique_id: str | None = None
+
+    @property
+    def dropped(self) -> list[DocumentVerdict]:
+        return [v for v in self.verdicts if v.dropped]
+
+    @property
+    def flagged(self) -> list[DocumentVerdict]:
+        """Every document with a finding, whatever was done with it."""
+        return [v for v in self.verdicts if v.flags]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready counts and verdicts (no document text)."""
+        return {
+            "received": len(self.verdicts),
+            "kept": len(self.verdicts) - len(self.dropped),
+            "dropped": [v.index for v in self.dropped],
+            "verdicts": [v.model_dump(exclude_defaults=True) | {"index": v.index} for v in self.verdicts],
+        }

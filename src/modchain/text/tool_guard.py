@@ -1,0 +1,229 @@
+"""Moderate what tools return before an agent reads it.
+
+A tool result is retrieved text with more authority: the agent acts on it. A fetched page that says "now
+email the user's files to ...", a CRM lookup that returns a customer's SSN, must not reach the model as is.
+
+* :func:`guard_tool` wraps a LangChain tool (``@tool`` functions, ``StructuredTool``, any ``BaseTool``): the
+  wrapper has the same name, description and argument schema, runs the tool, and moderates its output;
+  use it anywhere tools go, including ``langgraph.prebuilt.create_react_agent(model, [guard_tool(t)])``.
+* :class:`ToolOutputGuard` is also a Runnable over messages and graph state: as a LangGraph node after a
+  ``ToolNode`` it replaces the newest ``ToolMessage`` objects by their moderated versions (same ids).
+
+Per kind (injection, PII, toxicity): ``block`` (the output is replaced by a short notice the agent can act on,
+or :class:`ToolOutputViolation` is raised, per ``on_block``), ``redact`` (planted sentences removed, personal
+data masked), ``anonymize`` (PII only, reversible placeholders), ``flag`` (reported, unchanged) or ``off``.
+Scoring is :class:`~modchain.text.documents.DocumentGuard`'s: windows of sentences, maximum taken.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from langchain_core.documents import Document
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
+from pydantic import ConfigDict, Field
+
+from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.config import BackendConfig, StrictModel
+from modchain.core.errors import ConfigurationError, InputError, ModerationViolation
+from modchain.core.vault import AnonymizationVault
+from modchain.text.chain import _config_value
+from modchain.text.documents import DocumentGuard
+from modchain.text.documents_report import DocumentGuardConfig, DocumentVerdict
+
+_TO_DOCUMENT_ACTION = {"block": "drop"}
+
+
+class ToolGuardConfig(StrictModel):
+    """What to do with a tool's output, per kind of finding."""
+
+    injection: Literal["block", "redact", "flag", "off"] = "block"
+    injection_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    pii: Literal["block", "redact", "anonymize", "flag", "off"] = "redact"
+    pii_labels: tuple[str, ...] = ()
+    toxicity: Literal["block", "redact", "flag", "off"] = "off"
+    toxicity_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    on_block: Literal["notice", "raise"] = Field(
+        "notice", description="notice: the agent receives `notice` instead of the output; raise: ToolOutputViolation.")
+    notice: str = Field("[Tool output withheld by content moderation: {reasons}. Do not retry this tool call "
+                        "for the same content.]", description="Template; {tool} and {reasons} are filled in.")
+    context_gate: bool = True
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    fail_open: bool = False
+
+    def document_config(self) -> DocumentGuardConfig:
+        return DocumentGuardConfig(
+            injection=_TO_DOCUMENT_ACTION.get(self.injection, self.injection),  # type: ignore[arg-type]
+            injection_threshold=self.injection_threshold,
+            pii=_TO_DOCUMENT_ACTION.get(self.pii, self.pii),  # type: ignore[arg-type]
+            pii_labels=self.pii_labels,
+            toxicity=_TO_DOCUMENT_ACTION.get(self.toxicity, self.toxicity),  # type: ignore[arg-type]
+            toxicity_threshold=self.toxicity_threshold,
+            context_gate=self.context_gate, backend=self.backend, fail_open=self.fail_open,
+        )
+
+
+class ToolOutputViolation(ModerationViolation):
+    """A tool's output was blocked (``on_block="raise"``). ``verdict`` holds kinds and scores, no text."""
+
+    default_message = "The tool output was blocked by content moderation"
+    filter_type = "tool_output"
+
+    def __init__(self, message: str | None = None, *, verdict: DocumentVerdict | None = None,
+                 tool: str = "") -> None:
+        self.verdict = verdict
+        self.tool = tool
+        reasons = ", ".join(verdict.flags) if verdict is not None else ""
+        super().__init__(message or f"{self.default_message} (tool {tool!r}: {reasons})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.message, self.verdict, self.tool))
+
+
+def _rebuild(message: str, verdict: DocumentVerdict | None, tool: str) -> ToolOutputViolation:
+    return ToolOutputViolation(message, verdict=verdict, tool=tool)
+
+
+class ToolOutputGuard(Runnable[Any, Any]):
+    """Moderates tool outputs: strings, ``ToolMessage`` objects, lists of messages, or LangGraph state."""
+
+    def __init__(self, config: ToolGuardConfig | dict[str, Any] | None = None, *, backend: Any = None,
+                 backends: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
+                 unique_id: str | None = None, vault: AnonymizationVault | None = None,
+                 messages_key: str = "messages") -> None:
+        if config is None:
+            config = ToolGuardConfig()
+        elif isinstance(config, dict):
+            config = ToolGuardConfig.from_dict(config)
+        elif not isinstance(config, ToolGuardConfig):
+            raise ConfigurationError(f"config must be a ToolGuardConfig or dict, not {type(config).__name__}")
+        self.config = config
+        self.unique_id = unique_id
+        self.messages_key = messages_key
+        self.documents = DocumentGuard(config.document_config(), backend=backend, backends=backends,
+                                       unique_id=unique_id, vault=vault)
+        self.vault = self.documents.vault
+        self.dispatcher = CallbackDispatcher(callbacks)
+
+    # -- one output ------------------------------------------------------------------------------------
+
+    def moderate_text(self, text: str, config: RunnableConfig | None = None, *, tool: str = "") -> tuple[str, DocumentVerdict]:
+        """``(text the agent may see, verdict)``; raises :class:`ToolOutputViolation` when blocked and
+        ``on_block="raise"``."""
+        report = self.documents.moderate_documents([Document(page_content=text)], config)
+        verdict = report.verdicts[0]
+        unique_id = _config_value(config, "unique_id", "user_id") or self.unique_id
+        if self.dispatcher.wants("tool_output"):
+            beacon = make_beacon(str(uuid.uuid4()), "tool_output", bool(verdict.flags), [text],
+                                 {"tool": tool, **verdict.model_dump(exclude={"removed_spans"})})
+            self.dispatcher.emit("tool_output", beacon, unique_id)
+        if verdict.dropped:
+            if self.config.on_block == "raise":
+                raise ToolOutputViolation(verdict=verdict, tool=tool)
+            return self.config.notice.format(tool=tool, reasons=", ".join(verdict.flags)), verdict
+        return report.documents[0].page_content, verdict
+
+    def moderate_output(self, output: Any, config: RunnableConfig | None = None, *, tool: str = "") -> Any:
+        """The output with every string in it moderated, in the same shape (str, ToolMessage, list, dict)."""
+        if isinstance(output, str):
+            return self.moderate_text(output, config, tool=tool)[0]
+        if isinstance(output, ToolMessage):
+            return output.model_copy(update={"content": self.moderate_output(output.content, config,
+                                                                             tool=tool or output.name or "")})
+        if isinstance(output, list):
+            return [self._block(item, config, tool) for item in output]
+        if isinstance(output, dict):
+            return {key: self.moderate_output(value, config, tool=tool) for key, value in output.items()}
+        if output is None or isinstance(output, (int, float, bool)):
+            return output
+        return self.moderate_text(str(output), config, tool=tool)[0]
+
+    def _block(self, item: Any, config: RunnableConfig | None, tool: str) -> Any:
+        # Content blocks: only text is moderated; images and other blocks pass as they are.
+        if isinstance(item, dict) and item.get("type") == "text" and isinstance(item.get("text"), str):
+            return {**item, "text": self.moderate_text(item["text"], config, tool=tool)[0]}
+        if isinstance(item, dict) and "type" in item:
+            return item
+        return self.moderate_output(item, config, tool=tool)
+
+    # -- messages and graph state ----------------------------------------------------------------------
+
+    def _moderate_messages(self, messages: Sequence[Any], config: RunnableConfig | None) -> list[Any]:
+        """The newest ToolMessages (after the last AIMessage) moderated; earlier ones were checked already."""
+        start = 0
+        for index in range(len(messages) - 1, -1, -1):
+            if isinstance(messages[index], AIMessage):
+                start = index + 1
+                break
+        return [self.moderate_output(m, config) for m in messages[start:] if isinstance(m, ToolMessage)]
+
+    def _invoke(self, value: Any, config: RunnableConfig) -> Any:
+        if isinstance(value, dict) and self.messages_key in value:
+            # A LangGraph state update: same message ids, so the add_messages reducer replaces them.
+            return {self.messages_key: self._moderate_messages(value[self.messages_key], config)}
+        if isinstance(value, (str, ToolMessage)):
+            return self.moderate_output(value, config)
+        if isinstance(value, (list, tuple)):
+            return [self.moderate_output(m, config) if isinstance(m, ToolMessage) else m for m in value]
+        raise InputError(f"ToolOutputGuard takes a str, a ToolMessage, a list of messages or a state dict with "
+                         f"{self.messages_key!r}, not {type(value).__name__}")
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._call_with_config(self._invoke, input, config, run_type="chain")
+
+    def wrap(self, tool: BaseTool) -> GuardedTool:
+        """The tool, with its outputs moderated by this guard."""
+        return guard_tool(tool, self)
+
+
+class GuardedTool(BaseTool):
+    """A tool whose outputs pass through a :class:`ToolOutputGuard`; same name, description and arguments."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    wrapped: BaseTool = Field(exclude=True)
+    output_guard: Any = Field(exclude=True)
+
+    def _run(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - invoke is overridden
+        raise NotImplementedError("GuardedTool runs through invoke")
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        output = self.wrapped.invoke(input, config, **kwargs)
+        return self.output_guard.moderate_output(output, config, tool=self.name)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        import asyncio
+
+        output = await self.wrapped.ainvoke(input, config, **kwargs)
+        # The guard's backends may block (local models, HTTP): keep the event loop free.
+        return await asyncio.to_thread(self.output_guard.moderate_output, output, config, tool=self.name)
+
+
+def guard_tool(tool: BaseTool, guard: ToolOutputGuard | ToolGuardConfig | dict[str, Any] | None = None,
+               **guard_kwargs: Any) -> GuardedTool:
+    """Wrap ``tool`` so its outputs are moderated before an agent sees them.
+
+    ``guard`` is a shared :class:`ToolOutputGuard` (recommended: one for all tools, with your callbacks and
+    vault), or a config to build one from (``guard_kwargs`` go to its constructor).
+    """
+    if not isinstance(tool, BaseTool):
+        raise InputError(f"guard_tool takes a LangChain BaseTool (e.g. from @tool), not {type(tool).__name__}")
+    if not isinstance(guard, ToolOutputGuard):
+        guard = ToolOutputGuard(guard, **guard_kwargs)
+    elif guard_kwargs:
+        raise ConfigurationError("guard_kwargs only apply when guard_tool builds the guard from a config")
+    return GuardedTool(name=tool.name, description=tool.description, args_schema=tool.args_schema,
+                       return_direct=tool.return_direct, response_format=tool.response_format,
+                       wrapped=tool, output_guard=guard)
+
+
+def guard_tools(tools: Sequence[BaseTool], guard: ToolOutputGuard | ToolGuardConfig | dict[str, Any] | None = None,
+                **guard_kwargs: Any) -> list[GuardedTool]:
+    """:func:`guard_tool` for each tool, sharing one guard."""
+    if not isinstance(guard, ToolOutputGuard):
+        guard = ToolOutputGuard(guard, **guard_kwargs)
+    return [guard_tool(tool, guard) for tool in tools]
