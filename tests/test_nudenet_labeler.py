@@ -105,3 +105,16 @@ def test_input_errors_and_config_errors(labeler):
         NudeNetLabeler(categories={"FACE_MALE": ("Not A Category", "x")})
     with pytest.raises(ConfigurationError):
         NudeNetLabeler(model_path="/no/such/model.onnx").label(FIXTURES / "skimage_rocket.jpg")
+
+
+def test_single_threaded_session_gives_the_same_findings(low_labeler):
+    categories = low_labeler.categories
+    single = NudeNetLabeler(threshold=0.0, categories=categories, intra_op_threads=1)
+    astronaut = FIXTURES / "skimage_astronaut.png"
+    found = single.label(astronaut)
+    assert single._get_detector().onnx_session.get_session_options().intra_op_num_threads == 1
+    expected = low_labeler.label(astronaut)
+    assert [(f.category, f.box) for f in found] == [(f.category, f.box) for f in expected]
+    assert [f.score for f in found] == pytest.approx([f.score for f in expected], abs=1e-5)
+    with pytest.raises(ConfigurationError):
+        NudeNetLabeler(intra_op_threads=0)

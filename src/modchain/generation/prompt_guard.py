@@ -1,0 +1,178 @@
+"""PromptGuard: checks an image-generation prompt before any GPU time is spent on it.
+
+    guard = PromptGuard()                          # default denylist + offline toxicity and prompt safety
+    check = guard.check("a n.u.d.e portrait")      # PromptCheck(allowed=False, findings=(denylist NUDE ...))
+    guard.invoke("a watercolor lighthouse")        # PromptCheck(allowed=True); raises PromptRejected if not
+
+Steps: the evasion-resistant :class:`Denylist` (microseconds), then the text chain's toxicity and
+prompt-safety filters (run in ``detect`` mode; this guard makes the decision). ``action="reject"`` raises
+:class:`PromptRejected` from ``invoke`` (``check`` never raises for a finding); ``"warn"`` lets the prompt
+through with readable warnings (labels only) in the result. A backend error fails closed (raises) unless
+``fail_open``. Each check ends with the ``on_after_prompt_guard`` callback.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.config import ModerationConfig
+from modchain.core.errors import BackendError, InputError
+from modchain.core.results import Finding, ModerationResult
+from modchain.generation.config import PromptGuardConfig
+from modchain.generation.denylist import Denylist
+from modchain.generation.errors import PromptRejected
+from modchain.generation.results import PromptCheck
+
+
+def prompt_of(value: Any) -> str:
+    """The prompt in ``value``: a string, a ``{"prompt": ...}`` dict, or a LangChain prompt value."""
+    if isinstance(value, dict):
+        value = value.get("prompt")
+    elif hasattr(value, "to_string") and callable(value.to_string):
+        value = value.to_string()
+    if not isinstance(value, str):
+        raise InputError(f"expected a prompt string or {{'prompt': str}}, got {type(value).__name__}")
+    return value
+
+
+class PromptGuard(Runnable[Any, PromptCheck]):
+    """Denylist + toxicity + prompt safety on image prompts.
+
+    Args:
+        config: a :class:`PromptGuardConfig` (or a dict in its shape); defaults reject on the default
+            explicit-content denylist, toxicity >= 0.6 and unsafe prompt >= 0.8 on the offline backend.
+        denylist: a ready :class:`Denylist` (overrides the config's terms).
+        text_guard: a ready text :class:`~modchain.text.chain.ModerationChain` (e.g. on Comprehend) used
+            instead of one built from the config; give it ``detect`` filters.
+        callbacks: audit handlers; ``on_after_prompt_guard`` fires once per check (the text chain's own
+            ``on_after_toxicity`` / ``on_after_prompt_safety`` fire too).
+    """
+
+    def __init__(self, config: PromptGuardConfig | dict[str, Any] | None = None, *, denylist: Denylist | None = None,
+                 text_guard: Any = None, callbacks: Sequence[Any] = (), unique_id: str | None = None) -> None:
+        if config is None:
+            config = PromptGuardConfig()
+        elif isinstance(config, dict):
+            config = PromptGuardConfig.from_dict(config)
+        self.config = config
+        self.unique_id = unique_id
+        self.dispatcher = CallbackDispatcher(callbacks)
+        if denylist is None and config.denylist:
+            denylist = Denylist(config.denylist, allow=config.allowlist, mode=config.denylist_mode)
+        self.denylist = denylist
+        self.text_guard = text_guard if text_guard is not None else self._text_chain(config, callbacks, unique_id)
+
+    @staticmethod
+    def _text_chain(config: PromptGuardConfig, callbacks: Sequence[Any], unique_id: str | None) -> Any:
+        filters = [f.model_copy(update={"action": "detect"}) for f in (config.toxicity, config.prompt_safety) if f]
+        if not filters:
+            return None
+        from modchain.text.chain import ModerationChain
+
+        return ModerationChain(ModerationConfig(filters=filters, backend=config.backend, fail_open=config.fail_open),
+                               callbacks=callbacks, unique_id=unique_id)
+
+    # -- the check --------------------------------------------------------------------------------------
+
+    def _denylist_step(self, prompt: str, timings: dict[str, float]) -> list[Finding]:
+        if self.denylist is None:
+            return []
+        started = time.perf_counter()
+        matches = self.denylist.find(prompt)
+        timings["denylist"] = (time.perf_counter() - started) * 1000
+        return [Finding(filter="denylist", label=m.category, score=1.0, start=m.start, end=m.end, backend="denylist",
+                        category=m.term, explanation="listed term") for m in matches]
+
+    def _skip_classifiers(self, findings: list[Finding]) -> bool:
+        return self.text_guard is None or (bool(findings) and self.config.action == "reject"
+                                           and self.config.stop_at_denylist)
+
+    def _decide(self, prompt: str, findings: list[Finding], text: ModerationResult | None, errors: list[str],
+                timings: dict[str, float], uid: str | None) -> PromptCheck:
+        if text is not None:
+            findings = findings + list(text.findings)
+            errors = errors + [f"{f.filter}: {f.error}" for f in text.filters if f.error]
+            timings.update({f"text:{key}": value for key, value in text.timings_ms.items()})
+        warnings: list[str] = []
+        if findings and self.config.action == "warn":
+            labels = sorted({f"{f.filter}:{f.label}" for f in findings})
+            warnings.append(f"the prompt was flagged ({', '.join(labels)}) and let through (action=warn)")
+        warnings += [f"prompt check failed open ({error})" for error in errors]
+        return PromptCheck(allowed=not (findings and self.config.action == "reject"), action=self.config.action,
+                           findings=tuple(findings), warnings=tuple(warnings), errors=tuple(errors), prompt=prompt,
+                           timings_ms=timings, unique_id=uid)
+
+    def _beacon(self, check: PromptCheck) -> dict[str, Any]:
+        output = {"allowed": check.allowed, "action": check.action, "errors": list(check.errors),
+                  "findings": [f.model_dump(exclude_none=True) for f in check.findings]}
+        return make_beacon(str(uuid.uuid4()), "prompt_guard", check.flagged, check.prompt, output,
+                           status="ERROR" if check.errors else None)
+
+    def _uid(self, config: RunnableConfig | None) -> str | None:
+        configurable = (config or {}).get("configurable") or {}
+        return configurable.get("unique_id") or self.unique_id
+
+    def _text_failed(self, exc: BackendError) -> list[str]:
+        if not self.config.fail_open:
+            raise exc
+        return [f"text: {type(exc).__name__}"]
+
+    def check(self, value: Any, config: RunnableConfig | None = None) -> PromptCheck:
+        """Check one prompt; returns the :class:`PromptCheck` and never raises for a finding (``invoke``
+        does, with ``action="reject"``). Reusable anywhere a prompt needs the same policy (e.g. the
+        instance prompt of a fine-tuning dataset)."""
+        prompt, timings, uid = prompt_of(value), {}, self._uid(config)
+        findings = self._denylist_step(prompt, timings)
+        text, errors = None, []
+        if not self._skip_classifiers(findings):
+            try:
+                text = self.text_guard.moderate(prompt, config)
+            except BackendError as exc:
+                errors = self._text_failed(exc)
+        check = self._decide(prompt, findings, text, errors, timings, uid)
+        if self.dispatcher.wants("prompt_guard"):
+            self.dispatcher.emit("prompt_guard", self._beacon(check), uid)
+        return check
+
+    async def acheck(self, value: Any, config: RunnableConfig | None = None) -> PromptCheck:
+        prompt, timings, uid = prompt_of(value), {}, self._uid(config)
+        findings = self._denylist_step(prompt, timings)
+        text, errors = None, []
+        if not self._skip_classifiers(findings):
+            try:
+                text = await self.text_guard.amoderate(prompt, config)
+            except BackendError as exc:
+                errors = self._text_failed(exc)
+        check = self._decide(prompt, findings, text, errors, timings, uid)
+        if self.dispatcher.wants("prompt_guard"):
+            await self.dispatcher.aemit("prompt_guard", self._beacon(check), uid)
+        return check
+
+    # -- Runnable -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _enforce(check: PromptCheck) -> PromptCheck:
+        if not check.allowed:
+            raise PromptRejected(result=check)
+        return check
+
+    def _invoke(self, value: Any, config: RunnableConfig) -> PromptCheck:
+        return self._enforce(self.check(value, config))
+
+    async def _ainvoke(self, value: Any, config: RunnableConfig) -> PromptCheck:
+        return self._enforce(await self.acheck(value, config))
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> PromptCheck:
+        return self._call_with_config(self._invoke, input, config, run_type="chain")
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> PromptCheck:
+        return await self._acall_with_config(self._ainvoke, input, config, run_type="chain")
+
+
+__all__ = ["PromptGuard", "prompt_of"]
