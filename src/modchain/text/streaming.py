@@ -1,0 +1,272 @@
+"""StreamGuard: moderate ``stream`` / ``astream`` output while it streams, window by window.
+
+Wrap any streaming Runnable (``StreamGuard(llm, guard=chain)``) or pipe after one (``llm | StreamGuard(
+guard=chain)``). The stream's text is checked in overlapping windows laid over the text, not the chunks
+(:mod:`modchain.text.stream_windows`), so a phrase split across chunks is still seen whole. Two modes:
+
+* ``safety_first`` holds each chunk back until every window touching it was checked, and hands it on with
+  the chain's PII redactions applied: nothing unchecked, and no half of an SSN, ever goes out. It adds at
+  most one window of latency.
+* ``low_latency`` hands each chunk on at once and checks windows behind it, in a worker thread (a task under
+  ``astream``) so a slow remote backend never delays a token; a violation stops the stream with a
+  :class:`StreamViolation` before the next chunk.
+
+In both modes the tail is checked before the stream completes and every checked window reaches the
+``on_after_stream`` callbacks. A backend error stops the stream (fail closed) unless the chain fails open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.errors import ConfigurationError
+from modchain.text.stream_checks import StreamRun, WindowChecker
+from modchain.text.stream_chunks import chunk_text, join_chunks, split_chunk, splittable, with_text
+from modchain.text.stream_violations import (
+    StreamPiiViolation,
+    StreamPromptSafetyViolation,
+    StreamToxicityViolation,
+    StreamViolation,
+)
+from modchain.text.stream_windows import StreamConfig, Window
+
+__all__ = ["StreamConfig", "StreamGuard", "StreamPiiViolation", "StreamPromptSafetyViolation",
+           "StreamToxicityViolation", "StreamViolation"]
+
+
+def _combine(values: list[Any]) -> Any:
+    """A wrapped runnable's input from an upstream stream (usually one value): the values added up."""
+    total = values[0]
+    for value in values[1:]:
+        try:
+            total = total + value
+        except TypeError:
+            total = value
+    return total
+
+
+class StreamGuard(Runnable[Any, Any]):
+    """Moderates a stream of ``str`` or message chunks, handing on each chunk as the type it came in.
+
+    Args:
+        runnable: the streaming Runnable to wrap (a chat model, LLM or chain); None to use the guard as a
+            step after one (``llm | StreamGuard(guard=chain)``).
+        guard: the :class:`ModerationChain` that checks each window (default: the default chain, offline).
+            Its ``redact`` PII filters redact the stream; ``anonymize`` filters are refused (placeholders
+            change lengths mid-stream; restore answers with ``guard.restorer()`` instead).
+        config: a :class:`StreamConfig` or dict; ``mode``, ``window_chars``, ``overlap_chars`` override it.
+        callbacks: handlers for ``on_after_stream`` (default: the guard's own handlers).
+    """
+
+    def __init__(
+        self,
+        runnable: Runnable[Any, Any] | None = None,
+        *,
+        guard: Any = None,
+        config: StreamConfig | dict[str, Any] | None = None,
+        mode: str | None = None,
+        window_chars: int | None = None,
+        overlap_chars: int | None = None,
+        callbacks: Sequence[Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        from modchain.text.chain import ModerationChain
+
+        settings = config.model_dump() if isinstance(config, StreamConfig) else dict(config or {})
+        overrides = {"mode": mode, "window_chars": window_chars, "overlap_chars": overlap_chars}
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        self.config = StreamConfig.from_dict(settings)
+        self.guard = guard if guard is not None else ModerationChain()
+        if not (callable(getattr(self.guard, "moderate", None)) and callable(getattr(self.guard, "amoderate", None))):
+            raise ConfigurationError("guard must be a ModerationChain (something with moderate and amoderate)")
+        if any(getattr(f, "action", None) == "anonymize" for f in getattr(self.guard.config, "filters", ())):
+            raise ConfigurationError("a stream cannot be anonymized (placeholders change lengths mid-stream); "
+                                     "give the StreamGuard a chain whose PII filters redact")
+        self.runnable = runnable
+        dispatcher = getattr(self.guard, "dispatcher", None)
+        handlers = callbacks if callbacks is not None else getattr(dispatcher, "handlers", ())
+        self.checker = WindowChecker(self.guard, self.config, CallbackDispatcher(handlers))
+        self.name = name or "StreamGuard"
+
+    # -- holding and releasing (safety first) ---------------------------------------------------------
+
+    def _hold(self, run: StreamRun, chunk: Any) -> None:
+        text = chunk_text(chunk)
+        start, end = run.windows.append(text)
+        run.pending.append((chunk, text, start, end))
+
+    def _passed(self, run: StreamRun, window: Window, sanitized: str) -> None:
+        if self.config.mode == "safety_first":
+            if sanitized != window.text:
+                run.windows.redact(window, sanitized)
+            run.windows.passed(window)
+
+    @staticmethod
+    def _release(run: StreamRun) -> Iterator[Any]:
+        """The held text up to the release point, redacted, in order. A chunk that straddles the release
+        point is cut there: holding it whole could add a second window of latency."""
+        released = run.windows.released
+        while run.pending and (run.pending[0][3] <= released
+                               or run.pending[0][2] < released and splittable(run.pending[0][0])):
+            chunk, text, start, end = run.pending.popleft()
+            if end > released:
+                chunk, rest = split_chunk(chunk, released - start)
+                run.pending.appendleft((rest, text[released - start:], released, end))
+                text, end = text[: released - start], released
+            masked = run.windows.masked(start, end)
+            run.sent += end - start
+            yield chunk if masked == text else with_text(chunk, masked)
+        run.windows.trim(run.pending[0][2] if run.pending else None)
+
+    # -- the stream loop: windows are checked behind the stream, one at a time, in order ---------------
+    # Checks run in one worker thread (sync) or a chain of tasks (async), so the stream keeps flowing while
+    # a window is checked: low-latency mode never waits for a check, and safety-first mode waits only for
+    # the window's own check, not for the model to stall while a remote backend answers.
+
+    def _guard(self, chunks: Iterator[Any], run: StreamRun) -> Iterator[Any]:
+        holding = self.config.mode == "safety_first"
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modchain-stream")
+        checks: deque[tuple[Window, Future[str]]] = deque()
+
+        def schedule(final: bool = False) -> None:
+            while (window := run.windows.next_window(final)) is not None:
+                run.windows.schedule(window)
+                checks.append((window, executor.submit(self.checker.check, run, window)))
+
+        def settle(block: bool = False) -> None:
+            """Take in finished checks, in order (raising a violation); with block, wait for the first."""
+            while checks and (block or checks[0][1].done()):
+                window, check = checks.popleft()
+                self._passed(run, window, check.result())
+                block = False
+
+        try:
+            for chunk in chunks:
+                if holding:
+                    self._hold(run, chunk)
+                    schedule()
+                    settle()
+                    yield from self._release(run)
+                    continue
+                text = chunk_text(chunk)
+                settle()  # a violation found so far stops the stream before this chunk goes out
+                run.windows.append(text)
+                yield chunk  # released before any window holding it is checked
+                run.sent += len(text)
+                schedule()
+                run.windows.trim()
+            schedule(final=True)  # the tail is always checked before the stream completes
+            while checks:
+                settle(block=True)
+                yield from self._release(run)
+        except Exception as exc:
+            raise run.stopped(exc)  # noqa: B904 - the violation itself is the error
+        finally:
+            # Queued checks are dropped; a running one is waited for, so nothing of this stream (a request,
+            # a callback) happens after it ended.
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    async def _after(self, previous: asyncio.Future[str] | None, run: StreamRun, window: Window) -> str:
+        if previous is not None:
+            await asyncio.wait([previous])  # stream order; a failed predecessor is raised by the stream
+        return await self.checker.acheck(run, window)
+
+    async def _aguard(self, chunks: AsyncIterator[Any], run: StreamRun) -> AsyncIterator[Any]:
+        holding = self.config.mode == "safety_first"
+        checks: deque[tuple[Window, asyncio.Future[str]]] = deque()
+
+        def schedule(final: bool = False) -> None:
+            while (window := run.windows.next_window(final)) is not None:
+                run.windows.schedule(window)
+                last = checks[-1][1] if checks else None
+                checks.append((window, asyncio.ensure_future(self._after(last, run, window))))
+
+        async def settle(block: bool = False) -> None:
+            while checks and (block or checks[0][1].done()):
+                window, check = checks.popleft()
+                self._passed(run, window, await check)
+                block = False
+
+        try:
+            async for chunk in chunks:
+                if holding:
+                    self._hold(run, chunk)
+                    schedule()
+                    await settle()
+                    for out in self._release(run):
+                        yield out
+                    continue
+                text = chunk_text(chunk)
+                await settle()
+                run.windows.append(text)
+                yield chunk
+                run.sent += len(text)
+                schedule()
+                run.windows.trim()
+            schedule(final=True)
+            while checks:
+                await settle(block=True)
+                for out in self._release(run):
+                    yield out
+        except Exception as exc:
+            raise run.stopped(exc)  # noqa: B904
+        finally:
+            for _, check in checks:
+                check.cancel()
+
+    # -- Runnable API ----------------------------------------------------------------------------------
+
+    def _source(self, inputs: Iterator[Any], config: RunnableConfig) -> Iterator[Any]:
+        if self.runnable is None:
+            yield from inputs
+        else:
+            yield from self.runnable.stream(_combine(list(inputs)), config)
+
+    async def _asource(self, inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[Any]:
+        if self.runnable is None:
+            async for value in inputs:
+                yield value
+        else:
+            async for chunk in self.runnable.astream(_combine([v async for v in inputs]), config):
+                yield chunk
+
+    def _transform(self, inputs: Iterator[Any], config: RunnableConfig) -> Iterator[Any]:
+        yield from self._guard(self._source(inputs, config), self.checker.begin(config))
+
+    async def _atransform(self, inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[Any]:
+        async for chunk in self._aguard(self._asource(inputs, config), self.checker.begin(config)):
+            yield chunk
+
+    def transform(self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        yield from self._transform_stream_with_config(input, self._transform, config)
+
+    async def atransform(
+        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in self._atransform_stream_with_config(input, self._atransform, config):
+            yield chunk
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        """Moderated chunks of the wrapped runnable's stream (or of ``input``, when wrapping nothing)."""
+        yield from self.transform(iter([input]), config, **kwargs)
+
+    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        async def one() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self.atransform(one(), config, **kwargs):
+            yield chunk
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """The moderated stream, added up: a ``str`` or a message chunk."""
+        return join_chunks(list(self.stream(input, config, **kwargs)))
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return join_chunks([chunk async for chunk in self.astream(input, config, **kwargs)])
