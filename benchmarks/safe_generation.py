@@ -8,9 +8,8 @@ Side by side, interleaved in one run (so machine load affects both alike):
   alone    the generator called directly, plus decoding its image (what an unguarded service does)
   guarded  SafeImageGenerator.invoke: PromptGuard (denylist + offline toxicity + prompt safety), negative
            prompts, the generator, NudeNet on the output (the real bundled ONNX model, stock session)
-  tuned    the same, with NudeNet's ONNX session on one intra-op thread without spinning: on a busy
-           machine ONNX Runtime's spinning worker threads fight other processes for the cores (a
-           proposed NudeNetLabeler option; here the benchmark swaps the session in)
+  1-thread the same with ``NudeNetLabeler(intra_op_threads=1)``: ONNX Runtime on one thread without
+           spin-waiting, which on a busy machine does not fight other processes for the cores
 
 Models are loaded and warmed before timing. Every run uses a distinct prompt (the text classifiers cache
 per text). Prints medians: wall time of each, the overhead (guarded - alone) in ms and in % of the
@@ -42,21 +41,6 @@ def prompts(n: int) -> list[str]:
     return [f"{SUBJECTS[i % len(SUBJECTS)]}, {STYLES[i % len(STYLES)]}, variation {i}" for i in range(n)]
 
 
-def tuned_nudenet() -> NudeNetLabeler:
-    """NudeNet with its ONNX session on one thread, no spin-waiting (the bundled model, same weights)."""
-    import nudenet
-    import onnxruntime as ort
-
-    labeler = NudeNetLabeler()
-    detector = labeler._get_detector()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    detector.onnx_session = ort.InferenceSession(str(Path(nudenet.__file__).parent / "320n.onnx"), options,
-                                                 providers=["CPUExecutionProvider"])
-    return labeler
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10)
@@ -72,8 +56,8 @@ def main() -> None:
 
     variants = {"guarded": SafeImageGenerator(generator, NudeNetLabeler(), prompt_guard=PromptGuard(),
                                               config={"seed": 0}),
-                "tuned": SafeImageGenerator(generator, tuned_nudenet(), prompt_guard=PromptGuard(),
-                                            config={"seed": 0})}
+                "1-thread": SafeImageGenerator(generator, NudeNetLabeler(intra_op_threads=1),
+                                               prompt_guard=PromptGuard(), config={"seed": 0})}
     warm = Image.open(args.image).convert("RGB")
     for safe in variants.values():  # load the ONNX sessions and the text models outside the timings
         for _ in range(3):
