@@ -11,6 +11,7 @@ from modchain.core.config import (
     PromptSafetyConfig,
     ToxicityConfig,
 )
+from modchain.core.conversation import ConversationScope, ConversationStore, ViolationCounter
 from modchain.core.errors import (
     BackendError,
     BackendThrottledError,
@@ -28,7 +29,24 @@ from modchain.core.registry import create_backend, register_backend
 from modchain.core.results import FilterResult, Finding, ModerationResult
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import ModerationChain
+from modchain.text.documents import DocumentGuard
+from modchain.text.documents_report import DocumentGuardConfig, DocumentReport
 from modchain.text.restore import RestorePii
+from modchain.text.streaming import (
+    StreamConfig,
+    StreamGuard,
+    StreamPiiViolation,
+    StreamPromptSafetyViolation,
+    StreamToxicityViolation,
+    StreamViolation,
+)
+from modchain.text.tool_guard import (
+    ToolGuardConfig,
+    ToolOutputGuard,
+    ToolOutputViolation,
+    guard_tool,
+    guard_tools,
+)
 
 __version__ = "0.1.0"
 
@@ -40,6 +58,11 @@ __all__ = [
     "BackendTimeoutError",
     "BackendUnavailableError",
     "ConfigurationError",
+    "ConversationScope",
+    "ConversationStore",
+    "DocumentGuard",
+    "DocumentGuardConfig",
+    "DocumentReport",
     "FilterResult",
     "Finding",
     "InputError",
@@ -54,8 +77,20 @@ __all__ = [
     "PromptSafetyConfig",
     "PromptSafetyViolation",
     "RestorePii",
+    "StreamConfig",
+    "StreamGuard",
+    "StreamPiiViolation",
+    "StreamPromptSafetyViolation",
+    "StreamToxicityViolation",
+    "StreamViolation",
+    "ToolGuardConfig",
+    "ToolOutputGuard",
+    "ToolOutputViolation",
     "ToxicityConfig",
     "ToxicityViolation",
+    "ViolationCounter",
     "create_backend",
+    "guard_tool",
+    "guard_tools",
     "register_backend",
 ]
