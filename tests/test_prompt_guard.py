@@ -114,7 +114,10 @@ def test_async_path_and_callbacks_sync_and_async():
         asyncio.run(guard.ainvoke(EVASION, config={"configurable": {"unique_id": "user-2"}}))
     assert [(kind, uid) for kind, _, uid in seen] == [("sync", "user-1"), ("async", "user-1"),
                                                       ("sync", "user-2"), ("async", "user-2")]
-    first, last = seen[0][1], seen[-1][1]
+    # user_id, the text chain's other key, reaches this guard's beacon too (it was dropped)
+    guard.check(BENIGN, config={"configurable": {"user_id": "user-3"}})
+    assert [uid for _, _, uid in seen[-2:]] == ["user-3", "user-3"]
+    first, last = seen[0][1], seen[3][1]
     assert first["moderation_type"] == "PromptGuard" and first["moderation_status"] == "LABELS_NOT_FOUND"
     assert last["moderation_status"] == "LABELS_FOUND" and last["moderation_output"]["allowed"] is False
     assert last["moderation_output"]["findings"][0]["filter"] == "denylist"

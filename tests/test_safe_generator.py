@@ -126,6 +126,16 @@ def test_rejected_prompt_never_reaches_the_generator(face_labeler):
     assert gen.calls == []
 
 
+def test_composes_after_a_prompt_guard(face_labeler):
+    # PromptGuard returns a PromptCheck; piping it into a generator used to fail with InputError.
+    gen = Recorder(ROCKET)
+    chain = PromptGuard() | SafeImageGenerator(gen, face_labeler, prompt_guard=None, config={"seed": 2})
+    assert chain.invoke("a rocket on a launch pad").status == "safe" and gen.calls[0][0] == "a rocket on a launch pad"
+    with pytest.raises(PromptRejected):
+        chain.invoke("a n.u.d.e rocket")
+    assert len(gen.calls) == 1
+
+
 def test_warned_prompt_carries_its_warnings(face_labeler):
     safe = SafeImageGenerator(Recorder(ROCKET), face_labeler, prompt_guard=PromptGuard({"action": "warn"}))
     result = safe.invoke("a nude rocket")
@@ -163,11 +173,24 @@ def test_moderation_failure_fails_closed_or_open(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     dead = RekognitionModerationLabeler(region_name="us-east-1", endpoint_url="http://127.0.0.1:9", max_retries=0,
                                         timeout_s=2)
+    events = []
+
+    class Audit(ModerationCallbackHandler):
+        def on_after_generation(self, beacon, unique_id, **kwargs):
+            events.append(beacon)
+
     with pytest.raises(BackendError):
-        SafeImageGenerator(Recorder(ROCKET), dead, prompt_guard=None).invoke("a rocket")
+        SafeImageGenerator(Recorder(ROCKET), dead, prompt_guard=None, callbacks=[Audit()]).invoke("a rocket")
+    # Failing closed still leaves an audit event for the attempt (it used to raise before emitting one).
+    assert len(events) == 1 and events[0]["moderation_status"] == "ERROR"
+    assert events[0]["moderation_output"]["error"]
     result = SafeImageGenerator(Recorder(ROCKET), dead, prompt_guard=None, config={"fail_open": True}).invoke("a rocket")
     assert result.status == "unchecked" and result.image is not None and len(result.attempts) == 1
     assert "failed open" in result.warnings[-1]
+    # A chain that fails open itself: its image was not checked, so it is not reported "safe" (it was).
+    chain = ImageModerationChain(labeler=dead, fail_open=True)
+    result = SafeImageGenerator(Recorder(ROCKET), chain, prompt_guard=None).invoke("a rocket")
+    assert result.status == "unchecked" and result.attempts[0].error and "failed open" in result.warnings[-1]
 
 
 def test_generator_failures_are_typed(face_labeler):
@@ -189,6 +212,13 @@ def test_bad_inputs_and_config(face_labeler):
         safe.invoke({"prompt": "x", "seed": -1})
     with pytest.raises(InputError):
         safe.invoke(3)
+    # An empty prompt, a bool seed and a seed past 32 bits (it wrapped to another seed) are refused.
+    for bad in ("", "  \n", {"prompt": "x", "seed": True}, {"prompt": "x", "seed": 2**32}):
+        with pytest.raises(InputError):
+            safe.invoke(bad)
+    with pytest.raises(ConfigurationError):
+        SafeImageGenerator(Recorder(ROCKET), face_labeler, config={"seed": 2**32})
+    assert safe.invoke({"prompt": "x", "seed": 2**32 - 1}).seed == 2**32 - 1
     with pytest.raises(ConfigurationError):
         SafeImageGenerator(Recorder(ROCKET), face_labeler, config={"on_unsafe": "shrug"})
     with pytest.raises(ConfigurationError):
@@ -222,6 +252,21 @@ def test_async_generator_ainvoke_abatch_and_callbacks(face_labeler):
     assert beacon["moderation_input"] == {"attempt": 0, "seed": 10, "width": 512, "height": 512}
     # the sync path runs the async generator too
     assert safe.invoke({"prompt": "x", "seed": 3}).seeds == [3]
+    # user_id, the text chain's other key for the caller, is honoured too
+    assert safe.invoke({"prompt": "x", "seed": 3}, config={"configurable": {"user_id": "u9"}}).unique_id == "u9"
+    assert events[-1][1] == "u9"
+
+
+def test_a_plain_function_returning_a_coroutine_works_on_both_paths(face_labeler):
+    async def agen(prompt, negative_prompt, seed):
+        await asyncio.sleep(0)
+        return ROCKET
+
+    # Not an async def itself: the async path used to hand the unawaited coroutine to the image loader.
+    safe = SafeImageGenerator(lambda p, n, s: agen(p, n, s), face_labeler, prompt_guard=None, config={"seed": 4})
+    assert safe.invoke("a rocket").status == "safe"
+    result = asyncio.run(safe.ainvoke("a rocket"))
+    assert result.status == "safe" and result.image.size == ROCKET.size and result.seeds == [4]
 
 
 def test_batch_runs_requests_concurrently(face_labeler):

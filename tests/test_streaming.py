@@ -32,6 +32,7 @@ from modchain import (
 from modchain.backends.comprehend import ComprehendBackend
 from modchain.text.stream_chunks import chunk_text, split_chunk
 from modchain.text.stream_violations import StreamToxicityViolation, StreamViolation
+from modchain.text.stream_windows import StreamConfig, StreamWindows
 from modchain.text.streaming import StreamGuard
 
 SSN = "123-45-6789"
@@ -364,3 +365,34 @@ def test_wrapping_a_chain_after_a_prompt_and_empty_streams():
     empties = [AIMessageChunk(content=""), AIMessageChunk(content="", usage_metadata={
         "input_tokens": 1, "output_tokens": 0, "total_tokens": 1})]
     assert list(StreamGuard(guard=GUARD).transform(iter(empties))) == empties
+
+
+def test_an_empty_upstream_gives_a_wrapped_runnable_nothing_to_stream():
+    # It used to fail with IndexError adding up no inputs.
+    wrapped = StreamGuard(ChunkedChat(pieces=["hello"]), guard=GUARD)
+    assert list(wrapped.transform(iter([]))) == []
+
+    async def drain():
+        async def nothing():
+            return
+            yield
+
+        return [chunk async for chunk in wrapped.atransform(nothing())]
+
+    assert asyncio.run(drain()) == []
+
+
+def test_trimming_never_changes_where_the_final_window_starts():
+    # The final window may read one character before the text the trim kept; with no margin it read the
+    # stream's last character instead (a negative index), so the window depended on when trimming ran.
+    def final_window(trim: bool):
+        windows = StreamWindows(StreamConfig(window_chars=100, overlap_chars=20, snap_chars=16))
+        windows.append("a" * 4789 + " ")
+        while (window := windows.next_window()) is not None:
+            windows.schedule(window)
+        if trim:
+            windows.trim()
+        window = windows.next_window(final=True)
+        return window.start, window.end, window.text
+
+    assert final_window(trim=True) == final_window(trim=False)

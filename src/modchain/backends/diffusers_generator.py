@@ -8,7 +8,9 @@ Each call runs ``pipeline(prompt=..., negative_prompt=..., generator=torch.Gener
 a repeated seed reproduces one. torch and diffusers are imported when the pipeline is loaded or first
 called. One pipeline runs one request at a time (pipelines are not thread-safe); async callers wait in a
 worker thread. The pipeline's own safety checker is independent of this library's moderation: keep it
-or pass ``safety_checker=None`` to ``from_pretrained`` and rely on the output moderation.
+or pass ``safety_checker=None`` to ``from_pretrained`` and rely on the output moderation. Note that an image
+the pipeline's checker blanked comes back black, which output moderation then finds safe (no retry, status
+``safe``); with the library's moderation in place, ``safety_checker=None`` gives retries a real image.
 """
 
 from __future__ import annotations

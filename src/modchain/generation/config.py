@@ -66,7 +66,7 @@ class SafeGenerationConfig(StrictModel):
     on_unsafe: Literal["blur", "withhold", "raise"] = Field(
         "blur", description="When every attempt was unsafe: return it blurred, return no image, or raise.")
     blur: BlurConfig = Field(default_factory=BlurConfig)
-    seed: int | None = Field(None, ge=0, description="First seed when the request names none; None: random.")
+    seed: int | None = Field(None, ge=0, lt=2**32, description="First seed when the request names none; None: random.")
     fail_open: bool = Field(
         False, description="On a moderation backend error return the image unchecked (with a warning).")
 

@@ -11,11 +11,15 @@ What it folds, so that a listed term still matches:
 * leetspeak: each letter of a term also matches its usual substitutes ("p0rn", "nud3", "$ex", "a$$");
 * letters spaced or punctuated apart ("n u d e", "n.u.d.e", "p-o-r-n", "s_e_x") and elongation ("nuuude").
 
+Every repetition in the pattern is bounded (a character repeated more than three times is squeezed to
+three before matching, gaps hold at most five characters), so matching time grows linearly with the
+prompt: unbounded ``+``/``*`` over look-alike classes backtracked for minutes on a 2 KB "xxx...x" prompt.
+
 What keeps it from flagging innocent text: in ``word`` mode (the default) a term must start and end at a
 word boundary, so "Scunthorpe", "therapist", "cocktail", "Sussex" and "grape" are left alone while the
 same letters standing alone are caught. A trailing ``*`` makes a prefix ("porn*" also catches
 "pornographic"); ``phrase`` mode matches the term anywhere, even inside a longer word. Multi-word terms
-match with any spacing or punctuation between their words. Allowlisted phrases ("naked mole rat",
+match with spacing or punctuation (up to five characters) between their words. Allowlisted phrases ("naked mole rat",
 "breast cancer") cancel the matches that lie inside them.
 
 The text is normalized one character at a time with a map back to the original offsets, so a match's
@@ -33,7 +37,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from modchain.core.config import StrictModel
-from modchain.core.errors import ConfigurationError
+from modchain.core.errors import ConfigurationError, InputError
 
 #: A short default list of explicit-content terms for image prompts. Pass your own for anything else.
 DEFAULT_EXPLICIT_TERMS: tuple[str, ...] = (
@@ -63,8 +67,10 @@ _LEET: dict[str, str] = {
     "a": "4@^", "b": "86", "c": "(<{", "e": "3€", "g": "96", "i": "1!|l", "l": "1|!i", "o": "0°",
     "s": "5$z", "t": "7+", "z": "2", "x": "×", "u": "v", "v": "u",
 }
-# Characters that may sit between the letters of one word ("n.u.d.e", "s e x", "p-o-r-n").
-_GAP = r"[\s.\-_*'\"`~,:;/\\|#=]*"
+# Characters that may sit between the letters of one word ("n.u.d.e", "s e x", "p-o-r-n"), at most five.
+_GAP = r"[\s.\-_*'\"`~,:;/\\|#=]{0,5}"
+# Longest run of one character kept by normalization (and longest run a letter of a term matches).
+_MAX_RUN = 3
 # A boundary: no letter or digit on that side (so "Scunthorpe" and "therapist" hold no listed word).
 _BOUNDARY_BEFORE = r"(?<![^\W_])"
 _BOUNDARY_AFTER = r"(?![^\W_])"
@@ -95,10 +101,13 @@ class DenyMatch(StrictModel):
     end: int
 
 
-def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
-    """The text as the matcher sees it, and for each of its characters the offset it came from."""
+def _normalize(text: str) -> tuple[str, list[int], list[int]]:
+    """The matcher's view of ``text`` and, per character, the original span ``[start, end)`` it stands for.
+    Runs of one character longer than ``_MAX_RUN`` are squeezed; the kept last one spans the dropped ones."""
     out: list[str] = []
-    origin: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    run = 0  # how many times the last kept character repeats at the end of ``out``
     for index, char in enumerate(text):
         if char in _INVISIBLE or "\U000e0000" <= char <= "\U000e007f":
             continue
@@ -107,14 +116,27 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
         for piece in folded:
             if unicodedata.combining(piece):
                 continue
-            out.append(piece.translate(_HOMOGLYPHS))
-            origin.append(index)
-    return "".join(out), origin
+            piece = piece.translate(_HOMOGLYPHS)
+            run = run + 1 if out and out[-1] == piece else 1
+            if run > _MAX_RUN:
+                ends[-1] = index + 1
+                continue
+            out.append(piece)
+            starts.append(index)
+            ends.append(index + 1)
+    return "".join(out), starts, ends
+
+
+def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
+    """The text as the matcher sees it, and for each of its characters the offset it came from."""
+    normalized, starts, _ = _normalize(text)
+    return normalized, starts
 
 
 def _letter_pattern(letter: str) -> str:
     variants = letter + _LEET.get(letter, "")
-    return f"[{re.escape(variants)}]+" if len(variants) > 1 else f"{re.escape(letter)}+"
+    quantifier = f"{{1,{_MAX_RUN}}}"
+    return f"[{re.escape(variants)}]{quantifier}" if len(variants) > 1 else f"{re.escape(letter)}{quantifier}"
 
 
 def _term_pattern(term: DenyTerm, plurals: bool) -> str:
@@ -124,7 +146,7 @@ def _term_pattern(term: DenyTerm, plurals: bool) -> str:
     if not words:
         raise ConfigurationError("a denylist term needs at least one letter or digit")
     # Letters of one word may be spaced or punctuated apart; words of a phrase need some separator.
-    body = r"[\W_]+".join(_GAP.join(_letter_pattern(ch) for ch in word) for word in words)
+    body = r"[\W_]{1,5}".join(_GAP.join(_letter_pattern(ch) for ch in word) for word in words)
     if prefix:
         return rf"{_BOUNDARY_BEFORE}{body}\w*"
     if term.mode == "phrase":
@@ -176,8 +198,8 @@ class Denylist:
     def find(self, text: str) -> list[DenyMatch]:
         """Every listed term in ``text`` not covered by an allowlisted phrase, in order of position."""
         if not isinstance(text, str):
-            raise ConfigurationError(f"expected text, got {type(text).__name__}")
-        normalized, origin = normalize_with_offsets(text)
+            raise InputError(f"expected text, got {type(text).__name__}")
+        normalized, starts, ends = _normalize(text)
         if not normalized:
             return []
         allowed = [m.span() for m in self._allow.finditer(normalized)] if self._allow is not None else []
@@ -187,8 +209,8 @@ class Denylist:
             if any(a <= start and end <= b for a, b in allowed):
                 continue
             term = self.terms[int(match.lastgroup[1:])]  # type: ignore[index]
-            matches.append(DenyMatch(term=term.text, category=term.category, start=origin[start],
-                                     end=origin[end - 1] + 1))
+            matches.append(DenyMatch(term=term.text, category=term.category, start=starts[start],
+                                     end=ends[end - 1]))
         return matches
 
     def matches(self, text: str) -> bool:

@@ -53,7 +53,10 @@ class CallableGenerator(ImageGenerator):
     async def agenerate(self, prompt: str, negative_prompt: str, seed: int) -> Any:
         if self.is_async:
             return await self.fn(prompt, negative_prompt, seed)
-        return await asyncio.to_thread(self.fn, prompt, negative_prompt, seed)
+        out = await asyncio.to_thread(self.fn, prompt, negative_prompt, seed)
+        if inspect.isawaitable(out):  # a plain function that returns a coroutine (a lambda around an async def)
+            return await out
+        return out
 
 
 async def _await(awaitable: Any) -> Any:

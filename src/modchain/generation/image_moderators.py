@@ -30,6 +30,7 @@ class ImageCheck:
     safe: bool
     categories: tuple[str, ...] = ()
     findings: tuple[ImageFinding, ...] = field(default=())
+    errors: tuple[str, ...] = ()  # steps of a fail-open chain that failed: "safe" then means "not fully checked"
 
 
 class ImageModerator:
@@ -74,7 +75,8 @@ class ChainModerator(ImageModerator):
         flagged = bool(getattr(result, "flagged", not getattr(result, "allowed", True)))
         category = getattr(result, "category", None)
         categories = (category,) if flagged and category else ()
-        return ImageCheck(safe=not flagged, categories=categories, findings=tuple(getattr(result, "findings", ())))
+        return ImageCheck(safe=not flagged, categories=categories, findings=tuple(getattr(result, "findings", ())),
+                          errors=tuple(getattr(result, "errors", ()) or ()))
 
 
 def as_image_moderator(moderation: Any, *, threshold: float = 0.5,

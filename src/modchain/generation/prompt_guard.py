@@ -31,8 +31,11 @@ from modchain.generation.results import PromptCheck
 
 
 def prompt_of(value: Any) -> str:
-    """The prompt in ``value``: a string, a ``{"prompt": ...}`` dict, or a LangChain prompt value."""
-    if isinstance(value, dict):
+    """The prompt in ``value``: a string, a ``{"prompt": ...}`` dict, a LangChain prompt value, or the
+    :class:`PromptCheck` a prompt guard returns (so ``PromptGuard() | generator`` composes)."""
+    if isinstance(value, PromptCheck):
+        value = value.prompt
+    elif isinstance(value, dict):
         value = value.get("prompt")
     elif hasattr(value, "to_string") and callable(value.to_string):
         value = value.to_string()
@@ -116,7 +119,8 @@ class PromptGuard(Runnable[Any, PromptCheck]):
 
     def _uid(self, config: RunnableConfig | None) -> str | None:
         configurable = (config or {}).get("configurable") or {}
-        return configurable.get("unique_id") or self.unique_id
+        # The same keys as the text chain, which reports this prompt's classifier events to the same handlers.
+        return configurable.get("unique_id") or configurable.get("user_id") or self.unique_id
 
     def _text_failed(self, exc: BackendError) -> list[str]:
         if not self.config.fail_open:

@@ -106,18 +106,23 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
 
     def _start(self, value: Any, config: RunnableConfig | None) -> _Run:
         prompt = prompt_of(value)
+        if not prompt.strip():  # an empty prompt asks the model for anything at all (and JumpStart refuses it)
+            raise InputError("the image prompt is empty")
         own_negative, seed = "", None
         if isinstance(value, dict):
             own_negative = value.get("negative_prompt") or ""
             seed = value.get("seed")
-            if not isinstance(own_negative, str) or (seed is not None and (not isinstance(seed, int) or seed < 0)):
-                raise InputError("negative_prompt must be a string and seed a non-negative integer")
+            # bool is an int; a seed past 32 bits would silently wrap to another seed in seed_for
+            bad_seed = seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                             or not 0 <= seed < 2**32)
+            if not isinstance(own_negative, str) or bad_seed:
+                raise InputError("negative_prompt must be a string and seed an integer in [0, 2**32)")
         if seed is None:
             seed = self.config.seed if self.config.seed is not None else random.SystemRandom().randrange(2**31)
         negative = ", ".join(part for part in (own_negative.strip(), *self.config.negative_prompts) if part)
         configurable = (config or {}).get("configurable") or {}
         return _Run(prompt=prompt, negative_prompt=negative, first_seed=int(seed),
-                    uid=configurable.get("unique_id") or self.unique_id)
+                    uid=configurable.get("unique_id") or configurable.get("user_id") or self.unique_id)
 
     def _checked_prompt(self, run: _Run, check: PromptCheck | None, started: float) -> None:
         run.check, run.guard_ms = check, _timed_ms(started)
@@ -138,11 +143,13 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
 
     def _record(self, run: _Run, attempt: int, seed: int, image: Any, generation_ms: float,
                 verdict: ImageCheck | None, moderation_ms: float, error: BaseException | None) -> GenerationAttempt:
-        if error is not None and not (isinstance(error, BackendError) and self.config.fail_open):
-            raise error
         run.image, run.verdict = image, verdict
         run.moderation_error = type(error).__name__ if error is not None else None
-        record = GenerationAttempt(attempt=attempt, seed=seed, safe=verdict.safe if verdict else False,
+        if verdict is not None and verdict.safe and verdict.errors:
+            # A fail-open chain let the image through with a step failed: report it unchecked, not safe.
+            run.moderation_error = ", ".join(verdict.errors)
+        record = GenerationAttempt(attempt=attempt, seed=seed,
+                                   safe=verdict.safe and not verdict.errors if verdict else False,
                                    categories=verdict.categories if verdict else (),
                                    findings=verdict.findings if verdict else (), generation_ms=generation_ms,
                                    moderation_ms=moderation_ms, error=run.moderation_error)
@@ -219,6 +226,8 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
             record = self._record(run, attempt, seed, image, generation_ms, verdict, _timed_ms(started), error)
             if self.dispatcher.wants("generation"):
                 self.dispatcher.emit("generation", self._beacon(run, record), run.uid)
+            if error is not None and not self.config.fail_open:
+                raise error  # fail closed, after the audit event for the attempt (status ERROR)
             if self._done(record):
                 break
         return self._finish(run)
@@ -251,6 +260,8 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
             record = self._record(run, attempt, seed, image, generation_ms, verdict, _timed_ms(started), error)
             if self.dispatcher.wants("generation"):
                 await self.dispatcher.aemit("generation", self._beacon(run, record), run.uid)
+            if error is not None and not self.config.fail_open:
+                raise error  # fail closed, after the audit event for the attempt (status ERROR)
             if self._done(record):
                 break
         return self._finish(run)

@@ -154,7 +154,9 @@ class StreamWindows:
 
     def trim(self, keep_from: int | None = None) -> None:
         """Forget text no window will need again (and, if given, nothing at or after ``keep_from``)."""
-        needed = max(0, self._next * self.step - 2 * self.snap)
+        # A final window may start snap_chars before the next nominal start and then look one more snap back,
+        # reading the character before the first it could keep: that one must still be here.
+        needed = max(0, self._next * self.step - 2 * self.snap - 1)
         if keep_from is not None:
             needed = min(needed, keep_from)
         drop = needed - self._base

@@ -9,7 +9,8 @@ guard=chain)``). The stream's text is checked in overlapping windows laid over t
   most one window of latency.
 * ``low_latency`` hands each chunk on at once and checks windows behind it, in a worker thread (a task under
   ``astream``) so a slow remote backend never delays a token; a violation stops the stream with a
-  :class:`StreamViolation` before the next chunk.
+  :class:`StreamViolation` before the chunk after its check finished (chunks that went out meanwhile were
+  already released: ``released_chars`` says how much).
 
 In both modes the tail is checked before the stream completes and every checked window reaches the
 ``on_after_stream`` callbacks. A backend error stops the stream (fail closed) unless the chain fails open.
@@ -226,15 +227,15 @@ class StreamGuard(Runnable[Any, Any]):
     def _source(self, inputs: Iterator[Any], config: RunnableConfig) -> Iterator[Any]:
         if self.runnable is None:
             yield from inputs
-        else:
-            yield from self.runnable.stream(_combine(list(inputs)), config)
+        elif values := list(inputs):  # an upstream that yielded nothing gives the wrapped runnable no input
+            yield from self.runnable.stream(_combine(values), config)
 
     async def _asource(self, inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[Any]:
         if self.runnable is None:
             async for value in inputs:
                 yield value
-        else:
-            async for chunk in self.runnable.astream(_combine([v async for v in inputs]), config):
+        elif values := [v async for v in inputs]:
+            async for chunk in self.runnable.astream(_combine(values), config):
                 yield chunk
 
     def _transform(self, inputs: Iterator[Any], config: RunnableConfig) -> Iterator[Any]:
