@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -139,8 +140,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             status = getattr(exc, "status", None)
             message = getattr(exc, "message", None)
             if not isinstance(status, int) or not isinstance(message, str):
-                # Only the type: an unexpected error's message could quote the request.
-                logger.exception("handler failed")
+                # Only the type: an unexpected error's message (and a traceback's) could quote the request.
+                # MODCHAIN_DEBUG=1 logs the traceback for local debugging.
+                if os.environ.get("MODCHAIN_DEBUG"):
+                    logger.exception("handler failed")
+                else:
+                    logger.error("handler failed with %s", type(exc).__name__)
                 status, message = 500, f"the model failed ({type(exc).__name__})"
             code = getattr(exc, "code", "ModelError") if status < 500 else "InternalServerError"
             if runtime:
