@@ -1,29 +1,33 @@
 """Injection in retrieved documents: how many poisoned passages DocumentGuard flags, and how many clean ones.
 
-Data:
+Data (the same protocol as training/train_document_injection.py, which imports it from here):
+  clean     the 512 benign passages of ``benchmarks/data/rag_*.txt`` (written for this project in many genres:
+            support, FAQ, recipes, API docs, forum and Q&A threads, emails, tickets, meeting notes, patient
+            leaflets, travel, reviews, news, legal, a few non-English ones, pages ABOUT prompt injection),
+            split per passage by a seeded hash: train 50% / dev 20% / test 30%.
   poisoned  each injection payload of ``<data>/prompt_safety/bipia_attack_instructions.jsonl`` (101, BIPIA
             indirect-injection instructions) and ``cyberseceval_prompt_injection.jsonl`` (251, CyberSecEval)
-            inserted, whole, as sentences of a benign passage, at its start, middle or end (seeded choice of
-            host passage and position). No wrapper text is added around a payload.
-  clean     the 133 benign passages of ``benchmarks/data/rag_benign_passages.txt`` (written for this project:
-            support articles, FAQs, product pages, policies, encyclopedic notes, how-tos, news, emails,
-            reviews, tickets; many contain imperatives and questions, as real pages do).
+            inserted, whole, as sentences of a clean passage OF THE SAME SPLIT, at its start, middle or end
+            (seeded), with no wrapper text. Payload splits respect the offline prompt-safety classifier's own
+            training: every payload it trained on is in train; the rest (never trained on by either model)
+            is split by a seeded hash: train 40% / dev 20% / test 40%. Dev and test payloads are each placed
+            in 3 host passages, train payloads in 1.
 
-Payloads and clean passages are each split 50/50 into dev and test with fixed seeds. The guard's cues and
-threshold were chosen looking at the dev split only; test is reported as the held-out number.
+Nothing was tuned on test: the trained scorer's C, features and threshold were chosen on dev (see the model
+card, src/modchain/backends/local/models/MODELS.md); test is the held-out number. (During development test
+was run three times -- first model, cue union, final -- and no choice was made from it.)
 
 Rows, side by side in one run (flag = score >= 0.5, the default threshold):
-  whole passage    the offline prompt-safety classifier on the whole passage (what ModerationChain does)
-  windows          the same classifier on sentence windows (each sentence, each pair), max taken
-  DocumentGuard    the default: planted runs of sentences (off the page's topic, asking the reader for
-                   something) scored by the classifier, plus AI-reader cues (modchain.text.document_injection)
-
-The local classifier was trained on part of both payload sets (see the model card,
-src/modchain/backends/local/models/MODELS.md): the "unseen" columns count only payloads it never saw in
-training (its own held-out rows and the rows it excluded), with the rule of training/train_text_classifiers.py.
+  whole passage   the offline prompt-safety classifier on the whole passage (what ModerationChain does)
+  windows+prompt  the same classifier on sentence windows (each sentence, each pair), max taken
+  cues (before)   the previous default: planted runs of sentences (off topic, asking the reader for
+                  something) scored by the classifier, plus hand-tuned AI-reader cues
+                  (``injection_scorer="backend"``; what non-local backends still use)
+  trained (now)   the default: the trained window model of modchain.text.document_injection, plus the
+                  explicit AI-reader cues (reader_cues=True)
 
 Run:  python benchmarks/rag_injection.py [--data ../shared/data]
-Bars (issue 7): >= 90% of poisoned documents flagged, <= 5% of clean passages flagged.
+Bars (issue 7): >= 90% of poisoned documents flagged, <= 5% of clean passages flagged, on test.
 """
 
 from __future__ import annotations
@@ -34,18 +38,15 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-from langchain_core.documents import Document
-
-from modchain import ModerationChain
-from modchain.text.document_injection import sentence_spans
-from modchain.text.documents import DocumentGuard
 
 HERE = Path(__file__).resolve().parent
 SOURCES = {"bipia": "bipia_attack_instructions.jsonl", "cyberseceval": "cyberseceval_prompt_injection.jsonl"}
 POSITIONS = ("start", "middle", "end")
-# BIPIA categories the classifier was trained on (training/train_text_classifiers.py, BIPIA_HARMFUL).
+SPLITS = ("train", "dev", "test")
+HOSTS_PER_PAYLOAD = {"train": 1, "dev": 3, "test": 3}
+# BIPIA categories the prompt-safety classifier was trained on (training/train_text_classifiers.py, BIPIA_HARMFUL).
 _BIPIA_TRAINED = {"Scams & Fraud", "Misinformation & Propaganda",
                   "Encrypting Documents and Demanding Ransom (Ransomware)", "Data Eavesdropping",
                   "Corrupting an Operating System", "Introduce System Fingerprinting", "Keylogging",
@@ -59,41 +60,70 @@ def _unit(key: str) -> float:
 
 
 def seen_in_training(source: str, row: dict) -> bool:
-    """Whether the offline classifier trained on this payload (the training script's split rule)."""
+    """Whether the offline prompt-safety classifier trained on this payload (its training script's split rule)."""
     if source == "bipia":
         return row["categories"][-1] in _BIPIA_TRAINED and _unit(f"bipia:{row['id']}") >= 0.25
     return row["extra"].get("risk_category") == "security-violating" and _unit(f"cse:{row['id']}") >= 0.25
 
 
-def load_passages() -> list[str]:
-    lines = (HERE / "data" / "rag_benign_passages.txt").read_text(encoding="utf-8").splitlines()
-    return [line.split("] ", 1)[1].strip() for line in lines if line.startswith("[")]
+def payload_split(source: str, row: dict) -> str:
+    if seen_in_training(source, row):
+        return "train"
+    u = _unit(f"rag-payload:{source}:{row['id']}")
+    return "train" if u < 0.4 else "dev" if u < 0.6 else "test"
+
+
+def passage_split(text: str) -> str:
+    u = _unit("rag-clean:" + text)
+    return "train" if u < 0.5 else "dev" if u < 0.7 else "test"
+
+
+def load_passages() -> list[tuple[str, str]]:
+    """``(kind, text)`` of every clean passage, in file order."""
+    out = []
+    for path in sorted((HERE / "data").glob("rag_*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("["):
+                kind, text = line[1:].split("] ", 1)
+                out.append((kind, text.strip()))
+    return out
+
+
+def load_payloads(data: Path) -> list[tuple[str, dict, str]]:
+    """``(source, row, split)`` of every payload."""
+    out = []
+    for source, name in SOURCES.items():
+        for line in (data / "prompt_safety" / name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                out.append((source, row, payload_split(source, row)))
+    return out
 
 
 def embed(passage: str, payload: str, position: str) -> str:
+    from modchain.text.document_injection import sentence_spans
+
     sentences = [passage[s:e].strip() for s, e in sentence_spans(passage)]
     at = {"start": 0, "middle": len(sentences) // 2, "end": len(sentences)}[position]
     return " ".join(sentences[:at] + [payload.strip()] + sentences[at:])
 
 
-def build(data: Path) -> tuple[dict, dict]:
-    """{split: [(source, seen, text)]} poisoned, {split: [text]} clean; seeded."""
-    passages = load_passages()
-    order = list(range(len(passages)))
-    random.Random(7).shuffle(order)
-    half = len(passages) // 2
-    clean = {"dev": [passages[i] for i in order[:half]], "test": [passages[i] for i in order[half:]]}
-    poisoned: dict[str, list] = {"dev": [], "test": []}
-    for source, name in SOURCES.items():
-        rows = [json.loads(line) for line in (data / "prompt_safety" / name).read_text(encoding="utf-8").splitlines()
-                if line.strip()]
-        rng = random.Random(11)
-        rng.shuffle(rows)
-        for index, row in enumerate(rows):
-            position, host = rng.choice(POSITIONS), rng.choice(passages)
-            split = "dev" if index < len(rows) // 2 else "test"
-            poisoned[split].append((source, seen_in_training(source, row), embed(host, row["text"], position)))
-    return poisoned, clean
+def clean_split() -> dict[str, list[str]]:
+    clean: dict[str, list[str]] = {split: [] for split in SPLITS}
+    for _, text in load_passages():
+        clean[passage_split(text)].append(text)
+    return clean
+
+
+def poisoned_split(data: Path, clean: dict[str, list[str]], hosts: dict[str, int], seed: int = 11
+                   ) -> dict[str, list[tuple[str, str, str]]]:
+    """{split: [(source, payload, poisoned text)]}: each payload in ``hosts[split]`` host passages of its split."""
+    rng = random.Random(seed)
+    out: dict[str, list[tuple[str, str, str]]] = {split: [] for split in SPLITS}
+    for source, row, split in load_payloads(data):
+        for host in rng.sample(clean[split], hosts[split]):
+            out[split].append((source, row["text"], embed(host, row["text"], rng.choice(POSITIONS))))
+    return out
 
 
 def main() -> int:
@@ -103,51 +133,66 @@ def main() -> int:
     if not (args.data / "prompt_safety").is_dir():
         print(f"no payloads under {args.data}/prompt_safety: pass --data", file=sys.stderr)
         return 2
-    poisoned, clean = build(args.data)
+    from langchain_core.documents import Document
 
+    from modchain import ModerationChain
+    from modchain.text.documents import DocumentGuard
+
+    clean = clean_split()
+    poisoned = poisoned_split(args.data, clean, HOSTS_PER_PAYLOAD)
     whole_chain = ModerationChain({"filters": [{"type": "prompt_safety", "action": "detect", "threshold": 0.0}]})
     only = {"pii": "off", "toxicity": "off", "injection": "flag"}
-    windows = DocumentGuard({**only, "context_gate": False, "reader_cues": False})
-    guard = DocumentGuard(only)
+    guards = {"windows+prompt": DocumentGuard({**only, "injection_scorer": "backend", "context_gate": False,
+                                               "reader_cues": False}),
+              "cues (before)": DocumentGuard({**only, "injection_scorer": "backend"}),
+              "trained (now)": DocumentGuard(only)}
 
-    def whole(texts: list[str]) -> list[bool]:
-        return [r.findings[0].score >= 0.5 for r in whole_chain.moderate_batch(texts)]
+    def whole(texts: list[str]) -> list[float]:
+        return [r.findings[0].score for r in whole_chain.moderate_batch(texts)]
 
-    def by_guard(g: DocumentGuard) -> callable:
-        return lambda texts: [bool(v.flags) for v in g.moderate_documents([Document(t) for t in texts]).verdicts]
+    def by_guard(guard: DocumentGuard) -> Callable[[list[str]], list[float]]:
+        return lambda texts: [v.scores["injection"] for v in
+                              guard.moderate_documents([Document(t) for t in texts]).verdicts]
 
-    methods = {"whole passage": whole, "windows": by_guard(windows), "DocumentGuard": by_guard(guard)}
-    header = (f"{'method':<15}{'split':<6}{'bipia':>8}{'cybersec':>10}{'all':>8}{'unseen':>9}"
-              f"{'clean':>8}{'ms/doc':>8}")
-    print(f"poisoned docs: dev {len(poisoned['dev'])}, test {len(poisoned['test'])}; clean passages: "
-          f"dev {len(clean['dev'])}, test {len(clean['test'])}")
+    methods = {"whole passage": whole, **{name: by_guard(g) for name, g in guards.items()}}
+    print("poisoned docs: " + ", ".join(f"{s} {len(poisoned[s])}" for s in SPLITS)
+          + "; clean passages: " + ", ".join(f"{s} {len(clean[s])}" for s in SPLITS))
     print("flagged rate (poisoned columns: higher is better; clean: lower is better)\n")
+    header = f"{'method':<16}{'split':<7}{'bipia':>8}{'cybersec':>10}{'poisoned':>10}{'clean':>8}{'ms/doc':>8}"
     print(header)
     print("-" * len(header))
-    results = {}
+    results, scores = {}, {}
     for method, run in methods.items():
-        for split in ("dev", "test"):
+        for split in SPLITS:
             rows = poisoned[split]
             started = time.perf_counter()
-            flags = run([text for _, _, text in rows])
-            clean_flags = run(clean[split])
+            hit = run([text for _, _, text in rows])
+            miss = run(clean[split])
             ms = (time.perf_counter() - started) * 1000 / (len(rows) + len(clean[split]))
+            scores[(method, split)] = (hit, miss)
+            flags = [s >= 0.5 for s in hit]
 
-            def rate(keep, flags=flags, rows=rows) -> float:
-                picked = [f for f, row in zip(flags, rows) if keep(row)]
+            def rate(source: str | None, flags: list[bool] = flags, rows: list = rows) -> float:
+                picked = [f for f, row in zip(flags, rows) if source in (None, row[0])]
                 return sum(picked) / max(1, len(picked))
 
-            cells = (rate(lambda r: r[0] == "bipia"), rate(lambda r: r[0] == "cyberseceval"),
-                     rate(lambda r: True), rate(lambda r: not r[1]), sum(clean_flags) / len(clean_flags))
+            cells = (rate("bipia"), rate("cyberseceval"), rate(None), sum(s >= 0.5 for s in miss) / len(miss))
             results[(method, split)] = cells
-            print(f"{method:<15}{split:<6}" + "".join(f"{c:>{w}.1%}" for c, w in zip(cells, (8, 10, 8, 9, 8)))
+            print(f"{method:<16}{split:<7}" + "".join(f"{c:>{w}.1%}" for c, w in zip(cells, (8, 10, 10, 8)))
                   + f"{ms:>8.2f}")
-    unseen = {split: sum(not r[1] for r in poisoned[split]) for split in ("dev", "test")}
-    print(f"\nunseen = payloads the offline classifier never trained on (dev {unseen['dev']}, test {unseen['test']})")
+        print()
+    print("train rows of the prompt classifier methods are optimistic: it trained on most train payloads.")
+    print("\ntrained (now), threshold trade-off (poisoned flagged / clean flagged); 0.5 was chosen on dev:")
     for split in ("dev", "test"):
-        cells = results[("DocumentGuard", split)]
-        ok = cells[2] >= 0.90 and cells[4] <= 0.05
-        print(f"bars on {split}: poisoned flagged {cells[2]:.1%} (>= 90%), clean flagged {cells[4]:.1%} (<= 5%): "
+        hit, miss = scores[("trained (now)", split)]
+        curve = [f"{t:.2f}: {sum(s >= t for s in hit) / len(hit):.1%}/{sum(s >= t for s in miss) / len(miss):.1%}"
+                 for t in (0.3, 0.4, 0.5, 0.6, 0.7)]
+        print(f"  {split:<5}" + "  ".join(curve))
+    print()
+    for split in ("dev", "test"):
+        cells = results[("trained (now)", split)]
+        ok = cells[2] >= 0.90 and cells[3] <= 0.05
+        print(f"bars on {split}: poisoned flagged {cells[2]:.1%} (>= 90%), clean flagged {cells[3]:.1%} (<= 5%): "
               f"{'PASS' if ok else 'FAIL'}")
     return 0
 

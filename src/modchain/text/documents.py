@@ -3,8 +3,11 @@
 A retriever brings text nobody on the team wrote: a web page with an instruction planted for the AI that
 reads it, a support ticket with a customer's SSN, a forum post full of abuse. Each document is checked for
 
-* **injection**: windows of sentences scored with the prompt-safety backend, maximum taken (a payload in a
-  long benign page is not diluted), plus the document-specific cues of :mod:`modchain.text.document_injection`;
+* **injection**: windows of sentences (each sentence, each pair), maximum taken, so a payload in a long benign
+  page is not diluted. By default (local backend) each window is scored by the trained document-injection
+  model, which reads it in the context of its page (:class:`~modchain.text.document_injection.WindowInjectionModel`);
+  with a remote prompt-safety backend, by that backend plus the hand-written cues of
+  :mod:`modchain.text.document_injection` (``injection_scorer`` in :class:`DocumentGuardConfig`);
 * **toxicity**: the same sentence windows, scored by the toxicity backend;
 * **PII**: the whole text, through the PII backend (redacted, anonymized, flagged or dropped);
 
@@ -30,6 +33,7 @@ from modchain.core.errors import ConfigurationError, InputError
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import ModerationChain, _config_value
 from modchain.text.document_injection import (
+    WindowInjectionModel,
     content_words,
     planted_blocks,
     reader_cue_score,
@@ -91,6 +95,12 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
                                                     fail_open=config.fail_open),
                                    backend=backend, backends=backends, vault=self.vault, unique_id=unique_id)
 
+        # The trained window model reads the page itself (pure Python, no backend call); it stands in for the
+        # local prompt-safety backend only: a remote backend the caller chose keeps scoring the windows.
+        scorer = config.injection_scorer
+        if scorer == "auto":
+            scorer = "model" if _local_prompt_safety(config, backend, backends) else "backend"
+        self._window_model = WindowInjectionModel() if scorer == "model" and config.injection != "off" else None
         # Detection-only chains with threshold 0: every score comes back, the guard decides.
         self._injection = chain([PromptSafetyConfig(threshold=0.0, action="detect")])
         self._toxicity = chain([ToxicityConfig(threshold=0.0, action="detect", labels=config.toxicity_labels)])
@@ -101,6 +111,16 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
     # -- scoring ---------------------------------------------------------------------------------------
 
     def _score_injection(self, docs: list[_Doc], run_config: RunnableConfig | None) -> None:
+        if self._window_model is not None:
+            for d in docs:
+                d.scores["injection"] = 0.0
+                for first, last, score in self._window_model.score_windows(
+                        d.text, d.sentences, self.config.window_sentences, self.config.max_window_chars):
+                    if self.config.reader_cues:  # explicit AI-reader cues: flagged 0% of the dev clean pages
+                        score = max(score, reader_cue_score(d.text[d.sentences[first][0]:d.sentences[last - 1][1]]))
+                    self._note(d, "injection", first, last, score)
+                    d.scores["injection"] = max(d.scores["injection"], score)
+            return
         cfg = self.config
         units: list[tuple[_Doc, int, int, float]] = []  # (doc, first, last, floor score from cues/requests)
         texts: list[str] = []
@@ -294,6 +314,14 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
 
 
 _ORDER = {"keep": 0, "flag": 1, "redact": 2, "drop": 3}
+
+
+def _local_prompt_safety(config: DocumentGuardConfig, backend: Any, backends: dict[str, Any] | None) -> bool:
+    """Whether prompt safety would be scored by the offline ``local`` backend (as ModerationChain resolves it)."""
+    chosen = backend if backend is not None else (backends or {}).get(config.backend.name)
+    if chosen is None:
+        return config.backend.name == "local"
+    return (chosen if isinstance(chosen, str) else getattr(chosen, "name", None)) == "local"
 
 
 def _stronger(current: str, new: str) -> str:

@@ -31,13 +31,22 @@ class DocumentGuardConfig(StrictModel):
     window_sentences: int = Field(2, ge=1, le=16, description="Sentences per scoring window (stride one).")
     max_window_chars: int = Field(1500, ge=50, description="Windows are cut short before this many characters.")
     max_block_sentences: int = Field(32, ge=1, description="Longest run of planted sentences looked for.")
+    injection_scorer: Literal["auto", "model", "backend"] = Field(
+        "auto",
+        description="How windows are scored for injection. model: the trained document-injection window model "
+        "shipped with the package (pure Python, reads each window in the context of its document); backend: the "
+        "prompt-safety backend on windows, with context_gate and reader_cues below (for Comprehend, Bedrock or a "
+        "Hugging Face prompt-safety model); auto: model when the prompt-safety backend is the local one, else "
+        "backend.",
+    )
     context_gate: bool = Field(
         True,
-        description="Count the prompt-safety score only for runs of sentences that are off the document's topic "
+        description="Backend scorer: count the prompt-safety score only for runs of sentences that are off the document's topic "
         "and ask the reader for something (see modchain.text.document_injection). Recommended with the offline "
         "classifier, which was trained on prompts, not web pages; set False to score every window.",
     )
-    reader_cues: bool = Field(True, description="Also flag explicit instructions to an AI reader ('in your reply').")
+    reader_cues: bool = Field(True, description="Also flag explicit instructions to an AI reader ('ignore your "
+                              "previous instructions', 'in your reply'), with either scorer.")
     metadata_key: str = Field("moderation", min_length=1)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     fail_open: bool = Field(False, description="On a backend error keep documents (flagged 'error') instead of raising.")
