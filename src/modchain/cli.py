@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_BACKEND = 0, 1, 2, 3
-SUBCOMMANDS = ("moderate", "eval", "serve")
+SUBCOMMANDS = ("moderate", "eval", "serve", "screen")
 #: Rows per backend call in JSON Lines mode: large enough to pack remote requests, small enough to stream.
 BATCH_SIZE = 64
 PROGRESS_MIN_ROWS = 200
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="JSON Lines: moderate in this many processes (offline backend: one per core)")
     _add_eval_parser(sub)
     _add_serve_parser(sub)
+    from modchain.screening.command import add_parser as add_screen_parser
+
+    add_screen_parser(sub)
     return parser
 
 
@@ -64,7 +67,7 @@ def _add_serve_parser(sub: Any) -> None:
     srv = sub.add_parser("serve", help="run a model behind a local SageMaker-style endpoint",
                          description="Serve a vision model with SageMaker's container contract: GET /ping, "
                          "POST /invocations, and POST /endpoints/NAME/invocations for boto3 clients.")
-    models = srv.add_subparsers(dest="model_kind", required=True, metavar="{blip2}")
+    models = srv.add_subparsers(dest="model_kind", required=True, metavar="{blip2,visual}")
     blip2 = models.add_parser("blip2", help="BLIP-2 visual question answering (seed and batched contracts)")
     blip2.add_argument("--model", required=True, help="BLIP-2 model id or local checkpoint directory")
     blip2.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -72,9 +75,16 @@ def _add_serve_parser(sub: Any) -> None:
     blip2.add_argument("--device", help="torch device (cpu, cuda, ...); default: cuda when available")
     blip2.add_argument("--dtype", help="float16, bfloat16 or float32 (default: float16 on CUDA)")
     blip2.add_argument("--max-new-tokens", type=_positive_int, default=30, help="default answer length")
+    from modchain.serving.visual_handler import add_serve_parser as add_visual_serve_parser
+
+    add_visual_serve_parser(models)
 
 
 def serve(args: argparse.Namespace, out: TextIO) -> int:
+    if args.model_kind == "visual":
+        from modchain.serving.visual_handler import serve_command
+
+        return serve_command(args, out)
     from modchain.serving.blip2_handler import Blip2Handler
     from modchain.serving.server import serve as run_server
 
@@ -127,11 +137,14 @@ def _add_eval_parser(sub: Any) -> None:
                         description="Measure a filter on a labelled JSON Lines file and print one JSON object "
                         "(counts, precision, recall, f1, fpr, latency, throughput).",
                         epilog=_EVAL_OPTIONS, formatter_class=argparse.RawDescriptionHelpFormatter)
-    tasks = ev.add_subparsers(dest="task", required=True, metavar="{toxicity,prompt-safety,pii}")
+    tasks = ev.add_subparsers(dest="task", required=True, metavar="{toxicity,prompt-safety,pii,segmentation}")
     for task, what in (("toxicity", "toxic or not, per text"), ("prompt-safety", "unsafe prompt or not, per text"),
                        ("pii", "PII spans, matched by label and IoU")):
         tasks.add_parser(task, parents=[common], help=what, description=f"Evaluate {task}: {what}.",
                          epilog=_EVAL_OPTIONS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from modchain.visual.eval_command import add_parser as add_segmentation_parser
+
+    add_segmentation_parser(tasks)
 
 
 def _positive_int(value: str) -> int:
@@ -283,6 +296,10 @@ def moderate(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
 
 
 def evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    if args.task == "segmentation":
+        from modchain.visual.eval_command import run as run_segmentation
+
+        return run_segmentation(args, out)
     from modchain.eval.runner import evaluate as run_eval
 
     labels = [label for value in args.labels for label in value.split(",") if label.strip()]
@@ -305,6 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return evaluate(args, sys.stdout)
         if args.command == "serve":
             return serve(args, sys.stdout)
+        if args.command == "screen":
+            from modchain.screening.command import run as screen
+
+            return screen(args, sys.stdout)
         return moderate(args, sys.stdin, sys.stdout)
     except (ConfigurationError, InputError, UsageError, OSError) as exc:
         print(f"modchain: {exc}", file=sys.stderr)

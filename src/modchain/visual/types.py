@@ -77,6 +77,14 @@ class VisualPrompt(_Frozen):
     def _box_ok(cls, box: PixelBox | None) -> PixelBox | None:
         return None if box is None else _valid_box(box)
 
+    @field_validator("mask", mode="before")
+    @classmethod
+    def _coco_mask(cls, mask: Any) -> Any:
+        """Accept a COCO RLE dict with compressed string counts too (as JSON requests carry them)."""
+        if isinstance(mask, dict) and isinstance(mask.get("counts"), (str, bytes)):
+            return EncodedMask.from_coco(mask)
+        return mask
+
     @model_validator(mode="after")
     def _consistent(self) -> VisualPrompt:
         if not self.points and self.box is None and self.mask is None:

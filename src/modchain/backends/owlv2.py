@@ -1,0 +1,138 @@
+"""OWLv2 open-vocabulary detection through transformers: text queries -> pixel boxes.
+
+OWLv2 scores every image patch's box against every query at once (one text-encoder batch for all queries,
+one image pass), so many queries cost little more than one. Per box the best query gives the label and the
+sigmoid of its logit the score; boxes at or below ``score_threshold`` are dropped, then per-label
+non-maximum suppression removes the many overlapping patch boxes of one object. OWLv2 pads the image to a
+square before resizing, so its normalized boxes are scaled by the longer side and clipped to the image.
+
+torch and transformers are imported on first use only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from modchain.backends.hf_common import LazyModel, require_hf, resolve_device
+from modchain.backends.hf_vision_common import (
+    as_rgb,
+    check_queries,
+    check_threshold,
+    clip_box,
+    load_checked_model,
+    load_image_processor,
+    nms,
+    resolve_dtype,
+    to_device,
+)
+from modchain.core.errors import BackendError, ConfigurationError
+from modchain.visual.types import Detection
+
+BACKEND = "owlv2"
+DEFAULT_MODEL = "google/owlv2-base-patch16-ensemble"
+_MODEL_CLASSES = {"owlv2": "Owlv2ForObjectDetection"}
+
+
+class Owlv2:
+    """OWLv2 detector (the visual chain's :class:`~modchain.visual.types.Detector`).
+
+    ``model`` is a model id or a local directory with an ``Owlv2ForObjectDetection`` checkpoint, its CLIP
+    tokenizer and image processor. ``labels`` (optional) keeps only detections of those queries
+    (case-insensitive) and is the default query list. ``nms_threshold`` (``None`` to disable) drops a box
+    overlapping a better box of the same label by more than that IoU.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, device: Any = None, dtype: Any = None,
+                 score_threshold: float = 0.1, nms_threshold: float | None = 0.3,
+                 labels: Sequence[str] | None = None, max_detections: int = 100, revision: str | None = None,
+                 model_obj: Any = None, tokenizer_obj: Any = None, image_processor_obj: Any = None) -> None:
+        given = (model_obj, tokenizer_obj, image_processor_obj)
+        if any(g is None for g in given) and any(g is not None for g in given):
+            raise ConfigurationError("pass model_obj, tokenizer_obj and image_processor_obj together (or none)")
+        if max_detections < 1:
+            raise ConfigurationError("max_detections must be at least 1")
+        self.model_name = str(model)
+        self.revision = revision
+        self.score_threshold = check_threshold(score_threshold, "score_threshold")
+        self.nms_threshold = None if nms_threshold is None else check_threshold(nms_threshold, "nms_threshold")
+        self.labels = None if labels is None else check_queries(list(labels), BACKEND)
+        self.max_detections = int(max_detections)
+        self._device_arg = device
+        self._dtype_arg = dtype
+        self._given = given
+        self._lazy = LazyModel(self._load)
+
+    @classmethod
+    def local(cls, model_id: str = DEFAULT_MODEL, device: Any = None, score_threshold: float = 0.1,
+              labels: Sequence[str] | None = None, **kwargs: Any) -> Owlv2:
+        return cls(model_id, device=device, score_threshold=score_threshold, labels=labels, **kwargs)
+
+    @property
+    def name(self) -> str:
+        return f"{BACKEND}:{self.model_name}"
+
+    def load(self) -> Owlv2:
+        """Load the model now (it is otherwise loaded on first use). Raises ConfigurationError."""
+        self._lazy.get()
+        return self
+
+    def _load(self) -> tuple[Any, Any, Any, Any, Any]:
+        torch, transformers = require_hf()
+        device = resolve_device(self._device_arg)
+        dtype = resolve_dtype(torch, self._dtype_arg, device)
+        model_obj, tokenizer, image_processor = self._given
+        if model_obj is None:
+            model_obj = load_checked_model(transformers, self.model_name, _MODEL_CLASSES, revision=self.revision,
+                                           dtype=dtype, what="OWLv2")
+            try:
+                tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_name, revision=self.revision)
+                image_processor = load_image_processor(transformers, self.model_name, "Owlv2ImageProcessorPil",
+                                                       revision=self.revision)
+            except (OSError, ValueError) as exc:
+                raise ConfigurationError(f"cannot load the processor of {self.model_name!r}: {exc}") from exc
+        model_obj = to_device(model_obj, device, dtype, self._device_arg)
+        return model_obj, tokenizer, image_processor, device, dtype
+
+    def detect(self, image: Any, queries: Sequence[str] = ()) -> list[Detection]:
+        """Boxes for the text ``queries`` in ``image`` (pixels), best first."""
+        torch, _ = require_hf()
+        rgb = as_rgb(image, BACKEND)
+        if not queries and self.labels:
+            queries = self.labels
+        cleaned = check_queries(queries, BACKEND)
+        model, tokenizer, image_processor, device, dtype = self._lazy.get()
+        # Longer queries are cut at the text encoder's length (16 tokens for OWLv2), as its processor does.
+        text = tokenizer([q.lower() for q in cleaned], padding="max_length", truncation=True,
+                         max_length=int(model.config.text_config.max_position_embeddings), return_tensors="pt")
+        pixels = image_processor(images=rgb, return_tensors="pt")["pixel_values"].to(device, dtype)
+        try:
+            with torch.inference_mode():
+                output = model(input_ids=text["input_ids"].to(device),
+                               attention_mask=text["attention_mask"].to(device), pixel_values=pixels)
+        except RuntimeError as exc:  # out of memory, device errors: the image was not searched
+            raise BackendError(f"{BACKEND}: model inference failed: {type(exc).__name__}", backend=BACKEND) from exc
+        logits = output.logits[0].float().cpu()           # (patches, queries)
+        best_logit, best_query = logits.max(dim=-1)
+        scores = best_logit.sigmoid().tolist()
+        pred = output.pred_boxes[0].float().cpu().tolist()  # cx, cy, w, h relative to the padded square
+        width, height = rgb.size
+        side = max(width, height)
+        allowed = None if self.labels is None else {label.lower() for label in self.labels}
+        found: dict[str, list[tuple[float, tuple[float, float, float, float]]]] = {}
+        for row, score in enumerate(scores):
+            label = cleaned[int(best_query[row])]
+            if score <= self.score_threshold or (allowed is not None and label.lower() not in allowed):
+                continue
+            cx, cy, w, h = pred[row]
+            box = clip_box(((cx - w / 2) * side, (cy - h / 2) * side, (cx + w / 2) * side, (cy + h / 2) * side),
+                           width, height)
+            found.setdefault(label, []).append((score, box))
+        detections = []
+        for label, items in found.items():
+            keep = range(len(items)) if self.nms_threshold is None else nms(
+                [box for _, box in items], [score for score, _ in items], self.nms_threshold)
+            detections += [Detection(label=label, score=min(1.0, items[k][0]), box=items[k][1], backend=BACKEND)
+                           for k in keep]
+        detections.sort(key=lambda d: -d.score)
+        return detections[:self.max_detections]

@@ -1,0 +1,105 @@
+"""The result of one :class:`~modchain.visual.chain.ImageChain` run: boxes, masks and timings.
+
+Frozen and typed like every modchain result; ``to_dict()`` is JSON-serializable with masks as COCO RLE
+(compressed strings by default), so a result for a 1280x720 frame with a dozen masks is a few KB.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modchain.visual.types import Detection, Segment, VisualPrompt
+
+
+class StageTiming(BaseModel):
+    """Wall time of one stage. ``cache_hit`` is set for the embedding stage only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: str = Field(description="detection, embedding or segmentation")
+    backend: str = ""
+    ms: float = Field(ge=0.0)
+    items: int = Field(0, ge=0, description="Boxes found, or masks returned.")
+    cache_hit: bool | None = None
+
+
+class ImageChainResult(BaseModel):
+    """What a text query (and/or explicit prompts) found in one image."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    query: str = ""
+    queries: tuple[str, ...] = Field((), description="The phrases the query was split into for the detector.")
+    image_id: str | None = None
+    image_size: tuple[int, int] = Field(description="(width, height) in pixels.")
+    detections: tuple[Detection, ...] = ()
+    prompts: tuple[VisualPrompt, ...] = Field((), description="What the segmenter was asked, in order.")
+    segments: tuple[Segment, ...] = ()
+    timings: tuple[StageTiming, ...] = ()
+    errors: tuple[str, ...] = Field((), description="Stages that failed open, as 'stage: ErrorType'.")
+    unique_id: str | None = None
+
+    # -- convenience ---------------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> list[str]:
+        """Distinct labels of the segments (or detections when nothing was segmented), in order."""
+        seen: dict[str, None] = {}
+        for item in self.segments or self.detections:
+            if item.label:
+                seen.setdefault(item.label, None)
+        return list(seen)
+
+    @property
+    def embedding_cache_hit(self) -> bool | None:
+        return next((t.cache_hit for t in self.timings if t.cache_hit is not None), None)
+
+    @property
+    def timings_ms(self) -> dict[str, float]:
+        """``{stage: ms}`` plus ``total``."""
+        out = {t.stage: t.ms for t in self.timings}
+        out["total"] = sum(t.ms for t in self.timings)
+        return out
+
+    def segments_for(self, labels: Any = None) -> list[Segment]:
+        """Segments whose label is one of ``labels`` (case-insensitive); all segments for None."""
+        if labels is None:
+            return list(self.segments)
+        wanted = {normalize_label(label) for label in ([labels] if isinstance(labels, str) else labels)}
+        return [s for s in self.segments if s.label is not None and normalize_label(s.label) in wanted]
+
+    def detections_for(self, labels: Any = None) -> list[Detection]:
+        if labels is None:
+            return list(self.detections)
+        wanted = {normalize_label(label) for label in ([labels] if isinstance(labels, str) else labels)}
+        return [d for d in self.detections if normalize_label(d.label) in wanted]
+
+    def to_dict(self, *, compressed: bool = True) -> dict[str, Any]:
+        """JSON-ready: boxes as lists, masks as COCO RLE (``compressed=False``: counts as int lists)."""
+        return {
+            "query": self.query,
+            "queries": list(self.queries),
+            "image_id": self.image_id,
+            "image_size": list(self.image_size),
+            "detections": [{"label": d.label, "score": d.score, "box": list(d.box), "backend": d.backend}
+                           for d in self.detections],
+            "segments": [segment_to_dict(s, compressed=compressed) for s in self.segments],
+            "timings_ms": self.timings_ms,
+            "embedding_cache_hit": self.embedding_cache_hit,
+            "errors": list(self.errors),
+            "unique_id": self.unique_id,
+        }
+
+
+def segment_to_dict(segment: Segment, *, compressed: bool = True) -> dict[str, Any]:
+    box = segment.box
+    return {"label": segment.label, "score": segment.score, "detection_score": segment.detection_score,
+            "prompt_index": segment.prompt_index, "area": segment.area,
+            "box": list(box) if box is not None else None, "mask": segment.mask.to_coco(compressed=compressed)}
+
+
+def normalize_label(label: str) -> str:
+    """Labels compare case- and space-insensitively: ``"License  Plate"`` == ``"license plate"``."""
+    return " ".join(str(label).lower().split())
