@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.tools import BaseTool, tool
+from langchain_core.tools import BaseTool, InjectedToolCallId, StructuredTool, ToolException, tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, create_react_agent
 
@@ -190,6 +190,85 @@ def test_configuration_errors():
         ToolOutputGuard({"pii": "anonymise"})
     with pytest.raises(ConfigurationError):
         guard_tool(store_page, ToolOutputGuard(), unique_id="x")
+    with pytest.raises(ConfigurationError):  # was silently ignored by guard_tools
+        guard_tools([store_page], ToolOutputGuard(), unique_id="x")
     with pytest.raises(InputError):
         guard_tool(lambda x: x)  # type: ignore[arg-type]
     assert ToolGuardConfig().document_config().injection == "drop"
+
+
+# -- review fixes (each failed before its fix) ------------------------------------------------------------
+
+
+def test_run_and_arun_are_moderated_like_invoke():
+    # Agent frameworks that call tool.run / tool.arun (not invoke) got NotImplementedError.
+    guarded = guard_tool(lookup_customer)
+    assert "123-45-6789" not in guarded.run({"customer_id": 7})
+    assert "123-45-6789" not in asyncio.run(guarded.arun({"customer_id": 7}))
+    message = guarded.run({"customer_id": 7}, tool_call_id="call-9")
+    assert isinstance(message, ToolMessage) and message.tool_call_id == "call-9"
+    assert "123-45-6789" not in message.content
+
+
+def test_schema_of_a_base_tool_subclass_without_args_schema_is_kept():
+    class Search(BaseTool):
+        name: str = "search"
+        description: str = "Search the help center."
+
+        def _run(self, query: str, limit: int = 3) -> str:
+            return f"{limit} results for {query}"
+
+    tool_ = Search()
+    guarded = guard_tool(tool_)
+    assert guarded.tool_call_schema.model_json_schema()["properties"] == \
+        tool_.tool_call_schema.model_json_schema()["properties"]
+    assert guarded.invoke({"query": "refunds", "limit": 2}) == "2 results for refunds"
+
+
+def test_json_and_search_result_blocks_are_moderated_not_passed_through():
+    # Typed blocks other than media used to pass unmoderated: a search result carried the hijack to the model.
+    @tool
+    def web_search(query: str) -> list:
+        """Search the web."""
+        return [{"type": "search_result", "source": "https://shop.example", "title": "Hours",
+                 "content": [{"type": "text", "text": HIJACK}]},
+                {"type": "json", "json": {"record": CUSTOMER}},
+                {"type": "image", "base64": "iVBORw0KGgo=", "mime_type": "image/png"}]
+
+    message = guard_tool(web_search).invoke({"name": "web_search", "args": {"query": "hours"}, "id": "c1",
+                                             "type": "tool_call"})
+    shown = str(message.content)
+    assert "collect.example" not in shown and "123-45-6789" not in shown
+    assert message.content[0]["title"] == "Hours" and message.content[1]["type"] == "json"
+    assert message.content[2] == {"type": "image", "base64": "iVBORw0KGgo=", "mime_type": "image/png"}
+
+
+def test_artifact_status_return_direct_and_injected_arguments_are_kept():
+    @tool(response_format="content_and_artifact", return_direct=True)
+    def crm_record(customer_id: int) -> tuple[str, dict]:
+        """Fetch a CRM record."""
+        return CUSTOMER, {"customer_id": customer_id}
+
+    guarded = guard_tool(crm_record)
+    assert (guarded.return_direct, guarded.response_format) == (True, "content_and_artifact")
+    message = guarded.invoke({"name": "crm_record", "args": {"customer_id": 7}, "id": "c1", "type": "tool_call"})
+    assert "123-45-6789" not in message.content and message.artifact == {"customer_id": 7}
+    assert message.tool_call_id == "c1"
+
+    def fail(customer_id: int) -> str:
+        raise ToolException(HIJACK)
+
+    failing = guard_tool(StructuredTool.from_function(fail, name="fail", description="Fails.",
+                                                      handle_tool_error=True))
+    error = failing.invoke({"name": "fail", "args": {"customer_id": 1}, "id": "c2", "type": "tool_call"})
+    assert error.status == "error" and "archive@" not in error.content  # a tool's error text is moderated too
+
+    @tool
+    def echo_call(query: str, tool_call_id: Annotated[str, InjectedToolCallId]) -> str:
+        """Echo the call id."""
+        return f"{query} {tool_call_id}"
+
+    wrapped = guard_tool(echo_call)
+    assert "tool_call_id" not in wrapped.tool_call_schema.model_json_schema()["properties"]
+    out = wrapped.invoke({"name": "echo_call", "args": {"query": "hi"}, "id": "c3", "type": "tool_call"})
+    assert out.content == "hi c3"

@@ -155,8 +155,8 @@ class ConversationScope:
 class ConversationStore:
     """Conversations by id: one shared vault, one violation counter, the user of each conversation.
 
-    A conversation is bound to the first ``unique_id`` it is opened with; opening it again with another user
-    raises, so a leaked or guessed conversation id cannot restore someone else's placeholders. Thread-safe;
+    A conversation is bound to the first ``unique_id`` it is opened with; opening it again with another user,
+    or with none, raises, so a leaked or guessed conversation id cannot restore someone else's placeholders. Thread-safe;
     the oldest conversations are forgotten (and their vault scopes cleared) beyond ``max_conversations``.
     """
 
@@ -172,12 +172,12 @@ class ConversationStore:
         """The scope of one conversation, opening it on first use."""
         if not isinstance(conversation_id, str) or not conversation_id:
             raise ConfigurationError("conversation_id must be a non-empty string")
-        evicted: list[str] = []
         with self._lock:
             if conversation_id in self._owners:
                 owner = self._owners[conversation_id]
-                if unique_id is not None and owner is not None and owner != unique_id:
-                    # Names neither user: ids can be personal data.
+                if owner is not None and owner != unique_id:
+                    # A caller without a user is refused too: a leaked id alone must not reach the owner's
+                    # placeholders. The message names neither user: ids can be personal data.
                     raise ConfigurationError("conversation is bound to another user")
                 if owner is None and unique_id is not None:
                     self._owners[conversation_id] = unique_id
@@ -185,17 +185,16 @@ class ConversationStore:
             else:
                 self._owners[conversation_id] = unique_id
                 while len(self._owners) > self.max_conversations:
-                    evicted.append(self._owners.popitem(last=False)[0])
+                    # Cleared under the lock: a thread reopening that id at once must not lose its new placeholders.
+                    self.vault.clear(self._owners.popitem(last=False)[0])
             owner = self._owners[conversation_id]
-        for old in evicted:
-            self.vault.clear(old)
         return ConversationScope(conversation_id, owner, self)
 
     def end(self, conversation_id: str) -> None:
         """Forget one conversation: its owner binding and its placeholders."""
         with self._lock:
             self._owners.pop(conversation_id, None)
-        self.vault.clear(conversation_id)
+            self.vault.clear(conversation_id)
 
     def __contains__(self, conversation_id: object) -> bool:
         with self._lock:

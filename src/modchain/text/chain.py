@@ -78,7 +78,8 @@ def _check_capability(backend: Any, text_filter: TextFilter) -> None:
         )
 
 
-def _config_value(config: RunnableConfig | None, *keys: str) -> Any:
+def config_value(config: RunnableConfig | None, *keys: str) -> Any:
+    """The first of ``keys`` set (not None) in ``config["configurable"]``, else None."""
     configurable = (config or {}).get("configurable") or {}
     for key in keys:
         if configurable.get(key) is not None:
@@ -170,8 +171,8 @@ class ModerationChain(Runnable[Any, Any]):
     # -- the filter loop, shared by sync and async paths ----------------------------------------------
 
     def _start(self, value: Any, config: RunnableConfig | None) -> _Item:
-        unique_id = _config_value(config, "unique_id", "user_id") or self.unique_id
-        scope = _config_value(config, *SCOPE_KEYS) or unique_id
+        unique_id = config_value(config, "unique_id", "user_id") or self.unique_id
+        scope = config_value(config, *SCOPE_KEYS) or unique_id
         if scope is None and self._anonymizes:
             # A shared fallback scope would let one user's placeholders restore another user's data.
             raise ConfigurationError(

@@ -21,6 +21,7 @@ vault (scoped by ``configurable.conversation_id`` ...) behave exactly as in the 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.config import ModerationConfig, PiiConfig, PromptSafetyConfig, ToxicityConfig
 from modchain.core.errors import BackendError, ConfigurationError, InputError
 from modchain.core.vault import AnonymizationVault
-from modchain.text.chain import ModerationChain, _config_value
+from modchain.text.chain import ModerationChain, config_value
 from modchain.text.document_injection import (
     WindowInjectionModel,
     content_words,
@@ -44,6 +45,7 @@ from modchain.text.document_injection import (
     window_spans,
 )
 from modchain.text.documents_report import DocumentGuardConfig, DocumentReport, DocumentVerdict
+from modchain.text.restore import SCOPE_KEYS
 
 REMOVED_NOTICE = "[removed by moderation]"
 
@@ -244,6 +246,8 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
                 spans.append((start, end))
                 pieces.append(d.text[cursor:start] + REMOVED_NOTICE + " ")
             cursor = end
+        if not spans:  # nothing cut: the document goes on exactly as retrieved
+            return d.text, ()
         pieces.append(d.text[cursor:])
         return "".join(pieces).strip(), tuple(spans)
 
@@ -267,15 +271,18 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
             self._score_toxicity(docs, config)
         for d in docs:
             self._decide(d)
-        unique_id = _config_value(config, "unique_id", "user_id") or self.unique_id
-        reports = [self._finish(group, config, unique_id) for group in per_list]
+        unique_id = config_value(config, "unique_id", "user_id") or self.unique_id
+        survivors = [d for group in per_list for d in group if d.action != "drop"]
+        cut = {id(d): self._cut(d, self._removed_sentences(d)) for d in survivors}
+        final_text = self._scan_pii(survivors, cut, config)
+        reports = [self._report(group, cut, final_text, unique_id) for group in per_list]
         for report, group in zip(reports, per_list):
             self._emit(report, group, unique_id)
         return reports
 
-    def _finish(self, group: list[_Doc], config: RunnableConfig | None, unique_id: str | None) -> DocumentReport:
-        survivors = [d for d in group if d.action != "drop"]
-        cut = {id(d): self._cut(d, self._removed_sentences(d)) for d in survivors}
+    def _scan_pii(self, survivors: list[_Doc], cut: dict[int, tuple[str, Any]], config: RunnableConfig | None
+                  ) -> dict[int, str]:
+        """PII of every surviving document of every list in one pass; the redacted texts by ``id`` of doc."""
         pii_results = []
         if self.config.pii != "off" and survivors:
             pii_results = self._pii.moderate_batch([cut[id(d)][0] for d in survivors], config)
@@ -292,6 +299,10 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
                 d.action = _stronger(d.action, pii_action)
                 if self.config.pii in ("redact", "anonymize"):
                     final_text[id(d)] = result.texts[0]
+        return final_text
+
+    def _report(self, group: list[_Doc], cut: dict[int, tuple[str, Any]], final_text: dict[int, str],
+                unique_id: str | None) -> DocumentReport:
         verdicts, kept = [], []
         for d in group:
             text, spans = cut.get(id(d), (d.text, ()))
@@ -320,11 +331,18 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
     # -- Runnable --------------------------------------------------------------------------------------
 
     def _run(self, lists: list[Any], run_manager: list[Any], config: list[RunnableConfig]) -> list[Any]:
+        outcomes: list[Any] = []
+        for value in lists:  # a list that is not a list of Documents fails alone, not the whole batch
+            try:
+                outcomes.append(_check_documents(value))
+            except InputError as exc:
+                outcomes.append(exc)
+        valid = [o for o in outcomes if not isinstance(o, BaseException)]
         try:
-            reports = self.moderate_lists(lists, config[0] if config else None)
+            reports = iter(self.moderate_lists(valid, config[0] if config else None))
         except Exception as exc:  # noqa: BLE001 - reported per input, like Runnable.batch does
-            return [exc] * len(lists)
-        return [report.documents for report in reports]
+            return [o if isinstance(o, BaseException) else exc for o in outcomes]
+        return [o if isinstance(o, BaseException) else next(reports).documents for o in outcomes]
 
     def _invoke_one(self, value: Any, run_manager: Any, config: RunnableConfig) -> list[Document]:
         return self.moderate_documents(value, config).documents
@@ -338,12 +356,26 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
         """Moderate several document lists with one backend pass per check."""
         if not inputs:
             return []
-        if isinstance(config, list) and len({repr(_config_value(c, "conversation_id", "session_id", "thread_id",
-                                                                "unique_id")) for c in config}) > 1:
-            # Different conversations (vault scopes, users) per input: keep them apart.
+        if isinstance(config, list) and len({_scope_and_user(c) for c in config}) > 1:
+            # Different conversations (vault scopes) or users per input: moderated apart, each with its own.
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
         return self._batch_with_config(self._run, inputs, config, return_exceptions=return_exceptions,
                                        run_type="chain")
+
+    async def _arun(self, lists: list[Any], run_manager: list[Any], config: list[RunnableConfig]) -> list[Any]:
+        # The backends block (local models, HTTP): the whole pass runs in a worker thread, off the event loop.
+        return await asyncio.to_thread(self._run, lists, run_manager, config)
+
+    async def abatch(self, inputs: list[Sequence[Document]],
+                     config: RunnableConfig | list[RunnableConfig] | None = None,
+                     *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
+        """:meth:`batch` for async code: one backend pass per check across all lists."""
+        if not inputs:
+            return []
+        if isinstance(config, list) and len({_scope_and_user(c) for c in config}) > 1:
+            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        return await self._abatch_with_config(self._arun, inputs, config, return_exceptions=return_exceptions,
+                                              run_type="chain")
 
 
 _ORDER = {"keep": 0, "flag": 1, "redact": 2, "drop": 3}
@@ -355,6 +387,11 @@ def _local_prompt_safety(config: DocumentGuardConfig, backend: Any, backends: di
     if chosen is None:
         return config.backend.name == "local"
     return (chosen if isinstance(chosen, str) else getattr(chosen, "name", None)) == "local"
+
+
+def _scope_and_user(config: RunnableConfig | None) -> tuple[str, str]:
+    """What must be equal for inputs to share one pass: the vault scope and the user, as the chain reads them."""
+    return repr(config_value(config, *SCOPE_KEYS)), repr(config_value(config, "unique_id", "user_id"))
 
 
 def _stronger(current: str, new: str) -> str:
@@ -369,4 +406,10 @@ def _check_documents(documents: Any) -> list[Document]:
     for index, doc in enumerate(documents):
         if not isinstance(doc, Document):
             raise InputError(f"item {index} is a {type(doc).__name__}, not a langchain_core Document")
+        if not doc.page_content.isascii():
+            try:
+                doc.page_content.encode("utf-8")
+            except UnicodeEncodeError:  # checked here so the error names the document, not a scoring window
+                raise InputError(f"document {index} contains unpaired surrogate characters, which are not valid "
+                                 "Unicode; decode it correctly first") from None
     return list(documents)

@@ -31,11 +31,13 @@ from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.config import BackendConfig, StrictModel
 from modchain.core.errors import ConfigurationError, InputError, ModerationViolation
 from modchain.core.vault import AnonymizationVault
-from modchain.text.chain import _config_value
+from modchain.text.chain import config_value
 from modchain.text.documents import DocumentGuard
 from modchain.text.documents_report import DocumentGuardConfig, DocumentVerdict
 
 _TO_DOCUMENT_ACTION = {"block": "drop"}
+#: Content blocks that carry media, not text: passed on as they are. Every other block is moderated.
+_MEDIA_BLOCKS = frozenset({"image", "image_url", "audio", "video", "file"})
 
 
 class ToolGuardConfig(StrictModel):
@@ -116,7 +118,7 @@ class ToolOutputGuard(Runnable[Any, Any]):
         ``on_block="raise"``."""
         report = self.documents.moderate_documents([Document(page_content=text)], config)
         verdict = report.verdicts[0]
-        unique_id = _config_value(config, "unique_id", "user_id") or self.unique_id
+        unique_id = config_value(config, "unique_id", "user_id") or self.unique_id
         if self.dispatcher.wants("tool_output"):
             beacon = make_beacon(str(uuid.uuid4()), "tool_output", bool(verdict.flags), [text],
                                  {"tool": tool, **verdict.model_dump(exclude={"removed_spans"})})
@@ -143,11 +145,12 @@ class ToolOutputGuard(Runnable[Any, Any]):
         return self.moderate_text(str(output), config, tool=tool)[0]
 
     def _block(self, item: Any, config: RunnableConfig | None, tool: str) -> Any:
-        # Content blocks: only text is moderated; images and other blocks pass as they are.
+        # Content blocks: media pass as they are; text, json, search_result, document and any other block
+        # carry text the model reads, so every string in them is moderated.
+        if isinstance(item, dict) and item.get("type") in _MEDIA_BLOCKS:
+            return item
         if isinstance(item, dict) and item.get("type") == "text" and isinstance(item.get("text"), str):
             return {**item, "text": self.moderate_text(item["text"], config, tool=tool)[0]}
-        if isinstance(item, dict) and "type" in item:
-            return item
         return self.moderate_output(item, config, tool=tool)
 
     # -- messages and graph state ----------------------------------------------------------------------
@@ -181,26 +184,32 @@ class ToolOutputGuard(Runnable[Any, Any]):
 
 
 class GuardedTool(BaseTool):
-    """A tool whose outputs pass through a :class:`ToolOutputGuard`; same name, description and arguments."""
+    """A tool whose outputs pass through a :class:`ToolOutputGuard`; same name, description and arguments.
+
+    ``invoke`` / ``ainvoke`` (BaseTool's) call :meth:`run` / :meth:`arun`, which run the wrapped tool with
+    everything they were given (tool call id, callbacks, config) and moderate what it returns: a ToolMessage
+    keeps its ``tool_call_id``, ``status`` and ``artifact`` (the artifact goes to the application, not the model).
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     wrapped: BaseTool = Field(exclude=True)
     output_guard: Any = Field(exclude=True)
 
-    def _run(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - invoke is overridden
-        raise NotImplementedError("GuardedTool runs through invoke")
+    def _run(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - run is overridden
+        raise NotImplementedError("GuardedTool runs the wrapped tool through run")
 
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        output = self.wrapped.invoke(input, config, **kwargs)
-        return self.output_guard.moderate_output(output, config, tool=self.name)
+    def run(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
+        output = self.wrapped.run(tool_input, *args, **kwargs)
+        return self.output_guard.moderate_output(output, kwargs.get("config"), tool=self.name)
 
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+    async def arun(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
         import asyncio
 
-        output = await self.wrapped.ainvoke(input, config, **kwargs)
+        output = await self.wrapped.arun(tool_input, *args, **kwargs)
         # The guard's backends may block (local models, HTTP): keep the event loop free.
-        return await asyncio.to_thread(self.output_guard.moderate_output, output, config, tool=self.name)
+        return await asyncio.to_thread(self.output_guard.moderate_output, output, kwargs.get("config"),
+                                       tool=self.name)
 
 
 def guard_tool(tool: BaseTool, guard: ToolOutputGuard | ToolGuardConfig | dict[str, Any] | None = None,
@@ -216,8 +225,12 @@ def guard_tool(tool: BaseTool, guard: ToolOutputGuard | ToolGuardConfig | dict[s
         guard = ToolOutputGuard(guard, **guard_kwargs)
     elif guard_kwargs:
         raise ConfigurationError("guard_kwargs only apply when guard_tool builds the guard from a config")
-    return GuardedTool(name=tool.name, description=tool.description, args_schema=tool.args_schema,
+    # A BaseTool subclass without args_schema derives its arguments from its _run signature; the wrapper's
+    # _run takes *args/**kwargs, so the schema is copied explicitly or the model would see no arguments.
+    schema = tool.args_schema if tool.args_schema is not None else tool.get_input_schema()
+    return GuardedTool(name=tool.name, description=tool.description, args_schema=schema,
                        return_direct=tool.return_direct, response_format=tool.response_format,
+                       tags=tool.tags, metadata=tool.metadata, extras=tool.extras,
                        wrapped=tool, output_guard=guard)
 
 
@@ -226,4 +239,6 @@ def guard_tools(tools: Sequence[BaseTool], guard: ToolOutputGuard | ToolGuardCon
     """:func:`guard_tool` for each tool, sharing one guard."""
     if not isinstance(guard, ToolOutputGuard):
         guard = ToolOutputGuard(guard, **guard_kwargs)
+    elif guard_kwargs:
+        raise ConfigurationError("guard_kwargs only apply when guard_tools builds the guard from a config")
     return [guard_tool(tool, guard) for tool in tools]
