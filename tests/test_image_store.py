@@ -176,3 +176,75 @@ def test_s3_prefix_listing_and_fetch_with_stubber():
         assert store.get("5X3349").size == (7, 3)
         assert store.get("5X3349").size == (7, 3)  # decoded image cached: no second GetObject
         stub.assert_no_pending_responses()
+
+
+def test_replacing_an_image_while_its_embedding_is_computed_never_serves_the_old_one():
+    store = ImageStore({"x": Image.new("RGB", (8, 8), "red")})
+    seg = CountingSegmenter(delay=0.3)
+    started = threading.Event()
+    original_embed = seg.embed
+
+    def embed(image):
+        started.set()
+        return original_embed(image)
+
+    seg.embed = embed
+    worker = threading.Thread(target=store.embedding, args=("x", seg))
+    worker.start()
+    assert started.wait(5)
+    store.add("x", Image.new("RGB", (8, 8), "blue"))  # replaced while the red one is being embedded
+    worker.join()
+    embedding, hit = store.embedding("x", seg)
+    assert not hit and seg.calls == 2
+    assert embedding == Image.new("RGB", (8, 8), "blue").convert("L").resize((4, 4)).tobytes()
+    assert store.get("x").getpixel((0, 0)) == (0, 0, 255)
+
+
+def test_s3_listing_refuses_two_objects_with_one_id():
+    pytest.importorskip("botocore")
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    with Stubber(client) as stub:
+        stub.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": 2, "Contents": [
+            {"Key": "f/a b+é.jpg", "Size": 1}, {"Key": "f/a b+é.png", "Size": 1}]}, {"Bucket": "cams", "Prefix": "f/"})
+        with pytest.raises(ConfigurationError, match="two images"):
+            ImageStore.from_s3("s3://cams/f/", s3_client=client)
+
+
+def test_s3_keys_with_any_characters_are_fetched_by_their_exact_key():
+    pytest.importorskip("botocore")
+    import boto3
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    data = _png((0, 9, 0), (5, 4))
+    key = "f/new\nline  +é?#%20.png"  # legal S3 key; its s3:// URI string does not parse back
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    with Stubber(client) as stub:
+        stub.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": 1, "Contents": [{"Key": key, "Size": 9}]},
+                          {"Bucket": "cams", "Prefix": "f/"})
+        stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(data), len(data)),
+                                         "ContentLength": len(data)}, {"Bucket": "cams", "Key": key})
+        store = ImageStore.from_s3("s3://cams/f", s3_client=client)
+        assert store.ids() == ["new\nline  +é?#%20"] and store.source("new\nline  +é?#%20") == f"s3://cams/{key}"
+        assert store.get("new\nline  +é?#%20").size == (5, 4)
+        stub.assert_no_pending_responses()
+    import pickle
+
+    source = pickle.loads(pickle.dumps(store.source("new\nline  +é?#%20")))  # e.g. shipped to a Ray worker
+    assert (source.bucket, source.key) == ("cams", key)
+
+
+def test_an_embedding_cache_hit_does_not_load_the_image_again(tmp_path):
+    (tmp_path / "a.png").write_bytes(_png())
+    store = ImageStore.from_folder(tmp_path, image_cache_size=0)  # no decoded images kept
+    loads = []
+    original = store.load
+    store.load = lambda source: loads.append(source) or original(source)
+    seg = CountingSegmenter()
+    store.embedding("a", seg)
+    assert store.embedding("a", seg)[1] is True and len(loads) == 1 and seg.calls == 1
+    with pytest.raises(UnknownImageError):
+        store.embedding("b", seg)

@@ -149,3 +149,54 @@ def test_overlay_blends_masks_draws_boxes_and_saves_a_png(tmp_path):
         assert saved.format == "PNG" and saved.size == (80, 60)
     with pytest.raises(InputError):
         overlay(Image.new("RGB", (10, 10)), result)
+
+
+def test_boxes_cover_masks_from_explicit_prompts_even_when_other_labels_were_detected():
+    face = np.zeros((30, 40), dtype=bool)
+    face[5:10, 6:12] = True  # a mask from an explicit prompt: no detection of its own
+    result = result_with({"face": face}, (40, 30), boxes={"car": (20, 15, 35, 28)})
+    region = redaction_mask(result, labels=["face"], use="boxes")
+    assert (region == face).all()  # before: nothing, because the result had (other) detections
+    out = Redactor(labels=["face"], method="fill", use="boxes", dilate=0).invoke({"image": noisy_image(40, 30),
+                                                                                  "result": result})
+    assert out.redacted == 1 and out.redacted_pixels == 30
+
+
+def test_redactor_loads_the_image_with_the_chains_store():
+    import io
+
+    from modchain.visual.image_store import ImageStore
+
+    buffer = io.BytesIO()
+    noisy_image(40, 30, seed=4).save(buffer, format="PNG")
+    fetched = []
+
+    def fetch_s3(bucket, key, **options):
+        fetched.append((bucket, key))
+        return buffer.getvalue()
+
+    face = np.zeros((30, 40), dtype=bool)
+    face[5:15, 5:15] = True
+    result = result_with({"face": face}, (40, 30))
+
+    class StoreChain:  # a chain whose image store reads s3:// sources through its own fetcher
+        image_store = ImageStore(fetch_s3=fetch_s3)
+
+        def invoke(self, value, config=None):
+            return result
+
+    out = Redactor(StoreChain(), labels=["face"], method="fill", dilate=0).invoke({"image": "s3://cams/f/1.png"})
+    assert fetched == [("cams", "f/1.png")] and out.redacted_pixels == 100
+    assert (np.asarray(out.image)[face] == 0).all()
+
+
+def test_overlay_boxes_end_where_the_box_ends():
+    from modchain.visual.visualize import label_color, overlay
+
+    image = Image.new("RGB", (80, 60), (0, 0, 0))
+    result = result_with({}, (80, 60), boxes={"car": (40, 30, 70, 50)})
+    drawn = np.asarray(overlay(image, result, alpha=0.0, labels=False, line_width=1))
+    color = label_color("car")
+    assert (drawn[30, 40:70] == color).all() and (drawn[49, 40:70] == color).all()  # top and bottom rows
+    assert (drawn[30:50, 69] == color).all()  # the last column inside the box
+    assert (drawn[:, 70] == 0).all() and (drawn[50, :] == 0).all()  # one past the end: not the box's

@@ -172,3 +172,44 @@ def test_cli_runs_tiny_grounding_dino_and_sam_over_an_image_folder(tmp_path, cap
     assert report["buckets"]["all"]["predictions"] >= 1  # random weights: some masks, labelled by category
     recall = report["buckets"]["large"]["pixel_recall"]
     assert recall is not None and 0.0 <= recall <= 1.0
+
+
+def test_malformed_annotations_and_unknown_categories_are_input_errors():
+    for segmentation in ({"size": [100, 100], "counts": [5]}, {"size": "big", "counts": "x"},
+                         [[1, 2, "a", 4, 5, 6]], None):
+        data = dataset()
+        data["annotations"][0]["segmentation"] = segmentation
+        with pytest.raises(InputError):
+            SegmentationEvaluator(CocoDataset.load(data)).add(1, [])
+    data = dataset()
+    del data["annotations"][0]["segmentation"]
+    with pytest.raises(InputError, match="no segmentation"):
+        SegmentationEvaluator(CocoDataset.load(data)).add(1, [])
+    rows = [{"image_id": 1, "category_id": 9, "segmentation": encode_mask(rect(0, 0, 5, 5)).to_coco(), "score": 1}]
+    with pytest.raises(InputError, match="category id 9"):
+        evaluate_predictions(CocoDataset.load(dataset()), rows)
+
+
+def test_cli_limit_must_be_positive(tmp_path, capsys):
+    annotations, preds, _ = write_files(tmp_path)
+    for limit in ("0", "-1"):  # before: 0 evaluated everything, -1 silently dropped the last image
+        assert main(["eval", "segmentation", "--annotations", str(annotations), "--predictions", str(preds),
+                     "--limit", limit]) == 2
+        assert "--limit" in capsys.readouterr().err
+    assert main(["eval", "segmentation", "--annotations", str(annotations), "--predictions", str(preds),
+                 "--limit", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 1
+
+
+def test_images_without_predictions_count_their_objects_as_missed():
+    data = dataset()
+    data["images"].append({"id": 2, "file_name": "b.png", "width": 100, "height": 100})
+    data["annotations"].append({"id": 9, "image_id": 2, "category_id": 1, "iscrowd": 0,
+                                "segmentation": encode_mask(rect(0, 0, 40, 40)).to_coco()})
+    rows = [{"image_id": 1, "category_id": c, "segmentation": encode_mask(m).to_coco()} for c, m in predictions()]
+    both = evaluate_predictions(CocoDataset.load(data), rows).to_dict()
+    alone = evaluate_predictions(CocoDataset.load(dataset()), rows).to_dict()
+    assert both["images"] == 2 and both["buckets"]["large"]["objects"] == 2
+    assert both["buckets"]["large"]["gt_pixels"] == alone["buckets"]["large"]["gt_pixels"] + 1600
+    assert both["buckets"]["large"]["pixel_recall"] == pytest.approx(200 / (400 + 1600))
+    assert both["buckets"]["large"]["pixel_precision"] == alone["buckets"]["large"]["pixel_precision"]

@@ -312,3 +312,66 @@ def test_tiny_models_on_cuda_share_one_embedding_across_concurrent_requests(tiny
     results = chain.batch([{"query": q, "image_id": "5X3349"} for q in ("car", "person", "face", "car")])
     assert sam.encoder_calls == 1 and sum(r.embedding_cache_hit is False for r in results) == 1
     assert all(s.mask.size == (90, 140) for r in results for s in r.segments)
+
+
+def test_batch_and_abatch_return_exceptions_per_input(store):
+    chain = ImageChain.from_visual_pipeline([ColorDetector(), BoxFillSegmenter()], store)
+    inputs = [{"query": "red square", "image_id": "5X3349"}, {"query": "red square", "image_id": "missing"},
+              {"query": "red square"}]
+    for results in (chain.batch(inputs, return_exceptions=True),
+                    asyncio.run(chain.abatch(inputs, return_exceptions=True))):
+        assert len(results[0].segments) == 1
+        assert isinstance(results[1], UnknownImageError) and type(results[2]) is InputError
+    with pytest.raises(UnknownImageError):
+        chain.batch(inputs)
+
+
+def exif_rotated_jpeg(path) -> Image.Image:
+    """A 60x40 JPEG whose EXIF orientation (6) says: display rotated 90 degrees clockwise, i.e. 40x60."""
+    stored = Image.fromarray(np.full((40, 60, 3), 255, dtype=np.uint8))
+    stored.paste((255, 0, 0), (5, 5, 25, 15))  # red, top-left of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(path, format="JPEG", exif=exif.tobytes(), quality=100, subsampling=0)
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+
+
+def test_exif_rotated_images_give_masks_boxes_and_redactions_in_upright_pixels(tmp_path, tiny_models):
+    from modchain.backends.sam import Sam
+    from modchain.visual.redaction import redact
+    from modchain.visual.visualize import overlay
+
+    upright = exif_rotated_jpeg(tmp_path / "cam.jpg")
+    assert upright.size == (40, 60)
+    store = ImageStore.from_folder(tmp_path)
+    assert store.get("cam").size == (40, 60)
+    box = (20.0, 4.0, 36.0, 28.0)  # upright pixels: the red patch after the rotation
+    sam = Sam(tiny_models[1])
+    result = ImageChain.from_visual_pipeline([sam], store).run(image_id="cam", prompts=[{"box": box, "label": "x"}])
+    assert result.image_size == (40, 60) and result.segments[0].mask.size == (60, 40)
+    direct = sam.segment(upright, [VisualPrompt(box=box, label="x")])[0][0]
+    assert result.segments[0].mask == direct.mask  # SAM saw the upright image, not the stored pixels
+    # Redaction and overlays take the same file and agree with the result's (upright) size.
+    from modchain.visual.redaction import redaction_mask
+
+    region = redaction_mask(result)
+    filled = np.asarray(redact(tmp_path / "cam.jpg", result, method="fill"))
+    assert region.shape == (60, 40) and filled.shape == (60, 40, 3) and (filled[region] == 0).all()
+    assert overlay(tmp_path / "cam.jpg", result).size == (40, 60)
+
+
+def test_boxes_and_points_must_be_finite():
+    inf, nan = float("inf"), float("nan")
+    for box in ((0, 0, inf, 10), (-inf, 0, 5, 5), (nan, 0, 5, 5)):
+        with pytest.raises(ValueError, match="finite|x1 >= x0"):
+            Detection(label="car", score=0.5, box=box)
+        with pytest.raises(ValueError):
+            VisualPrompt(box=box)
+    with pytest.raises(ValueError, match="finite"):
+        VisualPrompt(points=((1.0, inf),))
+    # json.loads reads 1e999 as inf: a request's prompts are refused as bad input, not crashed on later.
+    with pytest.raises(InputError):
+        ImageChain.from_visual_pipeline([BoxFillSegmenter()]).run(image=scene(), prompts=json.loads(
+            '[{"box": [0, 0, 1e999, 5]}]'))

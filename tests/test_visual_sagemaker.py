@@ -170,3 +170,17 @@ def test_modchain_serve_visual_arguments(model_dir):
     handler = VisualHandler(detector_model=args.detector_model, segmenter_model=args.segmenter_model).load()
     out, _ = handler.invocations(json.dumps({"image": b64(frame()), "prompts": [{"box": [0, 0, 50, 40]}]}).encode())
     assert [s["prompt_index"] for s in json.loads(out)["segments"]] == [0]
+
+
+def test_prompt_size_limits_refuse_before_any_decoding(endpoint):
+    handler = endpoint.handler
+    image = b64(frame())
+    gigapixel = {"size": [40000, 40000], "counts": [40000 * 40000]}  # a few bytes of JSON, 1.6e9 pixels decoded
+    with pytest.raises(InvocationError, match="larger than the image") as info:
+        handler.parse(json.dumps({"image": image, "prompts": [{"mask": gigapixel}]}).encode(), "application/json")
+    assert info.value.status == 413
+    many = {"points": [[1, 1]] * (handler_mod.MAX_POINTS_PER_PROMPT + 1)}
+    with pytest.raises(InvocationError, match="points per prompt"):
+        handler.parse(json.dumps({"image": image, "prompts": [many]}).encode(), "application/json")
+    low_res = {"size": [256, 256], "counts": [256 * 256]}  # SAM's own low-res mask input is fine
+    assert handler.parse(json.dumps({"image": image, "prompts": [{"mask": low_res}]}).encode(), None)["prompts"]

@@ -7,6 +7,9 @@
     {"image": <base64>, "prompts": [{"points": [[x, y]], "point_labels": [1]}, {"box": [x0, y0, x1, y1]}]}
     optional "parameters": {"center_points", "multimask", "all_masks", "max_detections", "min_detection_score"}
 
+Limits: 32 query phrases, 256 prompts of at most 64 points each, prompt masks no larger than the image
+(or 1024x1024), the image's byte and pixel limits of :func:`~modchain.vision.image_input.decode_image`.
+
 answers ``{"image_size": [w, h], "detections": [{"label", "score", "box"}], "segments": [{"prompt_index",
 "label", "score", "detection_score", "area", "box", "mask": COCO RLE (compressed counts)}], "timings_ms",
 "embedding_cache_hit"}``. Prompt masks (``"mask"`` in a prompt) are COCO RLE objects too. The image's SAM
@@ -34,6 +37,11 @@ from modchain.serving.blip2_handler import InvocationError
 JSON = "application/json"
 MAX_PROMPTS = 256
 MAX_QUERIES = 32
+#: Points in one prompt (SAM's prompts are a few clicks; thousands would only cost decoder time).
+MAX_POINTS_PER_PROMPT = 64
+#: A prompt mask may have the image's resolution (or SAM's 256x256 low-res input); a compressed RLE of a few
+#: bytes can declare a gigapixel mask, which decoding would allocate, so larger sizes are refused.
+MIN_MASK_PIXELS_ALLOWED = 1024 * 1024
 PARAMETERS = {"center_points": bool, "multimask": bool, "all_masks": bool, "max_detections": int,
               "min_detection_score": float}
 _DATA_URI = re.compile(r"^data:[\w.+/-]*(?:;[\w.+-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
@@ -120,8 +128,14 @@ class VisualHandler:
             raise InvocationError("this endpoint serves no detector: send 'prompts' only")
         if (prompts or (segment and self.detector is None)) and self.segmenter is None:
             raise InvocationError("this endpoint serves no segmenter: send 'query' with \"segment\": false")
+        if any(len(p.points) > MAX_POINTS_PER_PROMPT for p in prompts):
+            raise InvocationError(f"at most {MAX_POINTS_PER_PROMPT} points per prompt")
         options = _parameters(data.get("parameters"))
-        return {"image": self._decode_image(data.get("image")), "queries": queries, "prompts": prompts,
+        image = self._decode_image(data.get("image"))
+        mask_limit = max(image.width * image.height, MIN_MASK_PIXELS_ALLOWED)
+        if any(p.mask is not None and p.mask.size[0] * p.mask.size[1] > mask_limit for p in prompts):
+            raise InvocationError("a prompt mask is larger than the image", status=413, code="PayloadTooLarge")
+        return {"image": image, "queries": queries, "prompts": prompts,
                 "segment": segment and self.segmenter is not None, "options": options}
 
     def predict(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -62,6 +62,8 @@ def _build(kinds: dict[str, tuple[str, str]], kind: str, model: str | None, **op
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from modchain.visual.evaluation import CocoDataset, SegmentationEvaluator, evaluate_predictions
 
+    if args.limit is not None and args.limit < 1:
+        raise ConfigurationError("--limit must be at least 1")
     dataset = CocoDataset.load(args.annotations)
     if args.limit:
         keep = sorted(dataset.images)[: args.limit]

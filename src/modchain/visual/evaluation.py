@@ -56,7 +56,10 @@ def rasterize_segmentation(segmentation: Any, height: int, width: int) -> np.nda
     from PIL import Image, ImageDraw
 
     if isinstance(segmentation, Mapping):
-        mask = EncodedMask.from_coco(dict(segmentation))
+        try:
+            mask = EncodedMask.from_coco(dict(segmentation))
+        except (TypeError, ValueError):  # pydantic's ValidationError is a ValueError
+            raise InputError("a COCO RLE segmentation with bad 'size' or 'counts'") from None
         if tuple(mask.size) != (height, width):
             raise InputError(f"an RLE of size {mask.size} in a {width}x{height} image")
         return decode_mask(mask)
@@ -67,8 +70,11 @@ def rasterize_segmentation(segmentation: Any, height: int, width: int) -> np.nda
     for polygon in segmentation:
         if not isinstance(polygon, Sequence) or len(polygon) < 6 or len(polygon) % 2:
             raise InputError("a COCO polygon is a flat list of at least 3 x, y pairs")
-        draw.polygon([(float(polygon[i]), float(polygon[i + 1])) for i in range(0, len(polygon), 2)],
-                     fill=1, outline=1)
+        try:
+            points = [(float(polygon[i]), float(polygon[i + 1])) for i in range(0, len(polygon), 2)]
+        except (TypeError, ValueError):
+            raise InputError("a COCO polygon holds numbers only") from None
+        draw.polygon(points, fill=1, outline=1)
     return np.asarray(canvas, dtype=bool)
 
 
@@ -165,10 +171,14 @@ class SegmentationEvaluator:
         image_area = height * width
         gt: dict[int, list[tuple[np.ndarray, bool]]] = defaultdict(list)
         for annotation in self.dataset.annotations.get(int(image_id), []):
+            if "segmentation" not in annotation:
+                raise InputError(f"annotation {str(annotation.get('id'))[:20]} of image {image_id} has no segmentation")
             mask = rasterize_segmentation(annotation["segmentation"], height, width)
             gt[int(annotation["category_id"])].append((mask, bool(annotation.get("iscrowd", 0))))
         preds: dict[int, list[np.ndarray]] = defaultdict(list)
         for category_id, mask in predictions:
+            if int(category_id) not in self.dataset.categories:
+                raise InputError(f"a prediction for category id {int(category_id)}, not in the annotation file")
             array = decode_mask(mask) if isinstance(mask, EncodedMask) else np.asarray(mask, dtype=bool)
             if array.shape != (height, width):
                 raise InputError(f"a predicted mask of shape {array.shape} for a {width}x{height} image")

@@ -37,6 +37,22 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", "
 _S3_PREFIX = re.compile(r"^s3://([^/]+)/?(.*)$")
 
 
+class S3Object(str):
+    """An ``s3://bucket/key`` source that keeps its bucket and key as listed: S3 keys may hold any character
+    (newlines, leading spaces) that parsing the URI string back would lose. Compares equal to the URI."""
+
+    bucket: str
+    key: str
+
+    def __new__(cls, bucket: str, key: str) -> S3Object:
+        uri = super().__new__(cls, f"s3://{bucket}/{key}")
+        uri.bucket, uri.key = bucket, key
+        return uri
+
+    def __getnewargs__(self) -> tuple[str, str]:  # pickling (Ray workers, copies) rebuilds from bucket and key
+        return (self.bucket, self.key)
+
+
 @dataclass(frozen=True)
 class CacheInfo:
     hits: int
@@ -59,7 +75,8 @@ class OnceLru:
         self.hits = self.misses = self.evictions = 0
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, bool]:
-        """``(value, hit)``; ``hit`` is False for the one caller that computed it (and for waiters on it)."""
+        """``(value, hit)``: ``hit`` is False only for the one caller that computed the value; callers that
+        waited for that computation get True (they did not pay for one)."""
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
@@ -120,6 +137,9 @@ class ImageStore:
                  embedding_cache_size: int = 16, image_cache_size: int = 8,
                  load_options: Mapping[str, Any] | None = None) -> None:
         self._sources: dict[str, Any] = {}
+        # Bumped when an id is replaced. Cache keys carry it, so an embedding still being computed for the old
+        # image when ``add`` replaces it lands under a dead key instead of being served for the new image.
+        self._versions: dict[str, int] = {}
         self._sources_lock = threading.Lock()
         self.s3_client, self.fetch_s3 = s3_client, fetch_s3
         self.load_options = dict(load_options or {})
@@ -177,7 +197,9 @@ class ImageStore:
                 key = item["Key"]
                 stem, dot, ext = key[len(prefix):].rpartition(".")
                 if dot and f".{ext.lower()}" in endings and stem:
-                    images.setdefault(stem, f"s3://{bucket}/{key}")
+                    if stem in images:  # as from_folder: "a.jpg" and "a.png" cannot both be image "a"
+                        raise ConfigurationError(f"two images with id {stem[:80]!r} under s3://{bucket}/{prefix}")
+                    images[stem] = S3Object(bucket, key)
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token or len(images) >= max_keys:
                 break
@@ -191,8 +213,10 @@ class ImageStore:
         with self._sources_lock:
             replaced = image_id in self._sources
             self._sources[image_id] = image
-        if replaced:
-            self._images.discard(lambda key: key == image_id)
+            if replaced:
+                self._versions[image_id] = self._versions.get(image_id, 0) + 1
+        if replaced:  # free the old entries now (the version in the keys already keeps them from being served)
+            self._images.discard(lambda key: key[0] == image_id)
             self._embeddings.discard(lambda key: key[0] == image_id)
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -207,34 +231,57 @@ class ImageStore:
         return sorted(self._sources)
 
     def source(self, image_id: str) -> Any:
+        return self._versioned(image_id)[0]
+
+    def _versioned(self, image_id: str) -> tuple[Any, int]:
+        """The source and its version, read together (``add`` may replace the id concurrently)."""
         try:
-            return self._sources[image_id]
+            with self._sources_lock:
+                return self._sources[image_id], self._versions.get(image_id, 0)
         except (KeyError, TypeError):
             raise UnknownImageError(f"no image with id {str(image_id)[:80]!r} in the store "
                                     f"({len(self._sources)} images)") from None
 
     def get(self, image_id: str) -> PILImage.Image:
         """The image as RGB PIL (typed :class:`ImageInputError` for a missing or corrupt file)."""
-        source = self.source(image_id)
-        image, _ = self._images.get_or_compute(image_id, lambda: self.load(source))
-        return image
+        return self._get(image_id)[0]
+
+    def _get(self, image_id: str) -> tuple[PILImage.Image, int]:
+        source, version = self._versioned(image_id)
+        image, _ = self._images.get_or_compute((image_id, version), lambda: self.load(source))
+        return image, version
 
     def load(self, source: Any) -> PILImage.Image:
         """Load any image source with this store's S3 access and ``load_options`` (not stored, not cached)."""
-        from modchain.vision.image_input import load_image
+        from modchain.vision.image_input import DEFAULT_MAX_BYTES, load_image
 
+        if isinstance(source, S3Object):  # fetch by the exact key; the bytes are then checked and decoded
+            if self.fetch_s3 is None and self.s3_client is None:
+                raise ConfigurationError("an s3:// image needs fetch_s3= or s3_client= (a boto3 S3 client)")
+            max_bytes = self.load_options.get("max_bytes", DEFAULT_MAX_BYTES)
+            if self.fetch_s3 is not None:
+                source = self.fetch_s3(source.bucket, source.key, max_bytes=max_bytes)
+            else:
+                from modchain.backends.s3_images import fetch_s3_image
+
+                source = fetch_s3_image(self.s3_client, source.bucket, source.key, max_bytes=max_bytes)
         return load_image(source, fetch_s3=self.fetch_s3, s3_client=self.s3_client, **self.load_options)
 
     # -- embeddings ------------------------------------------------------------------------------------------
 
     def embedding(self, image_id: str, segmenter: Segmenter) -> tuple[Any, bool]:
         """``(embedding, cache_hit)`` of a stored image for ``segmenter``, computed once per (id, model)."""
-        image = self.get(image_id)
-        return self._embeddings.get_or_compute((image_id, segmenter.name), lambda: segmenter.embed(image))
+        source, version = self._versioned(image_id)
+
+        def compute() -> Any:  # a cache hit needs no image: decode (or take the decoded one) only to embed
+            image, _ = self._images.get_or_compute((image_id, version), lambda: self.load(source))
+            return segmenter.embed(image)
+
+        return self._embeddings.get_or_compute((image_id, version, segmenter.name), compute)
 
     def embedding_for_image(self, image: PILImage.Image, segmenter: Segmenter) -> tuple[Any, bool]:
         """The same for an image given directly (no id): cached under a digest of its pixels."""
-        key = ("#" + image_digest(image), segmenter.name)
+        key = ("#" + image_digest(image), 0, segmenter.name)
         return self._embeddings.get_or_compute(key, lambda: segmenter.embed(image))
 
     def cache_info(self) -> CacheInfo:

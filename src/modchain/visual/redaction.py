@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from modchain.core.errors import ConfigurationError, InputError
 from modchain.visual.masks import decode_mask
 from modchain.visual.results import ImageChainResult
+from modchain.visual.types import PixelBox
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,15 +50,24 @@ def redaction_mask(result: ImageChainResult, *, labels: Sequence[str] | str | No
                 raise InputError(f"a mask of size {segment.mask.size} does not fit a {width}x{height} image")
             region |= decode_mask(segment.mask)
     else:
-        boxes = [d.box for d in result.detections_for(labels)]
-        if not result.detections:  # segmenter-only chains: the boxes of the masks
-            boxes = [s.box for s in result.segments_for(labels) if s.box is not None]
-        for x0, y0, x1, y1 in boxes:
+        for x0, y0, x1, y1 in redaction_boxes(result, labels):
             # Cover every pixel the box touches: floor the start, ceil the end.
             c0, r0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
             c1, r1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
             region[r0:r1, c0:c1] = True
     return _dilate(region, dilate) if dilate and region.any() else region
+
+
+def redaction_boxes(result: ImageChainResult, labels: Sequence[str] | str | None = None) -> list[PixelBox]:
+    """The boxes ``use="boxes"`` covers: the chosen labels' detection boxes and the tight boxes of their masks.
+
+    Both, because either may hold a region the other lacks: masks from explicit prompts have no detection,
+    and SAM may spill a mask past its prompt box. Redaction errs toward covering more."""
+    boxes = [d.box for d in result.detections_for(labels)]
+    for segment in result.segments_for(labels):
+        if segment.box is not None and segment.box not in boxes:
+            boxes.append(segment.box)
+    return boxes
 
 
 def redact(image: Any, result: ImageChainResult, *, labels: Sequence[str] | str | None = None,
@@ -158,21 +168,26 @@ class Redactor(Runnable[Any, RedactionResult]):
             query = request.get("query") or self.query
             chain_input = {k: request[k] for k in ("image", "image_id", "prompts") if request.get(k) is not None}
             result = self.chain.invoke({"query": query, **chain_input}, config)
-        if "image" in request:
+        store = getattr(self.chain, "image_store", None)
+        if request.get("image") is not None:
+            # The chain's store loads it as the chain did (its S3 access and load options), so the two agree.
             image = request["image"]
-        elif self.chain is not None and request.get("image_id") is not None:
-            image = self.chain.image_store.get(request["image_id"])
+            if store is not None:
+                picture = store.load(image)
+            else:
+                from modchain.vision.image_input import load_image
+
+                picture = load_image(image)
+        elif store is not None and request.get("image_id") is not None:
+            picture = store.get(request["image_id"])
         else:
             raise InputError("give 'image' (or 'image_id' with a chain's image store)")
-        from modchain.vision.image_input import load_image
-
-        picture = load_image(image)
         o = self.options
         region = redaction_mask(result, labels=self.labels, use=o["use"], dilate=o["dilate"])
         redacted = apply_redaction(picture, region, method=o["method"], blur_radius=o["blur_radius"],
                                    pixel_size=o["pixel_size"], fill=o["fill"])
         count = len(result.segments_for(self.labels) if o["use"] == "masks" else
-                    (result.detections_for(self.labels) or result.segments_for(self.labels)))
+                    redaction_boxes(result, self.labels))
         return RedactionResult(image=redacted, result=result, redacted=count, redacted_pixels=int(region.sum()))
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> RedactionResult:

@@ -7,6 +7,7 @@ Masks travel run-length encoded (:class:`~modchain.visual.masks.EncodedMask`), n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -23,6 +24,8 @@ PixelBox = tuple[float, float, float, float]
 
 def _valid_box(box: PixelBox) -> PixelBox:
     x0, y0, x1, y1 = (float(v) for v in box)
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):  # JSON's 1e999 parses as inf
+        raise ValueError("box coordinates must be finite numbers")
     if not (x1 >= x0 and y1 >= y0):
         raise ValueError("box must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0")
     return (x0, y0, x1, y1)
@@ -76,6 +79,13 @@ class VisualPrompt(_Frozen):
     @classmethod
     def _box_ok(cls, box: PixelBox | None) -> PixelBox | None:
         return None if box is None else _valid_box(box)
+
+    @field_validator("points")
+    @classmethod
+    def _points_ok(cls, points: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        if not all(math.isfinite(v) for point in points for v in point):
+            raise ValueError("point coordinates must be finite numbers")
+        return points
 
     @field_validator("mask", mode="before")
     @classmethod

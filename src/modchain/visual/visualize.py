@@ -64,7 +64,9 @@ def overlay(image: Any, result: ImageChainResult, *, alpha: float = 0.45, boxes:
     for label, score, box in tagged:
         color = label_color(label)
         if boxes:
-            draw.rectangle(box, outline=color, width=width)
+            # Boxes end exclusive (x1 = one past the last column); PIL's rectangle includes its far corner.
+            x0, y0, x1, y1 = box
+            draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=color, width=width)
         if labels:
             text = f"{label or '?'} {score:.2f}"
             left, top, right, bottom = draw.textbbox((0, 0), text)
