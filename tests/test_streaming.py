@@ -396,3 +396,19 @@ def test_trimming_never_changes_where_the_final_window_starts():
         return window.start, window.end, window.text
 
     assert final_window(trim=True) == final_window(trim=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(alphabet="ab c\n", min_size=1, max_size=400), window=st.integers(8, 120),
+       overlap=st.integers(0, 100), snap=st.integers(0, 20))
+def test_safety_first_never_holds_back_more_than_one_window(text, window, overlap, snap):
+    # The backlog (received but not releasable) stays under one window: a window needs no text past its
+    # nominal end, so snapping its edges to word boundaries never delays it.
+    overlap = min(overlap, window - 1)
+    windows = StreamWindows(StreamConfig(window_chars=window, overlap_chars=overlap, snap_chars=snap))
+    for ch in text:
+        windows.append(ch)
+        while (next_window := windows.next_window()) is not None:
+            windows.schedule(next_window)
+            windows.passed(next_window)
+        assert windows.total - windows.released < window

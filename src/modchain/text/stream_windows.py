@@ -1,18 +1,21 @@
 """Where the windows of a moderated stream fall, and how much of the stream is safe to release.
 
 Windows are laid over the *text* of the stream, never over its chunks: window ``k`` nominally covers
-characters ``[k * step, k * step + window_chars)`` with ``step = window_chars - overlap_chars``. So which
-windows get checked depends only on the text, and a stream cut into different chunks is judged exactly
-the same. Any phrase of at most ``overlap_chars`` characters lies whole inside some window, wherever it
-starts (a phrase starting in ``[k * step, (k + 1) * step)`` ends before ``k * step + window_chars``).
+characters ``[k * step, k * step + window_chars)``. So which windows get checked depends only on the text, and
+a stream cut into different chunks is judged exactly the same.
+
+Window edges move to the nearest whitespace, so a window does not end in half a word ("anal|ysis") that a
+classifier could misread: the start moves back, the end moves back too (at most ``snap`` characters each,
+``snap = min(snap_chars, (window_chars - overlap_chars) // 4)``). Moving the end back, never forward, means a
+window needs no text past its nominal end, so safety-first holds text back by at most one window. The step
+pays for it: ``step = window_chars - overlap_chars - snap``, so every window still reaches at least
+``overlap_chars`` past the next window's start, and any phrase of at most ``overlap_chars`` characters lies
+whole inside some window, wherever it starts (a phrase starting in ``[k * step, (k + 1) * step)`` ends before
+``(k + 1) * step + overlap_chars <= k * step + window_chars - snap``, at or before window ``k``'s end).
 
 Release rule (safety-first): once windows ``0..k`` are checked, characters before ``(k + 1) * step`` may go
 out. Every short phrase touching that prefix starts before ``(k + 1) * step``, so it was seen whole by a
 checked window: an SSN split across chunks or windows is masked before any digit of it is released.
-
-Window edges move outwards to the nearest whitespace (at most ``snap_chars`` away), so a window never ends
-in half a word ("anal|ysis") that a classifier could misread, unless the word is longer than that.
-Growing a window keeps the guarantee above.
 """
 
 from __future__ import annotations
@@ -70,8 +73,8 @@ class StreamWindows:
 
     def __init__(self, config: StreamConfig) -> None:
         self.window = config.window_chars
-        self.step = config.window_chars - config.overlap_chars
-        self.snap = config.snap_chars
+        self.snap = min(config.snap_chars, (config.window_chars - config.overlap_chars) // 4)
+        self.step = config.window_chars - config.overlap_chars - self.snap
         self._text = ""       # the stream's text from offset _base on (older text is dropped)
         self._masked = ""     # the same text with redactions applied (equal length)
         self._base = 0
@@ -99,14 +102,14 @@ class StreamWindows:
                 return position
         return offset
 
-    def _snap_end(self, offset: int, final: bool) -> int | None:
-        """Move a window end forward to the end of its word; None while the text to decide is not here."""
-        for position in range(offset, min(offset + self.snap, self.total) + 1):
-            if position == self.total:
-                return position if final else None
-            if self._char(position).isspace():
+    def _snap_end(self, offset: int) -> int:
+        """Move a window end back to a word boundary (at most snap). Reads only text before ``offset``, so
+        where a window ends never depends on how much of the stream has arrived."""
+        lowest = max(offset - self.snap, self._base + 1)
+        for position in range(offset, lowest - 1, -1):
+            if self._char(position - 1).isspace() or (position < offset and self._char(position).isspace()):
                 return position
-        return offset + self.snap
+        return offset
 
     def next_window(self, final: bool = False) -> Window | None:
         """The next window to check, or None until more text arrives. ``final``: the stream has ended, so
@@ -114,9 +117,8 @@ class StreamWindows:
         if self.finished:
             return None
         nominal = self._next * self.step
-        end = self._snap_end(nominal + self.window, final) if nominal + self.window < self.total else None
-        if end is not None:
-            start = self._snap_start(nominal)
+        if nominal + self.window <= self.total:
+            start, end = self._snap_start(nominal), self._snap_end(nominal + self.window)
             return Window(self._next, start, end, self._slice(self._text, start, end))
         if not final or self._next * self.step >= self.total:  # no tail beyond the scheduled windows
             return None
