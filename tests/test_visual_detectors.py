@@ -71,6 +71,18 @@ def test_grounding_dino_boxes_are_pixels_inside_the_image(gd_dir, image):
     assert detector.detect(image, QUERIES) == detections  # deterministic
 
 
+@pytest.mark.parametrize("size", [(64, 64), (512, 512), (300, 40), (40, 300)])
+def test_grounding_dino_takes_square_and_extreme_aspect_images(gd_dir, size):
+    # A square image once left the tiny model's extra feature level at 1x1, which GroupNorm refuses.
+    image = Image.fromarray(np.random.default_rng(2).integers(0, 255, (*size[::-1], 3), dtype=np.uint8))
+    detector = GroundingDino.local(gd_dir, device="cpu", box_threshold=0.0, text_threshold=0.0)
+    detections = detector.detect(image, QUERIES)
+    assert detections
+    for d in detections:
+        x0, y0, x1, y1 = d.box
+        assert 0.0 <= x0 <= x1 <= size[0] and 0.0 <= y0 <= y1 <= size[1]
+
+
 def test_grounding_dino_thresholds_keep_a_subset(gd_dir, image):
     loose = GroundingDino.local(gd_dir, device="cpu", box_threshold=0.0, text_threshold=0.0,
                                 nms_threshold=None).detect(image, QUERIES)

@@ -131,7 +131,7 @@ class GroundingDino:
             try:
                 with torch.inference_mode():
                     output = model(**pixel_inputs, **{k: v.to(device) for k, v in encoded.items()})
-            except RuntimeError as exc:  # out of memory, device errors: the image was not searched
+            except Exception as exc:  # noqa: BLE001 - out of memory, device or shape errors: the image was not searched
                 raise BackendError(f"{BACKEND}: model inference failed: {type(exc).__name__}",
                                    backend=BACKEND) from exc
             probs = output.logits[0].float().sigmoid().cpu()        # (num_queries, max_text_len)

@@ -110,7 +110,7 @@ class Owlv2:
             with torch.inference_mode():
                 output = model(input_ids=text["input_ids"].to(device),
                                attention_mask=text["attention_mask"].to(device), pixel_values=pixels)
-        except RuntimeError as exc:  # out of memory, device errors: the image was not searched
+        except Exception as exc:  # noqa: BLE001 - out of memory, device or shape errors: the image was not searched
             raise BackendError(f"{BACKEND}: model inference failed: {type(exc).__name__}", backend=BACKEND) from exc
         logits = output.logits[0].float().cpu()           # (patches, queries)
         best_logit, best_query = logits.max(dim=-1)

@@ -162,7 +162,7 @@ class Sam:
         try:
             with torch.inference_mode():
                 output = model.get_image_embeddings(pixel_values)
-        except RuntimeError as exc:  # out of memory, device errors
+        except Exception as exc:  # noqa: BLE001 - out of memory, device or shape errors
             raise BackendError(f"{BACKEND}: image encoder failed: {type(exc).__name__}", backend=BACKEND) from exc
         self.encoder_calls += 1
         if decoder.kind == "sam_hq":

@@ -100,7 +100,7 @@ class SamDecoder:
         try:
             with torch.inference_mode():
                 output = self.model(image_embeddings=image_embeddings, multimask_output=multimask, **kwargs)
-        except RuntimeError as exc:  # out of memory, device errors: no masks were made
+        except Exception as exc:  # noqa: BLE001 - out of memory, device or shape errors: no masks were made
             raise BackendError(f"{BACKEND}: mask decoder failed: {type(exc).__name__}", backend=BACKEND) from exc
         self.calls += 1
         masks = output.pred_masks.float()

@@ -56,7 +56,7 @@ def save_tiny_grounding_dino(path, *, num_queries: int = 30, seed: int = 0) -> s
         backbone_config=backbone.to_dict(), text_config=text.to_dict(), d_model=32, encoder_layers=1,
         decoder_layers=2,  # one decoder layer trips transformers' bbox_embed weight tying
         encoder_ffn_dim=32, decoder_ffn_dim=32, encoder_attention_heads=2, decoder_attention_heads=2,
-        num_queries=num_queries, max_text_len=64, num_feature_levels=4, encoder_n_points=2, decoder_n_points=2)
+        num_queries=num_queries, max_text_len=64, num_feature_levels=3, encoder_n_points=2, decoder_n_points=2)
     model = transformers.GroundingDinoForObjectDetection(config).eval()
     model.save_pretrained(path)
     processor.save_pretrained(path)
