@@ -12,9 +12,9 @@ from PIL import Image, ImageDraw
 from modchain.backends.sagemaker_stable_diffusion import SageMakerStableDiffusion
 from modchain.core.errors import BackendError, ConfigurationError
 from modchain.generation import SafeImageGenerator
-from modchain.serving.blip2_handler import InvocationError
 from modchain.serving.server import LocalEndpoint
 from modchain.serving.stable_diffusion_handler import StableDiffusionHandler
+from modchain.serving.toolkit import InvocationError
 from modchain.testing.clients import local_client
 
 

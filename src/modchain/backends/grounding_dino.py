@@ -16,17 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from modchain.backends.hf_common import LazyModel, require_hf, resolve_device
+from modchain.backends.hf_common import LazyModel, require_hf
 from modchain.backends.hf_vision_common import (
     as_rgb,
+    check_given_objects,
     check_queries,
     check_threshold,
     clip_box,
-    load_checked_model,
-    load_image_processor,
+    load_text_vision_model,
     nms,
-    resolve_dtype,
-    to_device,
 )
 from modchain.core.errors import BackendError, ConfigurationError, InputError
 from modchain.visual.types import Detection
@@ -50,9 +48,7 @@ class GroundingDino:
                  box_threshold: float = 0.35, text_threshold: float = 0.25, labels: Sequence[str] | None = None,
                  nms_threshold: float | None = 0.7, max_detections: int = 100, revision: str | None = None,
                  model_obj: Any = None, tokenizer_obj: Any = None, image_processor_obj: Any = None) -> None:
-        given = (model_obj, tokenizer_obj, image_processor_obj)
-        if any(g is None for g in given) and any(g is not None for g in given):
-            raise ConfigurationError("pass model_obj, tokenizer_obj and image_processor_obj together (or none)")
+        given = check_given_objects(model_obj, tokenizer_obj, image_processor_obj)
         if max_detections < 1:
             raise ConfigurationError("max_detections must be at least 1")
         self.model_name = str(model)
@@ -83,23 +79,12 @@ class GroundingDino:
         return self
 
     def _load(self) -> tuple[Any, Any, Any, Any, Any]:
-        torch, transformers = require_hf()
-        device = resolve_device(self._device_arg)
-        dtype = resolve_dtype(torch, self._dtype_arg, device)
-        model_obj, tokenizer, image_processor = self._given
-        if model_obj is None:
-            model_obj = load_checked_model(transformers, self.model_name, _MODEL_CLASSES, revision=self.revision,
-                                           dtype=dtype, what="Grounding DINO")
-            try:
-                tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_name, revision=self.revision)
-                image_processor = load_image_processor(transformers, self.model_name,
-                                                       "GroundingDinoImageProcessorPil", revision=self.revision)
-            except (OSError, ValueError) as exc:
-                raise ConfigurationError(f"cannot load the processor of {self.model_name!r}: {exc}") from exc
-        if not getattr(tokenizer, "is_fast", False):
+        parts = load_text_vision_model(self.model_name, revision=self.revision, device_arg=self._device_arg,
+                                       dtype_arg=self._dtype_arg, given=self._given, model_types=_MODEL_CLASSES,
+                                       pil_processor="GroundingDinoImageProcessorPil", what="Grounding DINO")
+        if not getattr(parts[1], "is_fast", False):
             raise ConfigurationError("Grounding DINO needs a fast tokenizer (character offsets map tokens to queries)")
-        model_obj = to_device(model_obj, device, dtype, self._device_arg)
-        return model_obj, tokenizer, image_processor, device, dtype
+        return parts
 
     # ---------------------------------------------------------------------------------------- detection
 

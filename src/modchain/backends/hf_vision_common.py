@@ -12,6 +12,7 @@ import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
+from modchain.backends.hf_common import require_hf, resolve_device
 from modchain.core.errors import ConfigurationError, InputError
 
 
@@ -126,3 +127,30 @@ def to_device(model: Any, device: Any, dtype: Any, device_arg: Any) -> Any:
         return model.to(device=device, dtype=dtype).eval()
     except (RuntimeError, AssertionError, ValueError) as exc:  # e.g. "cuda" on a CPU-only torch
         raise ConfigurationError(f"cannot use device {device_arg!r}: {type(exc).__name__}: {exc}") from None
+
+
+def check_given_objects(model_obj: Any, tokenizer_obj: Any, image_processor_obj: Any) -> tuple[Any, Any, Any]:
+    """Already-loaded parts of a text-queried detector come all together, or not at all."""
+    given = (model_obj, tokenizer_obj, image_processor_obj)
+    if any(g is None for g in given) and any(g is not None for g in given):
+        raise ConfigurationError("pass model_obj, tokenizer_obj and image_processor_obj together (or none)")
+    return given
+
+
+def load_text_vision_model(model: str, *, revision: str | None, device_arg: Any, dtype_arg: Any,
+                           given: tuple[Any, Any, Any], model_types: dict[str, str], pil_processor: str,
+                           what: str) -> tuple[Any, Any, Any, Any, Any]:
+    """(model, tokenizer, image processor, device, dtype) of a text-queried detector (Grounding DINO, OWLv2):
+    the ``given`` objects, or all three loaded from ``model``; the model moved to its device and dtype."""
+    torch, transformers = require_hf()
+    device = resolve_device(device_arg)
+    dtype = resolve_dtype(torch, dtype_arg, device)
+    model_obj, tokenizer, image_processor = given
+    if model_obj is None:
+        model_obj = load_checked_model(transformers, model, model_types, revision=revision, dtype=dtype, what=what)
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(model, revision=revision)
+            image_processor = load_image_processor(transformers, model, pil_processor, revision=revision)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot load the processor of {model!r}: {exc}") from exc
+    return to_device(model_obj, device, dtype, device_arg), tokenizer, image_processor, device, dtype

@@ -29,6 +29,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from modchain.serving.toolkit import InvocationError, toolkit_functions
+
 JSON = "application/json"
 TEXT = "text/plain"
 DEFAULT_PROMPT_TEMPLATE = "Question: {question} Answer:"
@@ -43,17 +45,6 @@ ALLOWED_PARAMETERS: dict[str, tuple[type, ...]] = {
 }
 MAX_NEW_TOKENS_LIMIT = 512
 _DATA_URI = re.compile(r"^data:[\w.+/-]*(?:;[\w.+-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
-
-
-class InvocationError(Exception):
-    """A request the handler refuses: ``status`` is the HTTP status (400), ``message`` is safe to return."""
-
-    def __init__(self, message: str, status: int = 400, code: str = "BadRequest") -> None:
-        super().__init__(message)
-        self.message, self.status, self.code = message, status, code
-
-    def body(self) -> bytes:
-        return json.dumps({"error": self.code, "message": self.message}).encode()
 
 
 @dataclass
@@ -321,45 +312,10 @@ def _accepts(accept: str | None) -> str:
 
 # ------------------------------------------------------------------- SageMaker inference toolkit functions
 
-def _toolkit_error(exc: InvocationError) -> Exception:
-    try:  # the toolkit answers this error's status code instead of 500
-        from sagemaker_inference.errors import BaseInferenceToolkitError
-    except ImportError:
-        return exc
-    return BaseInferenceToolkitError(exc.status, exc.message, exc.code)
-
-
 def model_fn(model_dir: str, context: Any = None) -> Blip2Handler:
     """SageMaker: load the checkpoint in ``model_dir`` (the unpacked model.tar.gz)."""
     return Blip2Handler(model_dir).load()
 
 
-def input_fn(request_body: bytes | str, request_content_type: str, model: Blip2Handler | None = None,
-             context: Any = None) -> Any:
-    """SageMaker: decode the request. Without ``model`` (toolkit call order) parsing is deferred to predict_fn."""
-    body = request_body.encode() if isinstance(request_body, str) else bytes(request_body)
-    if model is None:
-        return (body, request_content_type)
-    try:
-        return model.parse(body, request_content_type)
-    except InvocationError as exc:
-        raise _toolkit_error(exc) from None
-
-
-def predict_fn(input_data: Any, model: Blip2Handler, context: Any = None) -> dict[str, Any]:
-    """SageMaker: answer a request decoded by :func:`input_fn`."""
-    try:
-        if isinstance(input_data, tuple):
-            input_data = model.parse(*input_data)
-        return model.predict(input_data)
-    except InvocationError as exc:
-        raise _toolkit_error(exc) from None
-
-
-def output_fn(prediction: dict[str, Any], accept: str | None, context: Any = None) -> tuple[bytes, str]:
-    """SageMaker: encode the answer for ``accept``; returns ``(body, content_type)``."""
-    try:
-        return Blip2Handler.render(prediction, accept)
-    except InvocationError as exc:
-        raise _toolkit_error(exc) from None
+input_fn, predict_fn, output_fn = toolkit_functions(Blip2Handler)
 

@@ -28,7 +28,7 @@ import random
 import threading
 from typing import Any
 
-from modchain.serving.blip2_handler import InvocationError
+from modchain.serving.toolkit import InvocationError
 
 JSON = "application/json"
 JSON_JPEG = "application/json;jpeg"

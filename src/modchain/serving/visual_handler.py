@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from modchain.serving.blip2_handler import InvocationError
+from modchain.serving.toolkit import InvocationError, toolkit_functions
 
 JSON = "application/json"
 MAX_PROMPTS = 256
@@ -228,14 +228,6 @@ def _parameters(value: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------- SageMaker inference toolkit functions
 
-def _toolkit_error(exc: InvocationError) -> Exception:
-    try:
-        from sagemaker_inference.errors import BaseInferenceToolkitError
-    except ImportError:
-        return exc
-    return BaseInferenceToolkitError(exc.status, exc.message, exc.code)
-
-
 def model_fn(model_dir: str, context: Any = None) -> VisualHandler:
     """SageMaker: load ``model_dir/detector`` (Grounding DINO) and/or ``model_dir/segmenter`` (SAM)."""
     root = Path(model_dir)
@@ -245,31 +237,7 @@ def model_fn(model_dir: str, context: Any = None) -> VisualHandler:
                          segmenter_model=str(segmenter) if segmenter.is_dir() else None).load()
 
 
-def input_fn(request_body: bytes | str, request_content_type: str, model: VisualHandler | None = None,
-             context: Any = None) -> Any:
-    body = request_body.encode() if isinstance(request_body, str) else bytes(request_body)
-    if model is None:
-        return (body, request_content_type)  # the toolkit calls input_fn without the model: parse in predict_fn
-    try:
-        return model.parse(body, request_content_type)
-    except InvocationError as exc:
-        raise _toolkit_error(exc) from None
-
-
-def predict_fn(input_data: Any, model: VisualHandler, context: Any = None) -> dict[str, Any]:
-    try:
-        if isinstance(input_data, tuple):
-            input_data = model.parse(*input_data)
-        return model.predict(input_data)
-    except InvocationError as exc:
-        raise _toolkit_error(exc) from None
-
-
-def output_fn(prediction: dict[str, Any], accept: str | None, context: Any = None) -> tuple[bytes, str]:
-    try:
-        return VisualHandler.render(prediction, accept)
-    except InvocationError as exc:
-        raise _toolkit_error(exc) from None
+input_fn, predict_fn, output_fn = toolkit_functions(VisualHandler)
 
 
 # ------------------------------------------------------------------------------- `modchain serve visual`
