@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from modchain.backends.hf_common import LazyModel, require_hf
+from modchain.backends.hf_common import require_hf
 from modchain.backends.hf_vision_common import (
+    TextQueryDetector,
     as_rgb,
-    check_given_objects,
     check_queries,
     check_threshold,
     clip_box,
-    load_text_vision_model,
     nms,
 )
 from modchain.core.errors import BackendError, ConfigurationError, InputError
@@ -35,7 +34,7 @@ _MODEL_CLASSES = {"grounding-dino": "GroundingDinoForObjectDetection"}
 _SEPARATORS = str.maketrans({".": " ", "?": " "})  # phrase separators in Grounding DINO's text
 
 
-class GroundingDino:
+class GroundingDino(TextQueryDetector):
     """Grounding DINO detector (the visual chain's :class:`~modchain.visual.types.Detector`).
 
     ``model`` is a model id or a local directory with a ``GroundingDinoForObjectDetection`` checkpoint, its
@@ -44,24 +43,20 @@ class GroundingDino:
     to disable) drops a box overlapping a better box of the same label by more than that IoU.
     """
 
+    backend = BACKEND
+    model_types = _MODEL_CLASSES
+    pil_processor = "GroundingDinoImageProcessorPil"
+    what = "Grounding DINO"
+
     def __init__(self, model: str = DEFAULT_MODEL, *, device: Any = None, dtype: Any = None,
                  box_threshold: float = 0.35, text_threshold: float = 0.25, labels: Sequence[str] | None = None,
                  nms_threshold: float | None = 0.7, max_detections: int = 100, revision: str | None = None,
                  model_obj: Any = None, tokenizer_obj: Any = None, image_processor_obj: Any = None) -> None:
-        given = check_given_objects(model_obj, tokenizer_obj, image_processor_obj)
-        if max_detections < 1:
-            raise ConfigurationError("max_detections must be at least 1")
-        self.model_name = str(model)
-        self.revision = revision
+        super().__init__(model, device=device, dtype=dtype, nms_threshold=nms_threshold, labels=labels,
+                         max_detections=max_detections, revision=revision, model_obj=model_obj,
+                         tokenizer_obj=tokenizer_obj, image_processor_obj=image_processor_obj)
         self.box_threshold = check_threshold(box_threshold, "box_threshold")
         self.text_threshold = check_threshold(text_threshold, "text_threshold")
-        self.nms_threshold = None if nms_threshold is None else check_threshold(nms_threshold, "nms_threshold")
-        self.labels = None if labels is None else check_queries(list(labels), BACKEND)
-        self.max_detections = int(max_detections)
-        self._device_arg = device
-        self._dtype_arg = dtype
-        self._given = given
-        self._lazy = LazyModel(self._load)
 
     @classmethod
     def local(cls, model_id: str = DEFAULT_MODEL, device: Any = None, box_threshold: float = 0.35,
@@ -69,19 +64,8 @@ class GroundingDino:
         return cls(model_id, device=device, box_threshold=box_threshold, text_threshold=text_threshold,
                    labels=labels, **kwargs)
 
-    @property
-    def name(self) -> str:
-        return f"{BACKEND}:{self.model_name}"
-
-    def load(self) -> GroundingDino:
-        """Load the model now (it is otherwise loaded on first use). Raises ConfigurationError."""
-        self._lazy.get()
-        return self
-
     def _load(self) -> tuple[Any, Any, Any, Any, Any]:
-        parts = load_text_vision_model(self.model_name, revision=self.revision, device_arg=self._device_arg,
-                                       dtype_arg=self._dtype_arg, given=self._given, model_types=_MODEL_CLASSES,
-                                       pil_processor="GroundingDinoImageProcessorPil", what="Grounding DINO")
+        parts = super()._load()
         if not getattr(parts[1], "is_fast", False):
             raise ConfigurationError("Grounding DINO needs a fast tokenizer (character offsets map tokens to queries)")
         return parts

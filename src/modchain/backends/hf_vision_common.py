@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from modchain.backends.hf_common import require_hf, resolve_device
+from modchain.backends.hf_common import LazyModel, require_hf, resolve_device
 from modchain.core.errors import ConfigurationError, InputError
 
 
@@ -129,28 +129,61 @@ def to_device(model: Any, device: Any, dtype: Any, device_arg: Any) -> Any:
         raise ConfigurationError(f"cannot use device {device_arg!r}: {type(exc).__name__}: {exc}") from None
 
 
-def check_given_objects(model_obj: Any, tokenizer_obj: Any, image_processor_obj: Any) -> tuple[Any, Any, Any]:
-    """Already-loaded parts of a text-queried detector come all together, or not at all."""
-    given = (model_obj, tokenizer_obj, image_processor_obj)
-    if any(g is None for g in given) and any(g is not None for g in given):
-        raise ConfigurationError("pass model_obj, tokenizer_obj and image_processor_obj together (or none)")
-    return given
+_Detector = TypeVar("_Detector", bound="TextQueryDetector")
 
 
-def load_text_vision_model(model: str, *, revision: str | None, device_arg: Any, dtype_arg: Any,
-                           given: tuple[Any, Any, Any], model_types: dict[str, str], pil_processor: str,
-                           what: str) -> tuple[Any, Any, Any, Any, Any]:
-    """(model, tokenizer, image processor, device, dtype) of a text-queried detector (Grounding DINO, OWLv2):
-    the ``given`` objects, or all three loaded from ``model``; the model moved to its device and dtype."""
-    torch, transformers = require_hf()
-    device = resolve_device(device_arg)
-    dtype = resolve_dtype(torch, dtype_arg, device)
-    model_obj, tokenizer, image_processor = given
-    if model_obj is None:
-        model_obj = load_checked_model(transformers, model, model_types, revision=revision, dtype=dtype, what=what)
-        try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(model, revision=revision)
-            image_processor = load_image_processor(transformers, model, pil_processor, revision=revision)
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot load the processor of {model!r}: {exc}") from exc
-    return to_device(model_obj, device, dtype, device_arg), tokenizer, image_processor, device, dtype
+class TextQueryDetector:
+    """What the transformers detectors queried by text (Grounding DINO, OWLv2) share: settings checks, the
+    model, tokenizer and image processor loaded on first use (or given), ``name``, ``load``.
+
+    Subclasses set ``backend``, ``model_types`` (config model_type -> transformers class), ``pil_processor``
+    (the image processor class used without torchvision) and ``what`` (the model's name in errors).
+    """
+
+    backend: str
+    model_types: dict[str, str]
+    pil_processor: str
+    what: str
+
+    def __init__(self, model: str, *, device: Any, dtype: Any, nms_threshold: float | None,
+                 labels: Sequence[str] | None, max_detections: int, revision: str | None, model_obj: Any,
+                 tokenizer_obj: Any, image_processor_obj: Any) -> None:
+        self._given = (model_obj, tokenizer_obj, image_processor_obj)
+        if any(g is None for g in self._given) and any(g is not None for g in self._given):
+            raise ConfigurationError("pass model_obj, tokenizer_obj and image_processor_obj together (or none)")
+        if max_detections < 1:
+            raise ConfigurationError("max_detections must be at least 1")
+        self.model_name = str(model)
+        self.revision = revision
+        self.nms_threshold = None if nms_threshold is None else check_threshold(nms_threshold, "nms_threshold")
+        self.labels = None if labels is None else check_queries(list(labels), self.backend)
+        self.max_detections = int(max_detections)
+        self._device_arg = device
+        self._dtype_arg = dtype
+        self._lazy = LazyModel(self._load)
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend}:{self.model_name}"
+
+    def load(self: _Detector) -> _Detector:
+        """Load the model now (it is otherwise loaded on first use). Raises ConfigurationError."""
+        self._lazy.get()
+        return self
+
+    def _load(self) -> tuple[Any, Any, Any, Any, Any]:
+        """(model, tokenizer, image processor, device, dtype): the given objects or all three loaded."""
+        torch, transformers = require_hf()
+        device = resolve_device(self._device_arg)
+        dtype = resolve_dtype(torch, self._dtype_arg, device)
+        model, tokenizer, image_processor = self._given
+        if model is None:
+            model = load_checked_model(transformers, self.model_name, self.model_types, revision=self.revision,
+                                       dtype=dtype, what=self.what)
+            try:
+                tokenizer = transformers.AutoTokenizer.from_pretrained(self.model_name, revision=self.revision)
+                image_processor = load_image_processor(transformers, self.model_name, self.pil_processor,
+                                                       revision=self.revision)
+            except (OSError, ValueError) as exc:
+                raise ConfigurationError(f"cannot load the processor of {self.model_name!r}: {exc}") from exc
+        return to_device(model, device, dtype, self._device_arg), tokenizer, image_processor, device, dtype
