@@ -13,9 +13,10 @@ Data (the same protocol as training/train_document_injection.py, which imports i
             is split by a seeded hash: train 40% / dev 20% / test 40%. Dev and test payloads are each placed
             in 3 host passages, train payloads in 1.
 
-Nothing was tuned on test: the trained scorer's C, features and threshold were chosen on dev (see the model
-card, src/modchain/backends/local/models/MODELS.md); test is the held-out number. (During development test
-was run three times -- first model, cue union, final -- and no choice was made from it.)
+Nothing was tuned on test: the trained scorers' settings and thresholds were chosen on dev (see the model
+card, src/modchain/backends/local/models/MODELS.md); test is the held-out number. (Test was run three times
+for the first window model -- first model, cue union, final -- once for the first embedding head, and once for
+the current models, trained with the train-only data of training/cases; no choice was made from it.)
 
 Rows, side by side in one run (flag = score >= 0.5, the default threshold):
   whole passage   the offline prompt-safety classifier on the whole passage (what ModerationChain does)
@@ -61,38 +62,42 @@ _BIPIA_TRAINED = {"Scams & Fraud", "Misinformation & Propaganda",
                   "Marketing & Advertising"}
 
 
-def _unit(key: str) -> float:
+def hash_unit(key: str) -> float:
     return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) / float(1 << 48)
 
 
 def seen_in_training(source: str, row: dict) -> bool:
     """Whether the offline prompt-safety classifier trained on this payload (its training script's split rule)."""
     if source == "bipia":
-        return row["categories"][-1] in _BIPIA_TRAINED and _unit(f"bipia:{row['id']}") >= 0.25
-    return row["extra"].get("risk_category") == "security-violating" and _unit(f"cse:{row['id']}") >= 0.25
+        return row["categories"][-1] in _BIPIA_TRAINED and hash_unit(f"bipia:{row['id']}") >= 0.25
+    return row["extra"].get("risk_category") == "security-violating" and hash_unit(f"cse:{row['id']}") >= 0.25
 
 
 def payload_split(source: str, row: dict) -> str:
     if seen_in_training(source, row):
         return "train"
-    u = _unit(f"rag-payload:{source}:{row['id']}")
+    u = hash_unit(f"rag-payload:{source}:{row['id']}")
     return "train" if u < 0.4 else "dev" if u < 0.6 else "test"
 
 
 def passage_split(text: str) -> str:
-    u = _unit("rag-clean:" + text)
+    u = hash_unit("rag-clean:" + text)
     return "train" if u < 0.5 else "dev" if u < 0.7 else "test"
 
 
-def load_passages() -> list[tuple[str, str]]:
-    """``(kind, text)`` of every clean passage, in file order."""
+def read_passages(path: Path) -> list[tuple[str, str]]:
+    """``(kind, text)`` of every passage of one ``[kind] text`` file, in file order."""
     out = []
-    for path in sorted((HERE / "data").glob("rag_*.txt")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.startswith("["):
-                kind, text = line[1:].split("] ", 1)
-                out.append((kind, text.strip()))
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("["):
+            kind, text = line[1:].split("] ", 1)
+            out.append((kind, text.strip()))
     return out
+
+
+def load_passages() -> list[tuple[str, str]]:
+    """``(kind, text)`` of every clean passage of the benchmark, in file order."""
+    return [row for path in sorted((HERE / "data").glob("rag_*.txt")) for row in read_passages(path)]
 
 
 def load_payloads(data: Path) -> list[tuple[str, dict, str]]:

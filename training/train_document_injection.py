@@ -13,6 +13,10 @@ Protocol (the split rules live in benchmarks/rag_injection.py, so the benchmark 
                   hand-written planted instructions of training/cases/document_injection_cases.jsonl (train),
                   and ``--prompts`` ordinary chatbot prompts (WildGuardMix benign, everyday_chat train pool)
                   planted as weaker positives: a prompt in a page is what an injection looks like.
+  train-only      training/cases/rag_clean_extra.txt (420 clean pages, most asking their reader for something:
+                  75% train, 25% "hard dev", reported and used to break ties, never to place the threshold) and
+                  training/cases/document_injection_cases_more.jsonl (260 planted instructions); ``--no-extra``
+                  leaves them out (and reproduces the first model byte for byte).
   training set    every train payload placed in ``--hosts`` train passages (start, middle or end, seeded);
                   every window (each sentence, each pair) of those documents and of the train passages alone.
                   A window is positive when it holds a payload sentence, negative otherwise; after a first
@@ -61,6 +65,9 @@ WINDOW, MAX_CHARS = 2, 1500  # DocumentGuardConfig defaults: windows of one and 
 GRID_C = (32.0, 128.0, 512.0)
 VARIANTS = {"words+chars": [4, 4]}  # words alone was 10-25 points worse on dev in every trial
 CASES = ROOT / "training" / "cases" / "document_injection_cases.jsonl"
+# Train-only additions (never in the benchmark): more clean pages and more planted instructions.
+EXTRA_CLEAN = ROOT / "training" / "cases" / "rag_clean_extra.txt"
+EXTRA_CASES = ROOT / "training" / "cases" / "document_injection_cases_more.jsonl"
 
 
 def planted(host: str, payload: str, position: str) -> tuple[str, int, int]:
@@ -83,32 +90,46 @@ def chatbot_prompts(data: Path, rng: random.Random, limit: int) -> list[str]:
     return rng.sample(wild, min(limit, len(wild))) + chat
 
 
-def training_windows(data: Path, hosts: int, prompts: int, prompt_safety=None
+def training_documents(data: Path, hosts: int, prompts: int, extra: bool = True
+                       ) -> tuple[list[tuple[str, tuple[int, int] | None, float]], Counter]:
+    """``(text, payload character span or None, positive weight)`` of every training document: the train
+    passages alone, each train payload and hand-written case planted in ``hosts`` of them, each chatbot prompt
+    in one (weight 0.7). ``extra``: also the train-only passages and cases of training/cases (never in the
+    benchmark), which widen what a clean page looks like (emails, threads, exercises) and what a planted
+    instruction looks like."""
+    rng = random.Random(SEED)
+    clean = protocol.clean_split()["train"]
+    case_files = [CASES]
+    if extra:
+        clean = clean + extra_clean()["train"]
+        case_files.append(EXTRA_CASES)
+    payloads = [row["text"] for _, row, split in protocol.load_payloads(data) if split == "train"]
+    cases = [r["text"] for path in case_files for r in ttc.read_jsonl(path)
+             if r.get("label") == 1 and r.get("split") == "train"]
+    requests = chatbot_prompts(data, rng, prompts) if prompts else []
+    counts = Counter(passages=len(clean), payloads=len(payloads), cases=len(cases), chatbot_prompts=len(requests))
+    out: list[tuple[str, tuple[int, int] | None, float]] = [(text, None, 0.0) for text in clean]
+    for payload, copies, weight in [(p, hosts, 1.0) for p in payloads + cases] + [(p, 1, 0.7) for p in requests]:
+        for host in rng.sample(clean, copies):
+            text, start, end = planted(host, payload, rng.choice(protocol.POSITIONS))
+            out.append((text, (start, end), weight))
+    return out, counts
+
+
+def training_windows(data: Path, hosts: int, prompts: int, prompt_safety=None, extra: bool = True
                      ) -> tuple[list[tuple[str, list[str], int, float, int]], Counter]:
     """``(window text, context features, label, weight, document)`` for every training window (document -1:
     a clean page alone)."""
-    rng = random.Random(SEED)
-    clean = protocol.clean_split()["train"]
-    payloads = [row["text"] for _, row, split in protocol.load_payloads(data) if split == "train"]
-    cases = [r["text"] for r in ttc.read_jsonl(CASES) if r.get("label") == 1 and r.get("split") == "train"]
-    requests = chatbot_prompts(data, rng, prompts) if prompts else []
-    counts = Counter(passages=len(clean), payloads=len(payloads), cases=len(cases), chatbot_prompts=len(requests))
+    documents, counts = training_documents(data, hosts, prompts, extra)
     out = []
-    for text in clean:  # clean pages alone: every window negative
-        for _, _, window, feats in window_features(text, sentence_spans(text), WINDOW, MAX_CHARS, prompt_safety):
-            out.append((window, feats, 0, 1.0, -1))
-    placements = [(p, hosts, 1.0) for p in payloads + cases] + [(p, 1, 0.7) for p in requests]
-    document = 0
-    for payload, copies, weight in placements:
-        for host in rng.sample(clean, copies):
-            document += 1
-            text, start, end = planted(host, payload, rng.choice(protocol.POSITIONS))
-            sentences = sentence_spans(text)
-            inside = [s < end and e > start for s, e in sentences]
-            for first, last, window, feats in window_features(text, sentences, WINDOW, MAX_CHARS, prompt_safety):
-                label = int(any(inside[first:last]))
-                # the host's own windows repeat the clean pages' (in a new context): counted at a lower weight
-                out.append((window, feats, label, weight if label else 0.3, document))
+    for document, (text, payload, weight) in enumerate(documents):
+        sentences = sentence_spans(text)
+        inside = [payload is not None and s < payload[1] and e > payload[0] for s, e in sentences]
+        for first, last, window, feats in window_features(text, sentences, WINDOW, MAX_CHARS, prompt_safety):
+            label = int(any(inside[first:last]))
+            # the host's own windows repeat the clean pages' (in a new context): counted at a lower weight
+            out.append((window, feats, label, weight if label else (0.3 if payload else 1.0),
+                        document if payload else -1))
     counts.update(windows=len(out), positive_windows=sum(w[2] for w in out))
     return out, counts
 
@@ -128,7 +149,18 @@ def refine(scores: np.ndarray, y: np.ndarray, weights: np.ndarray, documents: np
     return out
 
 
+def extra_clean() -> dict[str, list[str]]:
+    """The train-only clean passages, split by a seeded hash: 75% train, 25% "hard dev". They were written to be
+    hard (most ask their reader for something), so the hard-dev pages are reported next to the dev numbers and
+    break ties, but do not place the threshold: the bar is measured on the benchmark's kind of pages."""
+    out: dict[str, list[str]] = {"train": [], "dev": []}
+    for _, text in protocol.read_passages(EXTRA_CLEAN):
+        out["train" if protocol.hash_unit("rag-extra:" + text) < 0.75 else "dev"].append(text)
+    return out
+
+
 def dev_documents(data: Path) -> tuple[list[str], list[str]]:
+    """``(poisoned, clean)`` documents of the benchmark's dev split."""
     clean = protocol.clean_split()
     poisoned = protocol.poisoned_split(data, clean, protocol.HOSTS_PER_PAYLOAD)["dev"]
     return [text for _, _, text in poisoned], clean["dev"]
@@ -165,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hosts", type=int, default=5, help="train passages each train payload is placed in")
     ap.add_argument("--prompts", type=int, default=400, help="benign chatbot prompts planted as extra positives")
     ap.add_argument("--keep-top", type=int, default=2, help="positive windows kept per planted payload (refit)")
+    ap.add_argument("--no-extra", action="store_true", help="leave out the train-only passages and cases")
     ap.add_argument("--prompt-safety-feature", action="store_true",
                     help="add the offline prompt-safety score of each window as features")
     ap.add_argument("--max-clean", type=float, default=0.04, help="dev clean passages allowed to be flagged")
@@ -175,16 +208,17 @@ def main(argv: list[str] | None = None) -> None:
 
         def prompt_safety(window: str) -> float:
             return score_prompt_safety(window)[0]
-    windows, counts = training_windows(args.data, args.hosts, args.prompts, prompt_safety)
+    windows, counts = training_windows(args.data, args.hosts, args.prompts, prompt_safety, not args.no_extra)
     print("training set: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
     lexicon = ttc.lexicon_map(ttc.PS_LEXICON)
     known = ttc.known_words([w[0] for w in windows], lexicon)
     hit_docs, miss_docs = dev_documents(args.data)
+    hard_docs = [] if args.no_extra else extra_clean()["dev"]
     y = np.array([w[2] for w in windows])
     weights = np.array([w[3] for w in windows])
     documents = np.array([w[4] for w in windows])
     best = None
-    print(f"\n{'variant':<13}{'C':>5}{'weights':>9}{'dev poisoned':>14}{'dev clean':>11}")
+    print(f"\n{'variant':<13}{'C':>5}{'weights':>9}{'dev poisoned':>14}{'dev clean':>11}{'hard dev clean':>16}")
     for variant, chars in VARIANTS.items():
         config = {**ttc.PS_CONFIG, "char_orders": chars, "prompt_safety_feature": args.prompt_safety_feature}
         lex = lm._Lexicon(lexicon, known, config["negatable"], config["negator"])
@@ -200,20 +234,24 @@ def main(argv: list[str] | None = None) -> None:
             threshold, recall, clean_rate = pick_threshold(document_scores(model, hit_docs, prompt_safety),
                                                            document_scores(model, miss_docs, prompt_safety),
                                                            args.max_clean)
-            print(f"{variant:<13}{c:>5}{len(spec['heads'][HEAD]['weights']):>9}{recall:>14.1%}{clean_rate:>11.1%}",
-                  flush=True)
-            if best is None or recall > best[0] + 1e-9:
-                best = (recall, clean_rate, variant, c, threshold, spec)
-    recall, clean_rate, variant, c, threshold, spec = best
+            hard = document_scores(model, hard_docs, prompt_safety)
+            hard_rate = sum(s >= threshold for s in hard) / max(1, len(hard))
+            print(f"{variant:<13}{c:>5}{len(spec['heads'][HEAD]['weights']):>9}{recall:>14.1%}{clean_rate:>11.1%}"
+                  f"{hard_rate:>16.1%}", flush=True)
+            key = (round(recall, 6), -round(hard_rate, 6))  # best dev recall; ties: fewer hard pages flagged
+            if best is None or key > best[0]:
+                best = (key, recall, clean_rate, hard_rate, variant, c, threshold, spec)
+    _, recall, clean_rate, hard_rate, variant, c, threshold, spec = best
     spec["calibration"] = {HEAD: float(f"{threshold:.5g}")}
     meta = {"trainer": "training/train_document_injection.py", "seed": SEED, "variant": variant, "C": c,
             "hosts": args.hosts, "prompts": args.prompts, "keep_top": args.keep_top, "max_clean": args.max_clean, "examples": dict(sorted(counts.items())),
             "dev": {"poisoned_docs": len(hit_docs), "clean_docs": len(miss_docs), "poisoned_flagged": round(recall, 4),
-                    "clean_flagged": round(clean_rate, 4)}}
+                    "clean_flagged": round(clean_rate, 4), "hard_clean_docs": len(hard_docs),
+                    "hard_clean_flagged": round(hard_rate, 4)}}
     args.out.mkdir(parents=True, exist_ok=True)
     path = ttc.write_model(spec, args.out, meta)
     print(f"\nchosen on dev: {variant}, C={c}, threshold logit {threshold:.3f}: poisoned flagged {recall:.1%}, "
-          f"clean flagged {clean_rate:.1%}\nwrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+          f"clean flagged {clean_rate:.1%} (hard dev pages {hard_rate:.1%})\nwrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     print(json.dumps(meta["dev"]))
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import sys
 from pathlib import Path
 
@@ -38,9 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "benchmarks"), str(ROOT / "training")]
 
-import rag_injection as protocol  # noqa: E402
 import train_document_injection as tdi  # noqa: E402
-import train_text_classifiers as ttc  # noqa: E402
 
 from modchain.backends.embedding_injection import (  # noqa: E402
     DEFAULT_EMBEDDING_MODEL,
@@ -56,23 +53,6 @@ WINDOW, MAX_CHARS = tdi.WINDOW, tdi.MAX_CHARS
 GRID_C = (0.01, 0.03)  # larger C (0.1-1) was 4-18 points worse on dev in the first trial
 GRID_ALPHA = (1.0, 3.0)  # smaller alpha (1e-3-1e-1) was 7-15 points worse on dev; 10 was 9 points worse
 COMBINE_WEIGHTS = (0.25, 0.5, 1.0)  # weight of the window model's logit in the combined score
-
-
-def training_documents(data: Path, hosts: int, prompts: int) -> list[tuple[str, tuple[int, int] | None, float]]:
-    """``(text, payload character span or None, positive weight)`` of every training document."""
-    rng = random.Random(SEED)
-    clean = protocol.clean_split()["train"]
-    payloads = [row["text"] for _, row, split in protocol.load_payloads(data) if split == "train"]
-    cases = [r["text"] for r in ttc.read_jsonl(tdi.CASES) if r.get("label") == 1 and r.get("split") == "train"]
-    requests = tdi.chatbot_prompts(data, rng, prompts) if prompts else []
-    out: list[tuple[str, tuple[int, int] | None, float]] = [(text, None, 0.0) for text in clean]
-    for payload, copies, weight in [(p, hosts, 1.0) for p in payloads + cases] + [(p, 1, 0.7) for p in requests]:
-        for host in rng.sample(clean, copies):
-            text, start, end = tdi.planted(host, payload, rng.choice(protocol.POSITIONS))
-            out.append((text, (start, end), weight))
-    print(f"training documents: {len(out)} (clean {len(clean)}, payloads {len(payloads)}, cases {len(cases)}, "
-          f"chatbot prompts {len(requests)})", flush=True)
-    return out
 
 
 class CachedEncoder:
@@ -138,6 +118,10 @@ def doc_max(per_window: list[np.ndarray]) -> list[float]:
     return [float(w.max()) if len(w) else -1e9 for w in per_window]
 
 
+def flagged(scores: list[float], threshold: float) -> float:
+    return sum(s >= threshold for s in scores) / max(1, len(scores))
+
+
 def fit(kind: str, value: float, X: np.ndarray, y: np.ndarray, w: np.ndarray):
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
@@ -158,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prompts", type=int, default=400)
     ap.add_argument("--keep-top", type=int, default=2)
     ap.add_argument("--max-clean", type=float, default=0.04)
+    ap.add_argument("--no-extra", action="store_true", help="leave out the train-only passages and cases")
     ap.add_argument("--heads", default="logreg,mlp", help="head kinds to try: logreg, mlp")
     args = ap.parse_args(argv)
     import torch
@@ -165,55 +150,65 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(SEED)
     torch.set_num_threads(1) if torch.get_num_threads() > 8 else None  # deterministic sums on many-core hosts
     encoder = CachedEncoder(SentenceEncoder(args.model, device="cpu"), args.cache)
-    docs = training_documents(args.data, args.hosts, args.prompts)
+    docs, counts = tdi.training_documents(args.data, args.hosts, args.prompts, not args.no_extra)
+    print("training documents: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
     X, y, w, owner = window_table(docs, encoder)
     mean, scale = X.mean(0), X.std(0) + 1e-3
     Z = (X - mean) / scale
     print(f"windows {len(y)}, positive {int(y.sum())}, features {X.shape[1]}", flush=True)
     hit_texts, miss_texts = tdi.dev_documents(args.data)
-    hit_emb, miss_emb = encoder.embed(hit_texts), encoder.embed(miss_texts)
-    model_hit, model_miss = model_window_logits(hit_texts), model_window_logits(miss_texts)
+    hard_texts = [] if args.no_extra else tdi.extra_clean()["dev"]
+    texts = {"hit": hit_texts, "miss": miss_texts, "hard": hard_texts}
+    embedded = {k: encoder.embed(v) for k, v in texts.items()}
+    model_logits = {k: model_window_logits(v) for k, v in texts.items()}
     grid = [(k, v) for k in args.heads.split(",") for v in (GRID_C if k == "logreg" else GRID_ALPHA)]
     best = None
-    print(f"\n{'head':<8}{'value':>7}{'alone: dev poisoned':>21}{'clean':>7}   combined (weight: poisoned/clean)",
-          flush=True)
+    print(f"\n{'head':<8}{'value':>7}{'alone: dev poisoned':>21}{'clean':>7}{'hard':>7}   "
+          "combined (weight: poisoned/clean/hard)", flush=True)
     for kind, value in grid:
         model = fit(kind, value, Z, y, w)
         head = head_from(model, mean, scale)
         model = fit(kind, value, Z, y, tdi.refine(head.logits(X), y, w, owner, args.keep_top))
         head = head_from(model, mean, scale)
-        emb_hit, emb_miss = window_logits(head, hit_emb, hit_texts), window_logits(head, miss_emb, miss_texts)
-        threshold, recall, clean_rate = tdi.pick_threshold(doc_max(emb_hit), doc_max(emb_miss), args.max_clean)
+        emb = {k: window_logits(head, embedded[k], texts[k]) for k in texts}
+        threshold, recall, clean_rate = tdi.pick_threshold(doc_max(emb["hit"]), doc_max(emb["miss"]), args.max_clean)
+        hard_rate = flagged(doc_max(emb["hard"]), threshold)
         cells, combined = [], None
         for weight in COMBINE_WEIGHTS:  # window level: (head logit - its threshold) + weight * model logit
-            hit = doc_max([e - threshold + weight * m for e, m in zip(emb_hit, model_hit)])
-            miss = doc_max([e - threshold + weight * m for e, m in zip(emb_miss, model_miss)])
-            c_threshold, c_recall, c_clean = tdi.pick_threshold(hit, miss, args.max_clean)
-            cells.append(f"{weight:g}: {c_recall:.1%}/{c_clean:.1%}")
-            if combined is None or c_recall > combined[0] + 1e-9:
-                combined = (c_recall, c_clean, weight, c_threshold)
-        print(f"{kind:<8}{value:>7g}{recall:>21.1%}{clean_rate:>7.1%}   " + "  ".join(cells), flush=True)
-        key = (combined[0], recall)  # the combined score is the recommended one; ties: the better head alone
+            score = {k: doc_max([e - threshold + weight * m for e, m in zip(emb[k], model_logits[k])]) for k in texts}
+            c_threshold, c_recall, c_clean = tdi.pick_threshold(score["hit"], score["miss"], args.max_clean)
+            c_hard = flagged(score["hard"], c_threshold)
+            cells.append(f"{weight:g}: {c_recall:.1%}/{c_clean:.1%}/{c_hard:.1%}")
+            key = (round(c_recall, 6), -round(c_hard, 6))  # best dev recall; ties: fewer hard pages flagged
+            if combined is None or key > combined[0]:
+                combined = (key, c_recall, c_clean, c_hard, weight, c_threshold)
+        print(f"{kind:<8}{value:>7g}{recall:>21.1%}{clean_rate:>7.1%}{hard_rate:>7.1%}   " + "  ".join(cells),
+              flush=True)
+        key = (combined[0], round(recall, 6))  # the combined score is the recommended one; ties: the head alone
         if best is None or key > best[0]:
-            best = (key, (recall, clean_rate), kind, value, threshold, combined, head)
-    _, (recall, clean_rate), kind, value, threshold, combined, head = best
+            best = (key, (recall, clean_rate, hard_rate), kind, value, threshold, combined, head)
+    _, (recall, clean_rate, hard_rate), kind, value, threshold, combined, head = best
+    _, c_recall, c_clean, c_hard, weight, c_threshold = combined
     head.threshold = float(f"{threshold:.6g}")
-    head.combine_weight, head.combine_threshold = combined[2], float(f"{combined[3]:.6g}")
+    head.combine_weight, head.combine_threshold = weight, float(f"{c_threshold:.6g}")
     head.meta = {"trainer": "training/train_document_injection_embeddings.py", "seed": SEED,
                  "model": args.model if not Path(args.model).is_dir() else DEFAULT_EMBEDDING_MODEL,
                  "head": kind, "value": value, "hosts": args.hosts, "prompts": args.prompts,
                  "keep_top": args.keep_top, "max_clean": args.max_clean, "windows": int(len(y)),
                  "positive_windows": int(y.sum()),
                  "dev": {"poisoned_docs": len(hit_texts), "clean_docs": len(miss_texts),
-                         "poisoned_flagged": round(recall, 4), "clean_flagged": round(clean_rate, 4),
-                         "combined_poisoned_flagged": round(combined[0], 4),
-                         "combined_clean_flagged": round(combined[1], 4)}}
+                         "hard_clean_docs": len(hard_texts), "poisoned_flagged": round(recall, 4),
+                         "clean_flagged": round(clean_rate, 4), "hard_clean_flagged": round(hard_rate, 4),
+                         "combined_poisoned_flagged": round(c_recall, 4),
+                         "combined_clean_flagged": round(c_clean, 4),
+                         "combined_hard_clean_flagged": round(c_hard, 4)}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     head.save(args.out)
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()[:12]
     print(f"\nchosen on dev: {kind} {value:g}, threshold logit {threshold:.3f}: poisoned flagged {recall:.1%}, "
-          f"clean flagged {clean_rate:.1%}; combined (weight {combined[2]:g}): poisoned flagged {combined[0]:.1%}, "
-          f"clean flagged {combined[1]:.1%}\nwrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB, sha {digest})")
+          f"clean flagged {clean_rate:.1%} (hard {hard_rate:.1%}); combined (weight {weight:g}): poisoned flagged "
+          f"{c_recall:.1%}, clean flagged {c_clean:.1%} (hard {c_hard:.1%})\nwrote {args.out} "
+          f"({args.out.stat().st_size / 1024:.0f} KiB, sha {digest})")
     print(json.dumps(head.meta["dev"]))
 
 
