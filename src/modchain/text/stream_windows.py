@@ -42,6 +42,12 @@ class StreamConfig(StrictModel):
         "with the context its detector needs) guaranteed to be seen whole in one window.",
     )
     snap_chars: int = Field(16, ge=0, description="How far a window edge may move to fall between words.")
+    reasoning: Literal["pass", "moderate", "drop"] = Field(
+        "pass",
+        description="Reasoning blocks of message chunks (a model's thinking): pass them on unread (the "
+        "default, as tool-call chunks are: reasoning often discusses the very request it refuses), moderate "
+        "them as stream text (for applications that show them), or drop them from the stream.",
+    )
     low_latency_pii: Literal["stop", "report"] = Field(
         "stop",
         description="low_latency only, for PII a redact filter finds in text already released: stop the "

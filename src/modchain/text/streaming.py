@@ -29,7 +29,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.errors import ConfigurationError
 from modchain.text.stream_checks import StreamRun, WindowChecker
-from modchain.text.stream_chunks import chunk_text, join_chunks, split_chunk, splittable, with_text
+from modchain.text.stream_chunks import ChunkText, join_chunks, split_chunk
 from modchain.text.stream_violations import (
     StreamPiiViolation,
     StreamPromptSafetyViolation,
@@ -94,12 +94,13 @@ class StreamGuard(Runnable[Any, Any]):
         dispatcher = getattr(self.guard, "dispatcher", None)
         handlers = callbacks if callbacks is not None else getattr(dispatcher, "handlers", ())
         self.checker = WindowChecker(self.guard, self.config, CallbackDispatcher(handlers))
+        self.chunks = ChunkText(self.config.reasoning)
         self.name = name or "StreamGuard"
 
     # -- holding and releasing (safety first) ---------------------------------------------------------
 
     def _hold(self, run: StreamRun, chunk: Any) -> None:
-        text = chunk_text(chunk)
+        text = self.chunks.text(chunk)
         start, end = run.windows.append(text)
         run.pending.append((chunk, text, start, end))
 
@@ -109,13 +110,12 @@ class StreamGuard(Runnable[Any, Any]):
                 run.windows.redact(window, sanitized)
             run.windows.passed(window)
 
-    @staticmethod
-    def _release(run: StreamRun) -> Iterator[Any]:
+    def _release(self, run: StreamRun) -> Iterator[Any]:
         """The held text up to the release point, redacted, in order. A chunk that straddles the release
         point is cut there: holding it whole could add a second window of latency."""
         released = run.windows.released
         while run.pending and (run.pending[0][3] <= released
-                               or run.pending[0][2] < released and splittable(run.pending[0][0])):
+                               or run.pending[0][2] < released and self.chunks.splittable(run.pending[0][0])):
             chunk, text, start, end = run.pending.popleft()
             if end > released:
                 chunk, rest = split_chunk(chunk, released - start)
@@ -123,7 +123,7 @@ class StreamGuard(Runnable[Any, Any]):
                 text, end = text[: released - start], released
             masked = run.windows.masked(start, end)
             run.sent += end - start
-            yield chunk if masked == text else with_text(chunk, masked)
+            yield chunk if masked == text else self.chunks.with_text(chunk, masked)
         run.windows.trim(run.pending[0][2] if run.pending else None)
 
     # -- the stream loop: windows are checked behind the stream, one at a time, in order ---------------
@@ -150,13 +150,14 @@ class StreamGuard(Runnable[Any, Any]):
 
         try:
             for chunk in chunks:
+                chunk = self.chunks.prepare(chunk)
                 if holding:
                     self._hold(run, chunk)
                     schedule()
                     settle()
                     yield from self._release(run)
                     continue
-                text = chunk_text(chunk)
+                text = self.chunks.text(chunk)
                 settle()  # a violation found so far stops the stream before this chunk goes out
                 run.windows.append(text)
                 yield chunk  # released before any window holding it is checked
@@ -197,6 +198,7 @@ class StreamGuard(Runnable[Any, Any]):
 
         try:
             async for chunk in chunks:
+                chunk = self.chunks.prepare(chunk)
                 if holding:
                     self._hold(run, chunk)
                     schedule()
@@ -204,7 +206,7 @@ class StreamGuard(Runnable[Any, Any]):
                     for out in self._release(run):
                         yield out
                     continue
-                text = chunk_text(chunk)
+                text = self.chunks.text(chunk)
                 await settle()
                 run.windows.append(text)
                 yield chunk
