@@ -6,13 +6,14 @@ A fake chat model streams word by word; swap in any LangChain chat model. Shown:
   1. safety_first: an SSN split across chunks is redacted before any digit of it goes out;
   2. a toxic phrase split across chunks stops the stream (both modes), with a typed violation;
   3. low_latency: chunks go out at once, windows are checked behind them;
-  4. composing: ``llm | StreamGuard(guard=...)``, sync and async.
+  4. composing: ``llm | StreamGuard(guard=...)``, sync and async;
+  5. a model's reasoning blocks: passed unread (default), moderated with the answer, or dropped.
 """
 
 import asyncio
 
 from langchain_core.language_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, AIMessageChunk
 
 from modchain import (
     ModerationCallbackHandler,
@@ -79,3 +80,14 @@ async def main() -> None:
 
 
 asyncio.run(main())
+
+print("\n5. reasoning blocks (a model's thinking), for applications that show them")
+thinking = [AIMessageChunk(content=[{"type": "reasoning", "reasoning": "The SSN on file is 123-", "index": 0}]),
+            AIMessageChunk(content=[{"type": "reasoning", "reasoning": "45-6789; do not repeat it. ", "index": 0}]),
+            AIMessageChunk(content=[{"type": "text", "text": "Your order shipped on Monday.", "index": 1}])]
+for setting in ("pass", "moderate", "drop"):
+    out = StreamGuard(guard=guard, config={"reasoning": setting}, window_chars=60, overlap_chars=24).transform(
+        iter(thinking))
+    blocks = [block for chunk in out for block in chunk.content]
+    shown = "".join(block.get("reasoning", "") for block in blocks)
+    print(f"  {setting:<8} reasoning: {shown!r}")
