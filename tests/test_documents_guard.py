@@ -22,14 +22,8 @@ from modchain.backends.base import TextBackend
 from modchain.backends.local.backend import LocalBackend
 from modchain.backends.local.linear_model import load_model, model_from_bytes
 from modchain.core.errors import BackendUnavailableError, ConfigurationError, InputError
-from modchain.text.document_injection import (
-    MODEL_NAME,
-    WindowInjectionModel,
-    planted_blocks,
-    sentence_spans,
-    window_features,
-    window_spans,
-)
+from modchain.text.document_cues import planted_blocks, sentence_spans, window_spans
+from modchain.text.document_injection import MODEL_NAME, WindowInjectionModel, window_features
 from modchain.text.documents import REMOVED_NOTICE, DocumentGuard
 from modchain.text.documents_report import DocumentGuardConfig
 

@@ -28,7 +28,7 @@ from modchain.backends.embedding_injection import (  # noqa: E402
     resolve_model_path,
 )
 from modchain.core.errors import BackendError, ConfigurationError  # noqa: E402
-from modchain.text.document_injection import sentence_spans, window_spans  # noqa: E402
+from modchain.text.document_cues import sentence_spans, window_spans  # noqa: E402
 from modchain.text.documents import DocumentGuard  # noqa: E402
 
 WORDS = ("the stroller folds flat and fits in the overhead bin . check your airline rules for prams before you fly "

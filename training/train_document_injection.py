@@ -52,12 +52,8 @@ import train_text_classifiers as ttc  # noqa: E402
 
 from modchain.backends.local import linear_model as lm  # noqa: E402
 from modchain.backends.local.normalize import normalize_for_model  # noqa: E402
-from modchain.text.document_injection import (  # noqa: E402
-    MODEL_NAME,
-    request_kinds,
-    sentence_spans,
-    window_features,
-)
+from modchain.text.document_cues import request_kinds, sentence_spans  # noqa: E402
+from modchain.text.document_injection import MODEL_NAME, window_features  # noqa: E402
 
 SEED = 20241121
 HEAD = "injection"

@@ -46,7 +46,8 @@ from modchain.backends.embedding_injection import (  # noqa: E402
     combined_model_logits,
     document_window_features,
 )
-from modchain.text.document_injection import WindowInjectionModel, sentence_spans  # noqa: E402
+from modchain.text.document_cues import sentence_spans  # noqa: E402
+from modchain.text.document_injection import WindowInjectionModel  # noqa: E402
 
 SEED = 20241121
 WINDOW, MAX_CHARS = tdi.WINDOW, tdi.MAX_CHARS

@@ -13,7 +13,7 @@ text it is: a request to a chatbot reads differently from a page), its elementwi
 the document's mean embedding (a learned similarity: how this window relates to its page), a few cosine
 summaries (to the rest of the page, to its nearest sentence outside, to its neighbours, and how coherent the
 rest of the page is by itself), and the request-shape and AI-reader cues of
-:mod:`modchain.text.document_injection`. A small trained head (``local/models/document_injection_minilm.npz``,
+:mod:`modchain.text.document_cues`. A small trained head (``local/models/document_injection_minilm.npz``,
 written by training/train_document_injection_embeddings.py) maps them to a probability whose 0.5 is the
 threshold chosen on the benchmark's dev split.
 
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from modchain.core.errors import BackendError, ConfigurationError
-from modchain.text.document_injection import (
+from modchain.text.document_cues import (
     content_words,
     reader_cue_score,
     request_kinds,

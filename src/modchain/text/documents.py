@@ -7,9 +7,10 @@ reads it, a support ticket with a customer's SSN, a forum post full of abuse. Ea
   page is not diluted. By default (local backend) each window is scored by the trained document-injection
   model, which reads it in the context of its page (:class:`~modchain.text.document_injection.WindowInjectionModel`);
   with a remote prompt-safety backend, by that backend plus the hand-written cues of
-  :mod:`modchain.text.document_injection` (``injection_scorer`` in :class:`DocumentGuardConfig`); optionally
+  :mod:`modchain.text.document_cues` (``injection_scorer`` in :class:`DocumentGuardConfig`); optionally
   (``injection_scorer="embedding"`` / ``"embedding+model"``) by a head on sentence embeddings
-  (:mod:`modchain.backends.embedding_injection`, torch and transformers);
+  (:mod:`modchain.backends.embedding_injection`, torch and transformers); the choice and the scoring are
+  :class:`~modchain.text.document_injection_scoring.InjectionScorer`'s;
 * **toxicity**: the same sentence windows, scored by the toxicity backend;
 * **PII**: the whole text, through the PII backend (redacted, anonymized, flagged or dropped);
 
@@ -24,45 +25,26 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
-from modchain.core.config import ModerationConfig, PiiConfig, PromptSafetyConfig, ToxicityConfig
-from modchain.core.errors import BackendError, ConfigurationError, InputError
+from modchain.core.config import ModerationConfig, PiiConfig, ToxicityConfig
+from modchain.core.errors import ConfigurationError, InputError
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import ModerationChain, config_value
-from modchain.text.document_injection import (
-    WindowInjectionModel,
-    content_words,
-    planted_blocks,
-    reader_cue_score,
-    request_score,
-    sentence_spans,
-    window_spans,
-)
+from modchain.text.document_cues import sentence_spans, window_spans
+from modchain.text.document_injection_scoring import InjectionScorer, _Doc, failed
 from modchain.text.documents_report import DocumentGuardConfig, DocumentReport, DocumentVerdict
 from modchain.text.restore import SCOPE_KEYS
 
+if TYPE_CHECKING:  # annotations only: the embedding scorer's module is imported when that scorer is chosen
+    from modchain.backends.embedding_injection import EmbeddingInjectionScorer
+    from modchain.text.document_injection import WindowInjectionModel
+
 REMOVED_NOTICE = "[removed by moderation]"
-
-
-@dataclass
-class _Doc:
-    """One document while the guard works on it."""
-
-    index: int
-    doc: Document
-    text: str
-    sentences: list[tuple[int, int]] = field(default_factory=list)
-    scores: dict[str, float] = field(default_factory=dict)
-    hits: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # kind -> sentence runs at/over threshold
-    flags: list[str] = field(default_factory=list)
-    pii_labels: tuple[str, ...] = ()
-    action: str = "keep"
 
 
 class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
@@ -99,92 +81,24 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
                                                     fail_open=config.fail_open),
                                    backend=backend, backends=backends, vault=self.vault, unique_id=unique_id)
 
-        # The trained window model reads the page itself (pure Python, no backend call); it stands in for the
-        # local prompt-safety backend only: a remote backend the caller chose keeps scoring the windows.
-        scorer = config.injection_scorer
-        if scorer == "auto":
-            scorer = "model" if _local_prompt_safety(config, backend, backends) else "backend"
-        self._window_model = WindowInjectionModel() if scorer == "model" and config.injection != "off" else None
-        self._embedding_scorer = None
-        if scorer in ("embedding", "embedding+model") and config.injection != "off":
-            # numpy here, torch and transformers on first use only: the default path stays pure Python
-            from modchain.backends.embedding_injection import EmbeddingInjectionScorer
-
-            self._embedding_scorer = EmbeddingInjectionScorer(
-                config.embedding_model, device=config.embedding_device, head=config.embedding_head,
-                combine=scorer == "embedding+model")
+        self._injection = InjectionScorer(config, backend, backends, chain)
         # Detection-only chains with threshold 0: every score comes back, the guard decides.
-        self._injection = chain([PromptSafetyConfig(threshold=0.0, action="detect")])
         self._toxicity = chain([ToxicityConfig(threshold=0.0, action="detect", labels=config.toxicity_labels)])
         pii_action = {"redact": "redact", "anonymize": "anonymize"}.get(config.pii, "detect")
         self._pii = chain([PiiConfig(labels=config.pii_labels, threshold=config.pii_threshold, action=pii_action,
                                      mask_character=config.mask_character)])
 
+    @property
+    def _window_model(self) -> WindowInjectionModel | None:
+        """The trained window model when it scores injection, else None."""
+        return self._injection.window_model
+
+    @property
+    def _embedding_scorer(self) -> EmbeddingInjectionScorer | None:
+        """The sentence-embedding scorer when it scores injection, else None."""
+        return self._injection.embedding_scorer
+
     # -- scoring ---------------------------------------------------------------------------------------
-
-    def _score_injection(self, docs: list[_Doc], run_config: RunnableConfig | None) -> None:
-        if self._embedding_scorer is not None:
-            self._score_embedding(docs)
-            return
-        if self._window_model is not None:
-            for d in docs:
-                d.scores["injection"] = 0.0
-                for first, last, score in self._window_model.score_windows(
-                        d.text, d.sentences, self.config.window_sentences, self.config.max_window_chars):
-                    if self.config.reader_cues:  # explicit AI-reader cues: flagged 0% of the dev clean pages
-                        score = max(score, reader_cue_score(d.text[d.sentences[first][0]:d.sentences[last - 1][1]]))
-                    self._note(d, "injection", first, last, score)
-                    d.scores["injection"] = max(d.scores["injection"], score)
-            return
-        cfg = self.config
-        units: list[tuple[_Doc, int, int, float]] = []  # (doc, first, last, floor score from cues/requests)
-        texts: list[str] = []
-        for d in docs:
-            best = 0.0
-            if cfg.reader_cues:
-                for first, last, start, end in window_spans(d.sentences, cfg.window_sentences, cfg.max_window_chars):
-                    cue = reader_cue_score(d.text[start:end])
-                    self._note(d, "injection", first, last, cue)
-                    best = max(best, cue)
-            if cfg.context_gate:
-                words = [content_words(d.text[s:e]) for s, e in d.sentences]
-                runs = planted_blocks(d.text, d.sentences, cfg.max_block_sentences, words)
-            else:
-                runs = [(f, lst) for f, lst, _, _ in window_spans(d.sentences, cfg.window_sentences,
-                                                                   cfg.max_window_chars)]
-            for first, last in runs:
-                floor = max(request_score(d.text[s:e]) for s, e in d.sentences[first:last]) if cfg.context_gate else 0.0
-                units.append((d, first, last, floor))
-                texts.append(d.text[d.sentences[first][0] : d.sentences[last - 1][1]])
-            d.scores["injection"] = best
-        results = self._injection.moderate_batch(texts, run_config) if texts else []
-        for (d, first, last, floor), result in zip(units, results):
-            if self._failed(result):
-                d.flags.append("error")
-                continue
-            score = max([floor] + [f.score for f in result.findings])
-            self._note(d, "injection", first, last, score)
-            d.scores["injection"] = max(d.scores["injection"], score)
-
-    def _score_embedding(self, docs: list[_Doc]) -> None:
-        """All documents' sentences embedded in one batch; a model failure fails closed unless fail_open."""
-        try:
-            per_doc = self._embedding_scorer.score_documents(  # type: ignore[union-attr]
-                [(d.text, d.sentences) for d in docs], self.config.window_sentences, self.config.max_window_chars)
-        except BackendError:
-            if not self.config.fail_open:
-                raise
-            for d in docs:
-                d.flags.append("error")
-                d.scores["injection"] = 0.0
-            return
-        for d, windows in zip(docs, per_doc):
-            d.scores["injection"] = 0.0
-            for first, last, score in windows:
-                if self.config.reader_cues:
-                    score = max(score, reader_cue_score(d.text[d.sentences[first][0]:d.sentences[last - 1][1]]))
-                self._note(d, "injection", first, last, score)
-                d.scores["injection"] = max(d.scores["injection"], score)
 
     def _score_toxicity(self, docs: list[_Doc], run_config: RunnableConfig | None) -> None:
         units: list[tuple[_Doc, int, int]] = []
@@ -197,7 +111,7 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
                 texts.append(d.text[start:end])
         results = self._toxicity.moderate_batch(texts, run_config) if texts else []
         for (d, first, last), result in zip(units, results):
-            if self._failed(result):
+            if failed(result):
                 d.flags.append("error")
                 continue
             score = max((f.score for f in result.findings), default=0.0)
@@ -208,10 +122,6 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
         threshold = self.config.injection_threshold if kind == "injection" else self.config.toxicity_threshold
         if score >= threshold:
             d.hits.setdefault(kind, []).append((first, last))
-
-    @staticmethod
-    def _failed(result: Any) -> bool:
-        return any(f.error for f in result.filters)
 
     # -- decisions -------------------------------------------------------------------------------------
 
@@ -266,7 +176,7 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
         for d in docs:
             d.sentences = sentence_spans(d.text)
         if self.config.injection != "off":
-            self._score_injection(docs, config)
+            self._injection.score(docs, config, self._note)
         if self.config.toxicity != "off":
             self._score_toxicity(docs, config)
         for d in docs:
@@ -288,7 +198,7 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
             pii_results = self._pii.moderate_batch([cut[id(d)][0] for d in survivors], config)
         final_text: dict[int, str] = {}
         for d, result in zip(survivors, pii_results):
-            if self._failed(result):
+            if failed(result):
                 d.flags.append("error")
             labels = tuple(sorted({f.label for f in result.findings}))
             if labels:
@@ -379,14 +289,6 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
 
 
 _ORDER = {"keep": 0, "flag": 1, "redact": 2, "drop": 3}
-
-
-def _local_prompt_safety(config: DocumentGuardConfig, backend: Any, backends: dict[str, Any] | None) -> bool:
-    """Whether prompt safety would be scored by the offline ``local`` backend (as ModerationChain resolves it)."""
-    chosen = backend if backend is not None else (backends or {}).get(config.backend.name)
-    if chosen is None:
-        return config.backend.name == "local"
-    return (chosen if isinstance(chosen, str) else getattr(chosen, "name", None)) == "local"
 
 
 def _scope_and_user(config: RunnableConfig | None) -> tuple[str, str]:
