@@ -20,6 +20,7 @@ from modchain.visual.chain import ImageChain
 from modchain.visual.errors import EmptyQueryError, UnknownImageError, VisualStageError
 from modchain.visual.image_store import ImageStore
 from modchain.visual.masks import decode_mask, encode_mask
+from modchain.visual.redaction import redaction_mask
 from modchain.visual.types import Detection, Segment, VisualPrompt
 
 COLORS = {"red square": (255, 0, 0), "blue car": (0, 0, 255), "green tree": (0, 255, 0)}
@@ -149,9 +150,29 @@ def test_center_points_and_multimask_keep_best(store):
     assert [s.score for s in everything.segments] == [0.8, 0.1, 0.2]
 
 
-def test_max_detections_and_min_score(store):
+def test_max_detections_caps_the_prompts_and_the_rest_keep_their_boxes(store, caplog):
     chain = ImageChain.from_visual_pipeline([ColorDetector(), BoxFillSegmenter()], store, max_detections=1)
-    assert [d.label for d in chain.run("blue car. red square", image_id="5X3349").detections] == ["red square"]
+    with caplog.at_level("WARNING", logger="modchain.visual"):
+        result = chain.run("blue car. red square", image_id="5X3349")
+    assert [d.label for d in result.detections] == ["red square", "blue car"]  # best first, none dropped
+    assert [s.label for s in result.segments] == ["red square"] and result.segmented_detections == 1
+    assert [d.label for d in result.unmasked_detections()] == ["blue car"] and result.unmasked_detections("red square") == []
+    assert "2 detections" in caplog.text and "car" not in caplog.text  # counts only, no labels
+    x0, y0, x1, y1 = (int(v) for v in result.detections[1].box)
+    region = redaction_mask(result, labels=["blue car"])  # masks: the capped one is covered by its box
+    assert region[y0:y1, x0:x1].all() and region.sum() == (y1 - y0) * (x1 - x0)
+    assert result.to_dict()["segmented_detections"] == 1
+
+
+def test_detections_whose_segmentation_failed_open_are_redacted_by_their_boxes(store):
+    chain = ImageChain.from_visual_pipeline([ColorDetector(), BoxFillSegmenter(fail_with=RuntimeError())], store,
+                                            fail_open=True)
+    result = chain.run("red square", image_id="5X3349")
+    assert result.segments == () and result.errors and len(result.unmasked_detections()) == 1
+    assert redaction_mask(result, labels=["red square"]).any()  # before: a failed SAM redacted nothing
+
+
+def test_min_detection_score(store):
     chain = ImageChain.from_visual_pipeline([ColorDetector(), BoxFillSegmenter()], store, min_detection_score=0.7)
     assert [s.label for s in chain.run("blue car. red square", image_id="5X3349").segments] == ["red square"]
 

@@ -82,6 +82,7 @@ def test_whole_pipeline_in_one_request_equals_the_local_chain(model_dir, client)
     assert [d.score for d in remote.detections] == pytest.approx([d.score for d in local.detections])
     assert [(s.mask, s.label, s.prompt_index) for s in remote.segments] == \
         [(s.mask, s.label, s.prompt_index) for s in local.segments]
+    assert remote.segmented_detections == local.segmented_detections == len(local.detections)
     assert remote.timings[0].stage == "remote"
     assert remote_chain.run("person", image=frame()).embedding_cache_hit is True  # endpoint cached the embedding
 
@@ -154,7 +155,8 @@ def test_sagemaker_toolkit_functions(model_dir):
     prediction = handler_mod.predict_fn(deferred, model)
     out, ctype = handler_mod.output_fn(prediction, "application/json")
     answer = json.loads(out)
-    assert ctype == "application/json" and len(answer["detections"]) == 1 and len(answer["segments"]) == 1
+    assert ctype == "application/json" and len(answer["segments"]) == 1 and answer["segmented_detections"] == 1
+    assert len(answer["detections"]) >= 1  # max_detections caps what is segmented; every box comes back
     with pytest.raises(InvocationError):
         handler_mod.output_fn(prediction, "text/csv")
 

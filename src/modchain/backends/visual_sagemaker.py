@@ -167,8 +167,13 @@ class SageMakerVisualChain(_Endpoint):
         detections, segments = _detections(data, self.name), _segments(data)
         timings = [StageTiming(stage="remote", backend=self.name, ms=elapsed, items=len(segments) or len(detections),
                                cache_hit=data.get("embedding_cache_hit"))]
+        # An endpoint that does not say how many detections it segmented capped them: all were.
+        segmented = data.get("segmented_detections", len(detections) if segments else 0)
+        if not isinstance(segmented, int) or isinstance(segmented, bool) or segmented < 0:
+            raise _unexpected("bad 'segmented_detections'")
         return ImageChainResult(query=query or "", queries=tuple(queries), image_size=encoded.size,
-                                detections=tuple(detections), segments=tuple(segments), timings=tuple(timings))
+                                detections=tuple(detections), segments=tuple(segments),
+                                segmented_detections=segmented, timings=tuple(timings))
 
 
 def _detections(data: dict[str, Any], backend: str) -> list[Detection]:

@@ -11,7 +11,8 @@ Limits: 32 query phrases, 256 prompts of at most 64 points each, prompt masks no
 (or 1024x1024), the image's byte and pixel limits of :func:`~modchain.vision.image_input.decode_image`.
 
 answers ``{"image_size": [w, h], "detections": [{"label", "score", "box"}], "segments": [{"prompt_index",
-"label", "score", "detection_score", "area", "box", "mask": COCO RLE (compressed counts)}], "timings_ms",
+"label", "score", "detection_score", "area", "box", "mask": COCO RLE (compressed counts)}],
+"segmented_detections" (how many detections, best first, were segmented: max_detections), "timings_ms",
 "embedding_cache_hit"}``. Prompt masks (``"mask"`` in a prompt) are COCO RLE objects too. The image's SAM
 embedding is cached by the image's content, so a client sending many prompt requests for one image pays for
 one encoder pass. Refused requests raise :class:`~modchain.serving.blip2_handler.InvocationError` (400/413/415)
@@ -154,8 +155,8 @@ class VisualHandler:
             except InputError as exc:
                 raise InvocationError(str(exc)) from None
         answer = result.to_dict()
-        return {key: answer[key] for key in ("image_size", "detections", "segments", "timings_ms",
-                                             "embedding_cache_hit")}
+        return {key: answer[key] for key in ("image_size", "detections", "segments", "segmented_detections",
+                                             "timings_ms", "embedding_cache_hit")}
 
     @staticmethod
     def render(prediction: dict[str, Any], accept: str | None) -> tuple[bytes, str]:

@@ -42,7 +42,8 @@ class ImageChainConfig(StrictModel):
     center_points: bool = Field(False, description="Add each box's center as a positive point prompt.")
     multimask: bool = Field(False, description="Ask SAM for 3 candidate masks per prompt.")
     all_masks: bool = Field(False, description="With multimask, keep all 3 (default: the best by IoU score).")
-    max_detections: int | None = Field(32, ge=1, description="Prompt SAM with at most this many boxes (best first).")
+    max_detections: int | None = Field(32, ge=1, description="Prompt SAM with at most this many boxes (best first); "
+                                       "the others are still returned, with boxes only (and a warning logged).")
     min_detection_score: float = Field(0.0, ge=0.0, le=1.0)
     split_query: bool = Field(True, description="Split the query on '.' into phrases for the detector.")
     fail_open: bool = False
@@ -136,6 +137,11 @@ class ImageChain(Runnable[dict, ImageChainResult]):
             found = self._stage("detection", self.detector.name, timings, errors,
                                 lambda: list(self.detector.detect(image, queries)))
             detections = self._keep(found or [])
+            if self.config.max_detections and len(detections) > self.config.max_detections:
+                # Counts only: labels could name what is in the image. The rest keep their boxes (redaction
+                # covers them), so a crowded scene never leaves a face unredacted.
+                logger.warning("visual chain: %d detections, the segmenter is prompted with the best %d "
+                               "(max_detections)", len(detections), self.config.max_detections)
             timings[-1] = timings[-1].model_copy(update={"items": len(detections)})
             self._say(timings[-1])
             if self.dispatcher.wants("detection"):
@@ -143,7 +149,8 @@ class ImageChain(Runnable[dict, ImageChainResult]):
                 yield ("detection", make_beacon(run_id, "detection", bool(detections), described, output,
                                                 "ERROR" if found is None else None), uid)
 
-        all_prompts = [self._prompt(d) for d in detections] + prompts
+        segmented = detections[: self.config.max_detections] if self.segmenter is not None else []
+        all_prompts = [self._prompt(d) for d in segmented] + prompts
         segments: list[Segment] = []
         if self.segmenter is not None and all_prompts:
             segments = self._segment(image_id, image, all_prompts, timings, errors)
@@ -155,8 +162,8 @@ class ImageChain(Runnable[dict, ImageChainResult]):
         return ImageChainResult(query=query, queries=tuple(queries), image_id=image_id,
                                 image_size=(image.width, image.height), detections=tuple(detections),
                                 prompts=tuple(all_prompts) if self.segmenter is not None else (),
-                                segments=tuple(segments), timings=tuple(timings), errors=tuple(errors),
-                                unique_id=uid)
+                                segments=tuple(segments), segmented_detections=len(segmented),
+                                timings=tuple(timings), errors=tuple(errors), unique_id=uid)
 
     def _segment(self, image_id: str | None, image: Any, prompts: list[VisualPrompt], timings: list[StageTiming],
                  errors: list[str]) -> list[Segment]:
@@ -218,9 +225,8 @@ class ImageChain(Runnable[dict, ImageChainResult]):
         return None, self.image_store.load(image)
 
     def _keep(self, detections: list[Detection]) -> list[Detection]:
-        kept = sorted((d for d in detections if d.score >= self.config.min_detection_score),
+        return sorted((d for d in detections if d.score >= self.config.min_detection_score),
                       key=lambda d: d.score, reverse=True)
-        return kept[: self.config.max_detections] if self.config.max_detections else kept
 
     def _prompt(self, detection: Detection) -> VisualPrompt:
         prompt = VisualPrompt.from_detection(detection, with_center=self.config.center_points)

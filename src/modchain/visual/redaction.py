@@ -44,17 +44,19 @@ def redaction_mask(result: ImageChainResult, *, labels: Sequence[str] | str | No
         raise ConfigurationError("dilate must be >= 0 pixels")
     width, height = result.image_size
     region = np.zeros((height, width), dtype=bool)
+    boxes = redaction_boxes(result, labels)
     if use == "masks":
         for segment in result.segments_for(labels):
             if tuple(segment.mask.size) != (height, width):
                 raise InputError(f"a mask of size {segment.mask.size} does not fit a {width}x{height} image")
             region |= decode_mask(segment.mask)
-    else:
-        for x0, y0, x1, y1 in redaction_boxes(result, labels):
-            # Cover every pixel the box touches: floor the start, ceil the end.
-            c0, r0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
-            c1, r1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
-            region[r0:r1, c0:c1] = True
+        # a detection with no mask (past max_detections, or its segmentation failed open) is covered by its box
+        boxes = [d.box for d in result.unmasked_detections(labels)]
+    for x0, y0, x1, y1 in boxes:
+        # Cover every pixel the box touches: floor the start, ceil the end.
+        c0, r0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+        c1, r1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
+        region[r0:r1, c0:c1] = True
     return _dilate(region, dilate) if dilate and region.any() else region
 
 

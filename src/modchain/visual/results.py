@@ -37,6 +37,8 @@ class ImageChainResult(BaseModel):
     detections: tuple[Detection, ...] = ()
     prompts: tuple[VisualPrompt, ...] = Field((), description="What the segmenter was asked, in order.")
     segments: tuple[Segment, ...] = ()
+    segmented_detections: int = Field(0, ge=0, description="How many detections (the best first) prompted the "
+                                      "segmenter; the rest (past max_detections) keep their boxes only.")
     timings: tuple[StageTiming, ...] = ()
     errors: tuple[str, ...] = Field((), description="Stages that failed open, as 'stage: ErrorType'.")
     unique_id: str | None = None
@@ -65,16 +67,16 @@ class ImageChainResult(BaseModel):
 
     def segments_for(self, labels: Any = None) -> list[Segment]:
         """Segments whose label is one of ``labels`` (case-insensitive); all segments for None."""
-        if labels is None:
-            return list(self.segments)
-        wanted = {normalize_label(label) for label in ([labels] if isinstance(labels, str) else labels)}
-        return [s for s in self.segments if s.label is not None and normalize_label(s.label) in wanted]
+        return [s for s in self.segments if _chosen(s.label, labels)]
 
     def detections_for(self, labels: Any = None) -> list[Detection]:
-        if labels is None:
-            return list(self.detections)
-        wanted = {normalize_label(label) for label in ([labels] if isinstance(labels, str) else labels)}
-        return [d for d in self.detections if normalize_label(d.label) in wanted]
+        return [d for d in self.detections if _chosen(d.label, labels)]
+
+    def unmasked_detections(self, labels: Any = None) -> list[Detection]:
+        """Detections (of ``labels``) with no mask: past ``max_detections``, or whose segmentation failed or
+        came back empty. Redaction covers their boxes, so a capped or failed mask never leaves one uncovered."""
+        masked = {s.prompt_index for s in self.segments if s.prompt_index < self.segmented_detections}
+        return [d for index, d in enumerate(self.detections) if index not in masked and _chosen(d.label, labels)]
 
     def to_dict(self, *, compressed: bool = True) -> dict[str, Any]:
         """JSON-ready: boxes as lists, masks as COCO RLE (``compressed=False``: counts as int lists)."""
@@ -86,6 +88,7 @@ class ImageChainResult(BaseModel):
             "detections": [{"label": d.label, "score": d.score, "box": list(d.box), "backend": d.backend}
                            for d in self.detections],
             "segments": [segment_to_dict(s, compressed=compressed) for s in self.segments],
+            "segmented_detections": self.segmented_detections,
             "timings_ms": self.timings_ms,
             "embedding_cache_hit": self.embedding_cache_hit,
             "errors": list(self.errors),
@@ -98,6 +101,14 @@ def segment_to_dict(segment: Segment, *, compressed: bool = True) -> dict[str, A
     return {"label": segment.label, "score": segment.score, "detection_score": segment.detection_score,
             "prompt_index": segment.prompt_index, "area": segment.area,
             "box": list(box) if box is not None else None, "mask": segment.mask.to_coco(compressed=compressed)}
+
+
+def _chosen(label: str | None, labels: Any) -> bool:
+    """Whether ``label`` is one of ``labels`` (a name or names; None chooses everything)."""
+    if labels is None:
+        return True
+    wanted = [labels] if isinstance(labels, str) else labels
+    return label is not None and normalize_label(label) in {normalize_label(w) for w in wanted}
 
 
 def normalize_label(label: str) -> str:
