@@ -306,11 +306,11 @@ def test_trained_scorer_flags_held_out_style_planted_instructions(payload):
 
 
 def test_default_scorer_is_the_model_for_local_and_the_backend_otherwise():
-    assert DocumentGuard()._window_model is not None
-    assert DocumentGuard(backend=LocalBackend())._window_model is not None
-    assert DocumentGuard(backend=BrokenBackend())._window_model is None  # a remote-style backend keeps scoring
-    assert DocumentGuard({"injection_scorer": "backend"})._window_model is None
-    assert DocumentGuard({"injection": "off"})._window_model is None
+    assert DocumentGuard()._injection.window_model is not None
+    assert DocumentGuard(backend=LocalBackend())._injection.window_model is not None
+    assert DocumentGuard(backend=BrokenBackend())._injection.window_model is None  # a remote-style backend keeps scoring
+    assert DocumentGuard({"injection_scorer": "backend"})._injection.window_model is None
+    assert DocumentGuard({"injection": "off"})._injection.window_model is None
     with pytest.raises(ConfigurationError):
         DocumentGuard({"injection_scorer": "magic"})
 

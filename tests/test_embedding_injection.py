@@ -161,12 +161,12 @@ def test_model_failure_fails_closed_unless_fail_open(tiny_bert, tmp_path):
     config = {"injection": "drop", "pii": "off", "toxicity": "off", "injection_scorer": "embedding",
               "embedding_model": tiny_bert, "embedding_head": head}
     closed = DocumentGuard(config)
-    closed._embedding_scorer.encoder = _BrokenEncoder(tiny_bert)
+    closed._injection.embedding_scorer.encoder = _BrokenEncoder(tiny_bert)
     with pytest.raises(BackendError) as info:
         closed.moderate_documents([Document(PAGE)])
     assert "stroller" not in str(info.value)  # no moderated text in the message
     opened = DocumentGuard({**config, "fail_open": True})
-    opened._embedding_scorer.encoder = _BrokenEncoder(tiny_bert)
+    opened._injection.embedding_scorer.encoder = _BrokenEncoder(tiny_bert)
     report = opened.moderate_documents([Document(PAGE)])
     assert report.verdicts[0].flags == ("error",) and report.verdicts[0].action == "flag"
 

@@ -14,8 +14,8 @@ the threshold:
 ``"auto"`` is ``"model"`` when prompt safety would go to the offline ``local`` backend, else ``"backend"``.
 With ``reader_cues`` every scorer also counts each window's explicit AI-reader cues.
 
-:class:`_Doc` is the guard's working state for one document; it lives here so the guard and this module share
-it without importing each other.
+:class:`DocumentState` is the guard's working state for one document; it lives here so the guard and this
+module share it without importing each other.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from modchain.text.documents_report import DocumentGuardConfig
 
 
 @dataclass
-class _Doc:
+class DocumentState:
     """One document while the guard works on it."""
 
     index: int
@@ -57,7 +57,7 @@ class _Doc:
 
 
 # The guard's record of one scored window: (document, kind, first sentence, last + 1, score).
-Note = Callable[[_Doc, str, int, int, float], None]
+Note = Callable[[DocumentState, str, int, int, float], None]
 
 
 def failed(result: Any) -> bool:
@@ -95,7 +95,7 @@ class InjectionScorer:
         # Detection only, threshold 0: every score comes back, the guard decides.
         self.chain = chain([PromptSafetyConfig(threshold=0.0, action="detect")])
 
-    def score(self, docs: Sequence[_Doc], run_config: RunnableConfig | None, note: Note) -> None:
+    def score(self, docs: Sequence[DocumentState], run_config: RunnableConfig | None, note: Note) -> None:
         """Set ``scores["injection"]`` on every document, ``note`` each window, flag ``error`` where a backend
         failed open; a failure that does not fail open raises."""
         if self.embedding_scorer is not None:
@@ -112,7 +112,7 @@ class InjectionScorer:
                     d.scores["injection"] = max(d.scores["injection"], score)
             return
         cfg = self.config
-        units: list[tuple[_Doc, int, int, float]] = []  # (doc, first, last, floor score from cues/requests)
+        units: list[tuple[DocumentState, int, int, float]] = []  # (doc, first, last, floor score from cues/requests)
         texts: list[str] = []
         for d in docs:
             best = 0.0
@@ -141,7 +141,7 @@ class InjectionScorer:
             note(d, "injection", first, last, score)
             d.scores["injection"] = max(d.scores["injection"], score)
 
-    def _score_embedding(self, docs: Sequence[_Doc], note: Note) -> None:
+    def _score_embedding(self, docs: Sequence[DocumentState], note: Note) -> None:
         """All documents' sentences embedded in one batch; a model failure fails closed unless fail_open."""
         try:
             per_doc = self.embedding_scorer.score_documents(  # type: ignore[union-attr]

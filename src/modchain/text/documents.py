@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -36,13 +36,9 @@ from modchain.core.errors import ConfigurationError, InputError
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import ModerationChain, config_value
 from modchain.text.document_cues import sentence_spans, window_spans
-from modchain.text.document_injection_scoring import InjectionScorer, _Doc, failed
+from modchain.text.document_injection_scoring import DocumentState, InjectionScorer, failed
 from modchain.text.documents_report import DocumentGuardConfig, DocumentReport, DocumentVerdict
 from modchain.text.restore import SCOPE_KEYS
-
-if TYPE_CHECKING:  # annotations only: the embedding scorer's module is imported when that scorer is chosen
-    from modchain.backends.embedding_injection import EmbeddingInjectionScorer
-    from modchain.text.document_injection import WindowInjectionModel
 
 REMOVED_NOTICE = "[removed by moderation]"
 
@@ -88,20 +84,8 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
         self._pii = chain([PiiConfig(labels=config.pii_labels, threshold=config.pii_threshold, action=pii_action,
                                      mask_character=config.mask_character)])
 
-    @property
-    def _window_model(self) -> WindowInjectionModel | None:
-        """The trained window model when it scores injection, else None."""
-        return self._injection.window_model
-
-    @property
-    def _embedding_scorer(self) -> EmbeddingInjectionScorer | None:
-        """The sentence-embedding scorer when it scores injection, else None."""
-        return self._injection.embedding_scorer
-
-    # -- scoring ---------------------------------------------------------------------------------------
-
-    def _score_toxicity(self, docs: list[_Doc], run_config: RunnableConfig | None) -> None:
-        units: list[tuple[_Doc, int, int]] = []
+    def _score_toxicity(self, docs: list[DocumentState], run_config: RunnableConfig | None) -> None:
+        units: list[tuple[DocumentState, int, int]] = []
         texts: list[str] = []
         for d in docs:
             d.scores["toxicity"] = 0.0
@@ -118,21 +102,21 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
             self._note(d, "toxicity", first, last, score)
             d.scores["toxicity"] = max(d.scores["toxicity"], score)
 
-    def _note(self, d: _Doc, kind: str, first: int, last: int, score: float) -> None:
+    def _note(self, d: DocumentState, kind: str, first: int, last: int, score: float) -> None:
         threshold = self.config.injection_threshold if kind == "injection" else self.config.toxicity_threshold
         if score >= threshold:
             d.hits.setdefault(kind, []).append((first, last))
 
     # -- decisions -------------------------------------------------------------------------------------
 
-    def _decide(self, d: _Doc) -> None:
+    def _decide(self, d: DocumentState) -> None:
         for kind in ("injection", "toxicity"):
             action = getattr(self.config, kind)
             if kind in d.hits:
                 d.flags.append(kind)
                 d.action = _stronger(d.action, "flag" if action == "flag" else action)
 
-    def _removed_sentences(self, d: _Doc) -> list[int]:
+    def _removed_sentences(self, d: DocumentState) -> list[int]:
         """Sentences to cut for ``redact``: the smallest hit runs first, so a clean neighbour in a window
         that only scored high because of the planted sentence beside it is kept."""
         removed: set[int] = set()
@@ -145,7 +129,7 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
                     removed |= run
         return sorted(removed)
 
-    def _cut(self, d: _Doc, removed: list[int]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    def _cut(self, d: DocumentState, removed: list[int]) -> tuple[str, tuple[tuple[int, int], ...]]:
         pieces, spans, cursor = [], [], 0
         for index in removed:
             start, end = d.sentences[index]
@@ -170,7 +154,7 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
     def moderate_lists(self, lists: Sequence[Sequence[Document]], config: RunnableConfig | None = None
                        ) -> list[DocumentReport]:
         """Moderate many lists together (one backend pass per check across all of them)."""
-        per_list = [[_Doc(i, doc, doc.page_content) for i, doc in enumerate(_check_documents(docs))]
+        per_list = [[DocumentState(i, doc, doc.page_content) for i, doc in enumerate(_check_documents(docs))]
                     for docs in lists]
         docs = [d for group in per_list for d in group if d.text.strip()]
         for d in docs:
@@ -190,7 +174,7 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
             self._emit(report, group, unique_id)
         return reports
 
-    def _scan_pii(self, survivors: list[_Doc], cut: dict[int, tuple[str, Any]], config: RunnableConfig | None
+    def _scan_pii(self, survivors: list[DocumentState], cut: dict[int, tuple[str, Any]], config: RunnableConfig | None
                   ) -> dict[int, str]:
         """PII of every surviving document of every list in one pass; the redacted texts by ``id`` of doc."""
         pii_results = []
@@ -211,7 +195,7 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
                     final_text[id(d)] = result.texts[0]
         return final_text
 
-    def _report(self, group: list[_Doc], cut: dict[int, tuple[str, Any]], final_text: dict[int, str],
+    def _report(self, group: list[DocumentState], cut: dict[int, tuple[str, Any]], final_text: dict[int, str],
                 unique_id: str | None) -> DocumentReport:
         verdicts, kept = [], []
         for d in group:
@@ -229,7 +213,7 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
                 kept.append(Document(page_content=content, metadata=metadata, id=getattr(d.doc, "id", None)))
         return DocumentReport(verdicts=tuple(verdicts), documents=kept, unique_id=unique_id)
 
-    def _emit(self, report: DocumentReport, group: list[_Doc], unique_id: str | None) -> None:
+    def _emit(self, report: DocumentReport, group: list[DocumentState], unique_id: str | None) -> None:
         if not self.dispatcher.wants("documents"):
             return
         found = any(v.flags for v in report.verdicts)
