@@ -54,18 +54,20 @@ def dataset():
         "images": [{"id": 1, "file_name": "a.png", "width": 100, "height": 100}],
         "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "Face"}],
         "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[10, 10, 29, 10, 29, 29, 10, 29]], "iscrowd": 0},
+            {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[10, 10, 30, 10, 30, 30, 10, 30]], "iscrowd": 0},
             {"id": 2, "image_id": 1, "category_id": 2, "segmentation": face_rle, "iscrowd": 0},
             {"id": 3, "image_id": 1, "category_id": 2, "segmentation": tiny_rle, "iscrowd": 0},
         ],
     }
 
 
-def test_polygons_rasterize_with_their_outline_and_rle_decodes():
-    polygon = rasterize_segmentation([[10, 10, 29, 10, 29, 29, 10, 29]], 100, 100)
-    assert (polygon == rect(10, 10, 30, 30)).all()  # vertices at 10 and 29 cover 20 pixels a side
-    triangle = rasterize_segmentation([[0, 0, 9, 0, 0, 9]], 10, 10)
-    assert triangle[0].all() and triangle[:, 0].all() and not triangle[9, 9] and 50 <= triangle.sum() <= 60
+def test_polygons_rasterize_as_the_coco_tools_do_and_rle_decodes():
+    polygon = rasterize_segmentation([[10, 10, 30, 10, 30, 30, 10, 30]], 100, 100)
+    assert (polygon == rect(10, 10, 30, 30)).all()  # COCO: vertices at 10 and 30 cover pixels 10..29
+    triangle = rasterize_segmentation([[0, 0, 9, 0, 0, 9]], 10, 10)  # PIL's fill, outline included, drew 55
+    assert triangle.sum() == 36 and triangle[0, :8].all() and not triangle[0, 8] and not triangle[8, 0]
+    parts = rasterize_segmentation([[0, 0, 4, 0, 4, 4, 0, 4], [2, 2, 6, 2, 6, 6, 2, 6]], 10, 10)
+    assert parts.sum() == 16 + 16 - 4  # an object in parts: their union
     assert rasterize_segmentation(dataset()["annotations"][2]["segmentation"], 100, 100).sum() == 9
     with pytest.raises(InputError):
         rasterize_segmentation([[1, 2, 3]], 10, 10)

@@ -1,8 +1,8 @@
 """Pixel-level precision and recall of predicted masks against COCO ground truth, bucketed by object size.
 
 Ground truth is a COCO annotation file (``images``, ``annotations``, ``categories``); segmentations may be
-polygons (rasterized with PIL's ``ImageDraw.polygon``, outline included) or RLE, with list or compressed
-string counts. Predictions are per image and category: :class:`ImageChainResult` segments whose label names
+polygons (rasterized pixel for pixel as the COCO tools do: :mod:`modchain.visual.polygons`) or RLE, with list
+or compressed string counts. Predictions are per image and category: :class:`ImageChainResult` segments whose label names
 a category (case-insensitive), or a COCO *results* file (``[{"image_id", "category_id", "segmentation":
 RLE, "score"}]``).
 
@@ -21,6 +21,7 @@ Crowd regions (``iscrowd``) count as ground truth for precision but are not obje
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,8 @@ def size_bucket(area: int, image_area: int) -> str:
 def rasterize_segmentation(segmentation: Any, height: int, width: int) -> np.ndarray:
     """A COCO ``segmentation`` (polygons, or RLE with list or compressed counts) as a boolean mask."""
     import numpy as np
-    from PIL import Image, ImageDraw
+
+    from modchain.visual.polygons import polygon_mask
 
     if isinstance(segmentation, Mapping):
         try:
@@ -65,17 +67,18 @@ def rasterize_segmentation(segmentation: Any, height: int, width: int) -> np.nda
         return decode_mask(mask)
     if not isinstance(segmentation, Sequence) or isinstance(segmentation, str):
         raise InputError("a COCO segmentation is a list of polygons or an RLE object")
-    canvas = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(canvas)
-    for polygon in segmentation:
-        if not isinstance(polygon, Sequence) or len(polygon) < 6 or len(polygon) % 2:
+    mask = np.zeros((height, width), dtype=bool)
+    for polygon in segmentation:  # the parts of an object: their union, as the COCO tools merge them
+        if not isinstance(polygon, Sequence) or isinstance(polygon, str) or len(polygon) < 6 or len(polygon) % 2:
             raise InputError("a COCO polygon is a flat list of at least 3 x, y pairs")
         try:
-            points = [(float(polygon[i]), float(polygon[i + 1])) for i in range(0, len(polygon), 2)]
+            coords = [float(value) for value in polygon]
         except (TypeError, ValueError):
             raise InputError("a COCO polygon holds numbers only") from None
-        draw.polygon(points, fill=1, outline=1)
-    return np.asarray(canvas, dtype=bool)
+        if not all(math.isfinite(value) for value in coords):
+            raise InputError("a COCO polygon holds finite numbers only")
+        mask |= polygon_mask(coords, height, width)
+    return mask
 
 
 @dataclass
