@@ -172,6 +172,17 @@ def test_detections_whose_segmentation_failed_open_are_redacted_by_their_boxes(s
     assert redaction_mask(result, labels=["red square"]).any()  # before: a failed SAM redacted nothing
 
 
+def test_a_list_query_keeps_dotted_phrases_whole(store):
+    detector = ColorDetector()
+    chain = ImageChain.from_visual_pipeline([detector, BoxFillSegmenter()], store)
+    result = chain.run(["red square", " st. bernard ", ""], image_id="5X3349")
+    assert detector.calls[-1] == ["red square", "st. bernard"] and result.queries == ("red square", "st. bernard")
+    assert result.query == "red square. st. bernard" and [d.label for d in result.detections] == ["red square"]
+    assert chain.invoke({"query": ["blue car"], "image_id": "5X3349"}).detections[0].label == "blue car"
+    with pytest.raises(InputError):
+        chain.run(["red square", 3], image_id="5X3349")
+
+
 def test_min_detection_score(store):
     chain = ImageChain.from_visual_pipeline([ColorDetector(), BoxFillSegmenter()], store, min_detection_score=0.7)
     assert [s.label for s in chain.run("blue car. red square", image_id="5X3349").segments] == ["red square"]

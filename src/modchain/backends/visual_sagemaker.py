@@ -144,9 +144,13 @@ class SageMakerSegmenter(_Endpoint):
 class SageMakerVisualChain(_Endpoint):
     """The whole visual chain in one ``InvokeEndpoint`` per image: ``run(query, image=...)``."""
 
-    def run(self, query: str = "", *, image: Any, prompts: Sequence[VisualPrompt | dict] | None = None,
+    def run(self, query: str | Sequence[str] = "", *, image: Any, prompts: Sequence[VisualPrompt | dict] | None = None,
             center_points: bool | None = None, multimask: bool | None = None) -> ImageChainResult:
-        queries = [part.strip() for part in (query or "").split(".") if part.strip()]
+        if isinstance(query, (list, tuple)):  # phrases given whole, as ImageChain.run takes them
+            queries = [str(part).strip() for part in query if str(part).strip()]
+            query = ". ".join(queries)
+        else:
+            queries = [part.strip() for part in (query or "").split(".") if part.strip()]
         prompt_dicts = [p.model_dump(mode="json", exclude_defaults=True) if isinstance(p, VisualPrompt)
                         else VisualPrompt.model_validate(p).model_dump(mode="json", exclude_defaults=True)
                         for p in (prompts or [])]

@@ -151,7 +151,7 @@ class VisualHandler:
             if not self._loaded:
                 self.load()
             try:
-                result = chain.run(". ".join(request["queries"]), image=request["image"], prompts=request["prompts"])
+                result = chain.run(request["queries"], image=request["image"], prompts=request["prompts"])
             except InputError as exc:
                 raise InvocationError(str(exc)) from None
         answer = result.to_dict()

@@ -5,7 +5,8 @@
     chain.invoke({"query": "face. license plate.", "image": "frame.jpg"})
 
 Stages: ``[detector, segmenter]``, ``[detector]`` (boxes only) or ``[segmenter]`` (explicit ``prompts``).
-The query is split on ``.`` into phrases (Grounding DINO's own convention: ``"face. license plate."``);
+The query is split on ``.`` into phrases (Grounding DINO's own convention: ``"face. license plate."``), or
+given as a list of phrases, kept whole (``["st. bernard", "car"]``: names that hold a dot);
 each box becomes a SAM box prompt (plus its center as a positive point with ``center_points``), and the
 segmenter gets the image store's cached embedding, so the image is encoded once per model however many
 prompts and requests ask about it. Each stage is followed by its audit callback (``on_after_detection``,
@@ -86,7 +87,7 @@ class ImageChain(Runnable[dict, ImageChainResult]):
 
     # -- API -----------------------------------------------------------------------------------------------
 
-    def run(self, query: str = "", *, image_id: str | None = None, image: Any = None,
+    def run(self, query: str | Sequence[str] = "", *, image_id: str | None = None, image: Any = None,
             prompts: Sequence[VisualPrompt | dict] | None = None, unique_id: str | None = None) -> ImageChainResult:
         """Find ``query`` (and/or segment ``prompts``) in the stored ``image_id`` or the given ``image``."""
         request = {"query": query, "image_id": image_id, "image": image, "prompts": prompts}
@@ -98,7 +99,7 @@ class ImageChain(Runnable[dict, ImageChainResult]):
         except StopIteration as done:
             return done.value
 
-    async def arun(self, query: str = "", *, image_id: str | None = None, image: Any = None,
+    async def arun(self, query: str | Sequence[str] = "", *, image_id: str | None = None, image: Any = None,
                    prompts: Sequence[VisualPrompt | dict] | None = None,
                    unique_id: str | None = None) -> ImageChainResult:
         """:meth:`run` with the model work in a worker thread and async handlers awaited on this loop."""
@@ -116,10 +117,14 @@ class ImageChain(Runnable[dict, ImageChainResult]):
 
     def _steps(self, request: dict[str, Any], uid: str | None) -> Generator[tuple, None, ImageChainResult]:
         query = request.get("query") or ""
-        if not isinstance(query, str):
-            raise InputError("'query' must be a string")
+        if isinstance(query, (list, tuple)) and all(isinstance(q, str) for q in query):
+            queries = [q.strip() for q in query if q.strip()]  # phrases given whole: never split on "."
+            query = ". ".join(queries)
+        elif isinstance(query, str):
+            queries = self._split(query)
+        else:
+            raise InputError("'query' must be a string or a list of phrases")
         prompts = _prompts(request.get("prompts"))
-        queries = self._split(query)
         if self.detector is not None and not queries and not prompts:
             raise EmptyQueryError("an empty query: give a phrase to detect (or prompts to segment)")
         if self.detector is None and not prompts:

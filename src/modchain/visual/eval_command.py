@@ -103,7 +103,7 @@ def _run_models(args: argparse.Namespace, dataset: Any, evaluator: Any) -> Any:
                       **({"text_threshold": args.text_threshold} if args.detector == "grounding-dino" else {}))
     segmenter = _build(SEGMENTERS, args.segmenter, args.segmenter_model, device=args.device)
     chain = ImageChain.from_visual_pipeline([detector, segmenter], store)
-    query = ". ".join(dataset.categories.values())
+    query = list(dataset.categories.values())  # whole names: "st. bernard" is one phrase, not two
     for image_id in sorted(dataset.images):
         result = chain.run(query, image_id=str(image_id))
         evaluator.add_result(image_id, result.model_copy(update={
