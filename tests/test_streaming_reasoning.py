@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 
 from modchain import ConfigurationError, ModerationChain
-from modchain.text.stream_chunks import join_chunks
+from modchain.text.stream_chunks import chunk_text, join_chunks, split_chunk
 from modchain.text.stream_violations import StreamToxicityViolation
 from modchain.text.streaming import StreamGuard
 
@@ -92,6 +92,47 @@ def test_anthropic_thinking_and_summary_shapes_are_read():
     assert out[0].content[0]["thinking"] == "SSN *********** seen."
     assert out[1].content[0]["summary"][0]["text"] == "Again ***********."
     assert chunks[0].content[0]["thinking"] == f"SSN {SSN} seen."  # the caller's chunks are not mutated
+
+
+PROVIDER_SHAPES = {  # where providers put reasoning besides LangChain's standard block
+    "reasoning_content kwarg (Ollama, DeepSeek, xAI, Groq)":
+        lambda text: AIMessageChunk(content="", additional_kwargs={"reasoning_content": text}),
+    "reasoning kwarg (older OpenAI)":
+        lambda text: AIMessageChunk(content="", additional_kwargs={"reasoning": {"summary": [{"text": text}]}}),
+    "Bedrock reasoning_content block":
+        lambda text: AIMessageChunk(content=[{"type": "reasoning_content", "reasoning_content": {"text": text,
+                                                                                               "signature": "s"}}]),
+    "Mistral thinking list": lambda text: AIMessageChunk(content=[{"type": "thinking",
+                                                                   "thinking": [{"type": "text", "text": text}]}]),
+}
+
+
+@pytest.mark.parametrize("shape", PROVIDER_SHAPES, ids=str)
+@pytest.mark.parametrize("mode", ["safety_first", "low_latency"])
+def test_every_provider_shape_is_moderated_or_dropped(shape, mode):
+    make = PROVIDER_SHAPES[shape]
+    chunks = [make(f"Their SSN is {SSN}; keep it private. "), answer(ANSWER)]
+    if mode == "safety_first":
+        moderated = stream("moderate", chunks, mode)
+        assert SSN not in repr(moderated) and "*" * 11 in repr(moderated)
+    else:  # low latency: the SSN went out before its check, so the stream stops
+        with pytest.raises(Exception, match="PII"):
+            stream("moderate", chunks, mode)
+    dropped = stream("drop", chunks, mode)
+    assert SSN not in repr(dropped) and "keep it private" not in repr(dropped)
+    assert answer_text(dropped) == ANSWER
+    assert SSN in repr(stream("pass", chunks, "safety_first"))  # the default: unread
+
+
+def test_a_cut_text_block_keeps_its_annotations_once_and_blocks_keep_their_order():
+    cite = {"type": "url_citation", "url": "https://example.org"}
+    chunk = AIMessageChunk(content=[{"type": "reasoning", "reasoning": "plan", "index": 0},
+                                    {"type": "text", "text": "abcdef", "index": 1, "annotations": [cite]}], id="m")
+    for at in range(7):
+        head, tail = split_chunk(chunk, at)
+        merged = head + tail
+        assert chunk_text(merged) == "abcdef" and [b["type"] for b in merged.content] == ["reasoning", "text"]
+        assert merged.content[1]["annotations"] == [cite] and merged.content[0]["reasoning"] == "plan"
 
 
 def test_astream_moderates_reasoning():

@@ -5,11 +5,10 @@ A stream guard hands every chunk on as the type it came in: ``str`` chunks stay 
 text replaced. Content made of blocks (``[{"type": "text", "text": ...}, ...]``) is read from its text
 blocks and plain strings; other blocks (images, tool use) pass through unchanged.
 
-Reasoning blocks (a model's "thinking": LangChain's ``{"type": "reasoning", "reasoning": ...}``, Anthropic's
-``{"type": "thinking", "thinking": ...}``, OpenAI's ``summary`` lists) are what :class:`ChunkText`'s
+A model's reasoning (:mod:`modchain.text.stream_reasoning` finds it) is what :class:`ChunkText`'s
 ``reasoning`` setting says: ``pass`` (handed on unread, as tool-call chunks are: an application that shows
-them to users should choose one of the others), ``moderate`` (read as stream text, in order with the answer,
-checked and redacted like it) or ``drop`` (removed from every chunk before anything else happens).
+it to users should choose one of the others), ``moderate`` (read as stream text before the chunk's answer
+text, checked and redacted like it) or ``drop`` (removed from every chunk before anything else happens).
 """
 
 from __future__ import annotations
@@ -19,33 +18,36 @@ from typing import Any, Literal
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 
 from modchain.core.errors import InputError
+from modchain.text.stream_reasoning import (
+    Path,
+    has_reasoning,
+    is_reasoning_block,
+    kwargs_reasoning,
+    reasoning_strings,
+    without_reasoning,
+)
 
-REASONING_TYPES = frozenset({"reasoning", "thinking", "redacted_thinking"})
 ReasoningMode = Literal["pass", "moderate", "drop"]
 
-# A text part is found by its path in the content list: (position,) for a plain string, (position, key) for a
-# block's text, (position, "summary", item, "text") for one item of a reasoning summary.
-Path = tuple[Any, ...]
 
-
-def _text_parts(content: list[Any], reasoning: bool = False) -> list[tuple[Path, str]]:
+def _content_parts(content: Any, reasoning: bool = False) -> list[tuple[Path, str]]:
+    """The text parts of a message's content, with their paths from the message's fields."""
+    if isinstance(content, str):
+        return [(("content",), content)]
     parts: list[tuple[Path, str]] = []
     for position, part in enumerate(content):
         if isinstance(part, str):
-            parts.append(((position,), part))
-        elif not isinstance(part, dict):
-            continue
-        elif part.get("type") == "text" and isinstance(part.get("text"), str):
-            parts.append(((position, "text"), part["text"]))
-        elif reasoning and part.get("type") in REASONING_TYPES:
-            parts.extend(((position, key), part[key]) for key in ("reasoning", "thinking")
-                         if isinstance(part.get(key), str))
-            summary = part.get("summary")
-            if isinstance(summary, list):
-                parts.extend(((position, "summary", item, "text"), entry["text"])
-                             for item, entry in enumerate(summary)
-                             if isinstance(entry, dict) and isinstance(entry.get("text"), str))
+            parts.append((("content", position), part))
+        elif isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+            parts.append((("content", position, "text"), part["text"]))
+        elif reasoning and is_reasoning_block(part):
+            parts.extend(reasoning_strings(part, ("content", position)))
     return parts
+
+
+def _text_parts(message: BaseMessage, reasoning: bool) -> list[tuple[Path, str]]:
+    # Reasoning a provider keeps beside the content is the thinking that comes before the answer.
+    return (kwargs_reasoning(message) if reasoning else []) + _content_parts(message.content, reasoning)
 
 
 def _replaced(value: Any, path: Path, new: str) -> Any:
@@ -62,14 +64,11 @@ def _replaced(value: Any, path: Path, new: str) -> Any:
 
 def chunk_text(chunk: Any, reasoning: bool = False) -> str:
     """The moderated text of one chunk ('' for chunks without text, e.g. a final usage-only chunk);
-    ``reasoning``: the text of reasoning blocks too."""
+    ``reasoning``: the model's reasoning too, first."""
     if isinstance(chunk, str):
         return chunk
     if isinstance(chunk, BaseMessage):
-        content = chunk.content
-        if isinstance(content, str):
-            return content
-        return "".join(text for _, text in _text_parts(content, reasoning))
+        return "".join(text for _, text in _text_parts(chunk, reasoning))
     raise InputError(
         f"cannot moderate a stream of {type(chunk).__name__}: expected str chunks or message chunks "
         "(put the stream guard before an output parser that builds other objects)"
@@ -80,20 +79,12 @@ def with_text(chunk: Any, text: str, reasoning: bool = False) -> Any:
     """``chunk`` with its text replaced by ``text`` of the same length (a redacted copy)."""
     if isinstance(chunk, str):
         return text
-    content = chunk.content
-    if isinstance(content, str):
-        return chunk.model_copy(update={"content": text})
-    rebuilt: Any = list(content)
+    fields: Any = {"content": chunk.content, "additional_kwargs": chunk.additional_kwargs}
     cursor = 0
-    for path, old in _text_parts(content, reasoning):
-        rebuilt = _replaced(rebuilt, path, text[cursor : cursor + len(old)])
+    for path, old in _text_parts(chunk, reasoning):
+        fields = _replaced(fields, path, text[cursor : cursor + len(old)])
         cursor += len(old)
-    return chunk.model_copy(update={"content": rebuilt})
-
-
-def has_reasoning(chunk: Any) -> bool:
-    return isinstance(chunk, BaseMessage) and isinstance(chunk.content, list) and any(
-        isinstance(part, dict) and part.get("type") in REASONING_TYPES for part in chunk.content)
+    return chunk.model_copy(update=fields)
 
 
 class ChunkText:
@@ -104,12 +95,8 @@ class ChunkText:
         self._read = reasoning == "moderate"
 
     def prepare(self, chunk: Any) -> Any:
-        """The chunk as the guard handles it: without its reasoning blocks under ``drop``."""
-        if self.reasoning != "drop" or not has_reasoning(chunk):
-            return chunk
-        kept = [part for part in chunk.content
-                if not (isinstance(part, dict) and part.get("type") in REASONING_TYPES)]
-        return chunk.model_copy(update={"content": kept})
+        """The chunk as the guard handles it: without its reasoning under ``drop``."""
+        return without_reasoning(chunk) if self.reasoning == "drop" else chunk
 
     def text(self, chunk: Any) -> str:
         return chunk_text(chunk, self._read)
@@ -134,9 +121,10 @@ def splittable(chunk: Any) -> bool:
 
 
 def split_chunk(chunk: Any, at: int) -> tuple[Any, Any]:
-    """``chunk`` cut after ``at`` characters of its text, as two chunks of its type. The head carries
-    only text (and the message id); usage, metadata, tool-call chunks and non-text blocks stay with the
-    tail, so adding the pieces up gives back the chunk."""
+    """``chunk`` cut after ``at`` characters of its text, as two chunks of its type, in order: blocks before
+    the cut go with the head, the rest with the tail. A cut text block keeps only its type and index in the
+    head (so its annotations, citations and ids are not doubled when the pieces are added up); usage,
+    metadata and tool-call chunks stay with the tail, so adding the pieces up gives back the chunk."""
     if isinstance(chunk, str):
         return chunk[:at], chunk[at:]
     content = chunk.content
@@ -146,17 +134,21 @@ def split_chunk(chunk: Any, at: int) -> tuple[Any, Any]:
     else:
         head_content, tail_content = [], []
         cursor = 0
-        texts = {path[0]: text for path, text in _text_parts(content)}
+        texts = {path[1]: text for path, text in _content_parts(content)}
         for position, part in enumerate(content):
-            if position not in texts:
-                tail_content.append(part)
-                continue
-            text = texts[position]
+            text = texts.get(position, "")
             cut = min(max(at - cursor, 0), len(text))
+            if not text or cut == len(text):  # a whole block on one side of the cut
+                (head_content if cursor < at else tail_content).append(part)
+            elif cut == 0:
+                tail_content.append(part)
+            elif isinstance(part, str):
+                head_content.append(text[:cut])
+                tail_content.append(text[cut:])
+            else:
+                head_content.append({**{k: part[k] for k in ("type", "index") if k in part}, "text": text[:cut]})
+                tail_content.append({**part, "text": text[cut:]})
             cursor += len(text)
-            for side, piece in ((head_content, text[:cut]), (tail_content, text[cut:])):
-                if piece:
-                    side.append(piece if isinstance(part, str) else {**part, "text": piece})
     fields = type(chunk).model_fields
     head = chunk.model_copy(update={"content": head_content, **{k: v for k, v in _ONCE.items() if k in fields}})
     return head, chunk.model_copy(update={"content": tail_content})
