@@ -21,6 +21,7 @@ from modchain.visual.errors import EmptyQueryError, UnknownImageError, VisualSta
 from modchain.visual.image_store import ImageStore
 from modchain.visual.masks import decode_mask, encode_mask
 from modchain.visual.redaction import redaction_mask
+from modchain.visual.results import ImageChainResult
 from modchain.visual.types import Detection, Segment, VisualPrompt
 
 COLORS = {"red square": (255, 0, 0), "blue car": (0, 0, 255), "green tree": (0, 255, 0)}
@@ -170,6 +171,16 @@ def test_detections_whose_segmentation_failed_open_are_redacted_by_their_boxes(s
     result = chain.run("red square", image_id="5X3349")
     assert result.segments == () and result.errors and len(result.unmasked_detections()) == 1
     assert redaction_mask(result, labels=["red square"]).any()  # before: a failed SAM redacted nothing
+
+
+def test_an_empty_mask_leaves_its_detection_to_its_box_and_labels_may_be_any_iterable():
+    empty = Segment(mask=encode_mask(np.zeros((40, 50), dtype=bool)), score=0.1, prompt_index=0, label="face")
+    result = ImageChainResult(image_size=(50, 40), detections=(Detection(label="face", score=0.9, box=(10, 10, 30, 30)),
+                                                               Detection(label="plate", score=0.8, box=(0, 0, 5, 5))),
+                              segments=(empty,), segmented_detections=2)
+    assert [d.label for d in result.unmasked_detections()] == ["face", "plate"]
+    assert redaction_mask(result, labels=["face"]).sum() == 400  # SAM found nothing: the box is covered
+    assert len(result.detections_for(label for label in ["face", "plate"])) == 2  # a generator, read once
 
 
 def test_a_list_query_keeps_dotted_phrases_whole(store):
@@ -386,8 +397,6 @@ def test_exif_rotated_images_give_masks_boxes_and_redactions_in_upright_pixels(t
     direct = sam.segment(upright, [VisualPrompt(box=box, label="x")])[0][0]
     assert result.segments[0].mask == direct.mask  # SAM saw the upright image, not the stored pixels
     # Redaction and overlays take the same file and agree with the result's (upright) size.
-    from modchain.visual.redaction import redaction_mask
-
     region = redaction_mask(result)
     filled = np.asarray(redact(tmp_path / "cam.jpg", result, method="fill"))
     assert region.shape == (60, 40) and filled.shape == (60, 40, 3) and (filled[region] == 0).all()

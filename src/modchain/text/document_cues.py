@@ -97,7 +97,7 @@ READER_CUES: tuple[tuple[float, re.Pattern[str]], ...] = tuple((w, re.compile(p,
     (0.7, r"\b(\w+)(?:\W+\1\b){7,}"),  # one word repeated eight times or more: a repeated-token attack
 ))
 _YOUR_OUTPUT = re.compile(READER_CUES[-3][1].pattern, re.I)
-QUESTION_SCORE = 0.5  # chosen on the benchmark's dev split (see benchmarks/rag_injection.py)
+QUESTION_SCORE = 0.5  # hand-chosen with the weights above (see the module docstring)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 

@@ -142,11 +142,12 @@ class ImageChain(Runnable[dict, ImageChainResult]):
             found = self._stage("detection", self.detector.name, timings, errors,
                                 lambda: list(self.detector.detect(image, queries)))
             detections = self._keep(found or [])
-            if self.config.max_detections and len(detections) > self.config.max_detections:
+            cap = self.config.max_detections
+            if self.segmenter is not None and cap and len(detections) > cap:
                 # Counts only: labels could name what is in the image. The rest keep their boxes (redaction
                 # covers them), so a crowded scene never leaves a face unredacted.
                 logger.warning("visual chain: %d detections, the segmenter is prompted with the best %d "
-                               "(max_detections)", len(detections), self.config.max_detections)
+                               "(max_detections)", len(detections), cap)
             timings[-1] = timings[-1].model_copy(update={"items": len(detections)})
             self._say(timings[-1])
             if self.dispatcher.wants("detection"):

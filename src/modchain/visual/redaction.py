@@ -44,13 +44,15 @@ def redaction_mask(result: ImageChainResult, *, labels: Sequence[str] | str | No
         raise ConfigurationError("dilate must be >= 0 pixels")
     width, height = result.image_size
     region = np.zeros((height, width), dtype=bool)
-    boxes = redaction_boxes(result, labels)
-    if use == "masks":
+    if use == "boxes":
+        boxes = redaction_boxes(result, labels)
+    else:
         for segment in result.segments_for(labels):
             if tuple(segment.mask.size) != (height, width):
                 raise InputError(f"a mask of size {segment.mask.size} does not fit a {width}x{height} image")
             region |= decode_mask(segment.mask)
-        # a detection with no mask (past max_detections, or its segmentation failed open) is covered by its box
+        # a detection with no mask (past max_detections, an empty mask, or its segmentation failed open) is
+        # covered by its box
         boxes = [d.box for d in result.unmasked_detections(labels)]
     for x0, y0, x1, y1 in boxes:
         # Cover every pixel the box touches: floor the start, ceil the end.

@@ -67,16 +67,19 @@ class ImageChainResult(BaseModel):
 
     def segments_for(self, labels: Any = None) -> list[Segment]:
         """Segments whose label is one of ``labels`` (case-insensitive); all segments for None."""
-        return [s for s in self.segments if _chosen(s.label, labels)]
+        wanted = _wanted(labels)
+        return [s for s in self.segments if _chosen(s.label, wanted)]
 
     def detections_for(self, labels: Any = None) -> list[Detection]:
-        return [d for d in self.detections if _chosen(d.label, labels)]
+        wanted = _wanted(labels)
+        return [d for d in self.detections if _chosen(d.label, wanted)]
 
     def unmasked_detections(self, labels: Any = None) -> list[Detection]:
         """Detections (of ``labels``) with no mask: past ``max_detections``, or whose segmentation failed or
         came back empty. Redaction covers their boxes, so a capped or failed mask never leaves one uncovered."""
-        masked = {s.prompt_index for s in self.segments if s.prompt_index < self.segmented_detections}
-        return [d for index, d in enumerate(self.detections) if index not in masked and _chosen(d.label, labels)]
+        masked = {s.prompt_index for s in self.segments if s.prompt_index < self.segmented_detections and s.area}
+        wanted = _wanted(labels)
+        return [d for index, d in enumerate(self.detections) if index not in masked and _chosen(d.label, wanted)]
 
     def to_dict(self, *, compressed: bool = True) -> dict[str, Any]:
         """JSON-ready: boxes as lists, masks as COCO RLE (``compressed=False``: counts as int lists)."""
@@ -103,12 +106,15 @@ def segment_to_dict(segment: Segment, *, compressed: bool = True) -> dict[str, A
             "box": list(box) if box is not None else None, "mask": segment.mask.to_coco(compressed=compressed)}
 
 
-def _chosen(label: str | None, labels: Any) -> bool:
-    """Whether ``label`` is one of ``labels`` (a name or names; None chooses everything)."""
+def _wanted(labels: Any) -> set[str] | None:
+    """The normalized names of ``labels`` (a name, or an iterable of names, read once); None: every label."""
     if labels is None:
-        return True
-    wanted = [labels] if isinstance(labels, str) else labels
-    return label is not None and normalize_label(label) in {normalize_label(w) for w in wanted}
+        return None
+    return {normalize_label(label) for label in ([labels] if isinstance(labels, str) else labels)}
+
+
+def _chosen(label: str | None, wanted: set[str] | None) -> bool:
+    return wanted is None or (label is not None and normalize_label(label) in wanted)
 
 
 def normalize_label(label: str) -> str:
