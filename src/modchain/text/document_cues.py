@@ -162,6 +162,20 @@ def is_request(sentence: str) -> bool:
     return bool(_ASKS_YOU.search(stripped) or _YOUR_OUTPUT.search(stripped) or _foreign_script(stripped))
 
 
+def words_around(words: list[set[str]]) -> tuple[list[set[str]], list[set[str]]]:
+    """``(before, after)``: ``before[i]`` holds the words of the sentences before sentence ``i``, ``after[i]``
+    those of sentence ``i`` and after it (``i`` from 0 to the sentence count), so the words around any run
+    ``first:last`` are ``before[first] | after[last]`` without a pass over the page per run."""
+    count = len(words)
+    before: list[set[str]] = [set()]
+    after: list[set[str]] = [set()]
+    for index in range(count):
+        before.append(before[-1] | words[index])
+        after.append(after[-1] | words[count - 1 - index])
+    after.reverse()
+    return before, after
+
+
 def planted_blocks(text: str, sentences: list[tuple[int, int]], max_size: int,
                    words: list[set[str]] | None = None) -> list[tuple[int, int]]:
     """``(first, last + 1)`` of each run of at most ``max_size`` consecutive sentences that reads as planted:
@@ -175,12 +189,7 @@ def planted_blocks(text: str, sentences: list[tuple[int, int]], max_size: int,
     words = words if words is not None else [content_words(text[s:e]) for s, e in sentences]
     requests = [is_request(text[s:e]) for s, e in sentences]
     count = len(sentences)
-    # before[i]: words of sentences < i; after[i]: words of sentences >= i.
-    before, after = [set()], [set()]  # type: ignore[var-annotated]
-    for index in range(count):
-        before.append(before[-1] | words[index])
-        after.append(after[-1] | words[count - 1 - index])
-    after.reverse()
+    before, after = words_around(words)
     blocks = []
     for first in range(count):
         inside: set[str] = set()

@@ -20,7 +20,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from modchain.text.document_cues import OPENERS, READER_CUES, content_words, request_kinds, window_spans
+from modchain.text.document_cues import (
+    OPENERS,
+    READER_CUES,
+    content_words,
+    request_kinds,
+    window_spans,
+    words_around,
+)
 
 MODEL_NAME = "document_injection"
 _YOU = re.compile(r"\b(?:you|your|you're|yours)\b", re.I)
@@ -71,11 +78,7 @@ def window_features(text: str, sentences: list[tuple[int, int]], size: int, max_
     english = [_english_counts(text[s:e]) for s, e in sentences]
     total = (sum(e for e, _ in english), sum(n for _, n in english))
     count = len(sentences)
-    before, after = [set()], [set()]  # type: ignore[var-annotated]
-    for index in range(count):
-        before.append(before[-1] | words[index])
-        after.append(after[-1] | words[count - 1 - index])
-    after.reverse()
+    before, after = words_around(words)
     # A page that asks its reader things elsewhere (an email, a forum thread, a FAQ) is conversational: one
     # more request in it is ordinary. A request in a page that asks nothing else stands out.
     asking = [bool(k) for k in kinds]
