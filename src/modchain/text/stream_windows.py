@@ -44,9 +44,10 @@ class StreamConfig(StrictModel):
     snap_chars: int = Field(16, ge=0, description="How far a window edge may move to fall between words.")
     reasoning: Literal["pass", "moderate", "drop"] = Field(
         "pass",
-        description="Reasoning blocks of message chunks (a model's thinking): pass them on unread (the "
+        description="A model's reasoning in message chunks (its thinking, in content blocks or "
+        "additional_kwargs; see modchain.text.stream_reasoning): pass it on unread (the "
         "default, as tool-call chunks are: reasoning often discusses the very request it refuses), moderate "
-        "them as stream text (for applications that show them), or drop them from the stream.",
+        "it as stream text (for applications that show it), or drop it from the stream.",
     )
     low_latency_pii: Literal["stop", "report"] = Field(
         "stop",
