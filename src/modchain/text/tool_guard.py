@@ -4,8 +4,10 @@ A tool result is retrieved text with more authority: the agent acts on it. A fet
 email the user's files to ...", a CRM lookup that returns a customer's SSN, must not reach the model as is.
 
 * :func:`guard_tool` wraps a LangChain tool (``@tool`` functions, ``StructuredTool``, any ``BaseTool``): the
-  wrapper has the same name, description and argument schema, runs the tool, and moderates its output;
-  use it anywhere tools go, including ``langgraph.prebuilt.create_react_agent(model, [guard_tool(t)])``.
+  wrapper has the same name, description and argument schema, runs the tool, and moderates its output
+  inside its own tool run, so callbacks and tracers (LangSmith, ``astream_events``) see only the moderated
+  output, and a blocked one as a tool error (:mod:`modchain.text.guarded_tool`); use it anywhere tools go,
+  including ``langgraph.prebuilt.create_react_agent(model, [guard_tool(t)])``.
 * :class:`ToolOutputGuard` is also a Runnable over messages and graph state: as a LangGraph node after a
   ``ToolNode`` it replaces the newest ``ToolMessage`` objects by their moderated versions (same ids).
 
@@ -25,7 +27,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.config import BackendConfig, StrictModel
@@ -34,6 +36,7 @@ from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import config_value
 from modchain.text.documents import DocumentGuard
 from modchain.text.documents_report import DocumentGuardConfig, DocumentVerdict
+from modchain.text.guarded_tool import GuardedTool
 
 _TO_DOCUMENT_ACTION = {"block": "drop"}
 #: Content blocks that carry media, not text: passed on as they are. Every other block is moderated.
@@ -131,27 +134,40 @@ class ToolOutputGuard(Runnable[Any, Any]):
 
     def moderate_output(self, output: Any, config: RunnableConfig | None = None, *, tool: str = "") -> Any:
         """The output with every string in it moderated, in the same shape (str, ToolMessage, list, dict)."""
+        return self.moderate_output_with_verdicts(output, config, tool=tool)[0]
+
+    def moderate_output_with_verdicts(self, output: Any, config: RunnableConfig | None = None, *,
+                                      tool: str = "") -> tuple[Any, list[DocumentVerdict]]:
+        """``(moderated output, one verdict per string checked)``: a tool wrapper reads ``dropped`` from the
+        verdicts to report a blocked output as the tool's error."""
+        verdicts: list[DocumentVerdict] = []
+        return self._moderate(output, config, tool, verdicts), verdicts
+
+    def _moderate(self, output: Any, config: RunnableConfig | None, tool: str,
+                  verdicts: list[DocumentVerdict]) -> Any:
         if isinstance(output, str):
-            return self.moderate_text(output, config, tool=tool)[0]
+            text, verdict = self.moderate_text(output, config, tool=tool)
+            verdicts.append(verdict)
+            return text
         if isinstance(output, ToolMessage):
-            return output.model_copy(update={"content": self.moderate_output(output.content, config,
-                                                                             tool=tool or output.name or "")})
+            content = self._moderate(output.content, config, tool or output.name or "", verdicts)
+            return output.model_copy(update={"content": content})
         if isinstance(output, list):
-            return [self._block(item, config, tool) for item in output]
+            return [self._block(item, config, tool, verdicts) for item in output]
         if isinstance(output, dict):
-            return {key: self.moderate_output(value, config, tool=tool) for key, value in output.items()}
+            return {key: self._moderate(value, config, tool, verdicts) for key, value in output.items()}
         if output is None or isinstance(output, (int, float, bool)):
             return output
-        return self.moderate_text(str(output), config, tool=tool)[0]
+        return self._moderate(str(output), config, tool, verdicts)
 
-    def _block(self, item: Any, config: RunnableConfig | None, tool: str) -> Any:
+    def _block(self, item: Any, config: RunnableConfig | None, tool: str, verdicts: list[DocumentVerdict]) -> Any:
         # Content blocks: media pass as they are; text, json, search_result, document and any other block
         # carry text the model reads, so every string in them is moderated.
         if isinstance(item, dict) and item.get("type") in _MEDIA_BLOCKS:
             return item
         if isinstance(item, dict) and item.get("type") == "text" and isinstance(item.get("text"), str):
-            return {**item, "text": self.moderate_text(item["text"], config, tool=tool)[0]}
-        return self.moderate_output(item, config, tool=tool)
+            return {**item, "text": self._moderate(item["text"], config, tool, verdicts)}
+        return self._moderate(item, config, tool, verdicts)
 
     # -- messages and graph state ----------------------------------------------------------------------
 
@@ -183,38 +199,9 @@ class ToolOutputGuard(Runnable[Any, Any]):
         return guard_tool(tool, self)
 
 
-class GuardedTool(BaseTool):
-    """A tool whose outputs pass through a :class:`ToolOutputGuard`; same name, description and arguments.
-
-    ``invoke`` / ``ainvoke`` (BaseTool's) call :meth:`run` / :meth:`arun`, which run the wrapped tool with
-    everything they were given (tool call id, callbacks, config) and moderate what it returns: a ToolMessage
-    keeps its ``tool_call_id``, ``status`` and ``artifact`` (the artifact goes to the application, not the model).
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    wrapped: BaseTool = Field(exclude=True)
-    output_guard: Any = Field(exclude=True)
-
-    def _run(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - run is overridden
-        raise NotImplementedError("GuardedTool runs the wrapped tool through run")
-
-    def run(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        output = self.wrapped.run(tool_input, *args, **kwargs)
-        return self.output_guard.moderate_output(output, kwargs.get("config"), tool=self.name)
-
-    async def arun(self, tool_input: Any, *args: Any, **kwargs: Any) -> Any:
-        import asyncio
-
-        output = await self.wrapped.arun(tool_input, *args, **kwargs)
-        # The guard's backends may block (local models, HTTP): keep the event loop free.
-        return await asyncio.to_thread(self.output_guard.moderate_output, output, kwargs.get("config"),
-                                       tool=self.name)
-
-
 def guard_tool(tool: BaseTool, guard: ToolOutputGuard | ToolGuardConfig | dict[str, Any] | None = None,
                **guard_kwargs: Any) -> GuardedTool:
-    """Wrap ``tool`` so its outputs are moderated before an agent sees them.
+    """Wrap ``tool`` so its outputs are moderated before an agent sees them (and before any tracer does).
 
     ``guard`` is a shared :class:`ToolOutputGuard` (recommended: one for all tools, with your callbacks and
     vault), or a config to build one from (``guard_kwargs`` go to its constructor).
@@ -228,9 +215,13 @@ def guard_tool(tool: BaseTool, guard: ToolOutputGuard | ToolGuardConfig | dict[s
     # A BaseTool subclass without args_schema derives its arguments from its _run signature; the wrapper's
     # _run takes *args/**kwargs, so the schema is copied explicitly or the model would see no arguments.
     schema = tool.args_schema if tool.args_schema is not None else tool.get_input_schema()
+    # The wrapper is the traced run, so it takes the tool's callbacks, verbosity and error policies too.
     return GuardedTool(name=tool.name, description=tool.description, args_schema=schema,
                        return_direct=tool.return_direct, response_format=tool.response_format,
                        tags=tool.tags, metadata=tool.metadata, extras=tool.extras,
+                       callbacks=tool.callbacks, verbose=tool.verbose,
+                       handle_tool_error=tool.handle_tool_error,
+                       handle_validation_error=tool.handle_validation_error,
                        wrapped=tool, output_guard=guard)
 
 
