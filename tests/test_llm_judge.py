@@ -107,7 +107,7 @@ def test_safe_and_unsafe_verdicts_become_findings():
 
 def test_malformed_answer_is_retried_with_the_reason():
     judge, recorder = _judge("Hmm, hard to say.", "unsafe\nS7")
-    [scored] = judge.run("toxicity", ["I will hurt you"], ToxicityConfig())
+    [scored] = judge.run("toxicity", ["I am going to hurt you badly"], ToxicityConfig())
     assert [f.label for f in scored.findings if f.score] == ["VIOLENCE_OR_THREAT"]
     assert len(recorder.calls) == 2
     retry = recorder.calls[1]
