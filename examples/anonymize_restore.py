@@ -3,7 +3,9 @@
     python examples/anonymize_restore.py
 """
 
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
+import re
+
+from langchain_core.messages import AIMessage
 from langchain_core.prompts import ChatPromptTemplate
 
 from modchain import ModerationChain, ModerationConfig, PiiConfig
@@ -17,8 +19,16 @@ def show_prompt(prompt):
     return prompt
 
 
-# The fake model answers with the placeholder it was given, as a real model would.
-model = FakeListChatModel(responses=["I have sent the report to [EMAIL_1] and will call [PHONE_1] tomorrow."])
+def model(prompt):
+    """A stand-in model that answers with the placeholders it was given, as a real model would.
+
+    Each placeholder carries a random tag (``[EMAIL_1_k3f9q2]``): only the ones this conversation minted are
+    restored, so a user who types ``[EMAIL_1]`` or a model told to print one gets nobody's data.
+    """
+    email, phone = re.findall(r"\[(?:EMAIL|PHONE)_\d+_\w+\]", prompt.to_string())
+    return AIMessage(f"I have sent the report to {email} and will call {phone} tomorrow.")
+
+
 chain = ChatPromptTemplate.from_messages([("human", "{request}")]) | guard | show_prompt | model | guard.restorer()
 
 # Placeholders are scoped per conversation: pass its id in the config.
@@ -27,4 +37,6 @@ answer = chain.invoke({"request": "Send the report to maria.garcia@example.com a
                       config=config)
 print("model saw:  ", seen_by_model[0])
 print("user gets:  ", answer.content)
+forged = guard.restorer().invoke("Typed by the user: [EMAIL_1]", config)
+print("forged one: ", forged)  # not a placeholder this conversation minted: left as it is
 guard.vault.clear("ticket-1017")  # forget the mapping when the conversation ends

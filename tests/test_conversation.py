@@ -14,10 +14,21 @@ from langgraph.graph import START, MessagesState, StateGraph
 from modchain import ModerationChain, PiiConfig, PromptSafetyConfig, PromptSafetyViolation, ToxicityConfig
 from modchain.core.conversation import ConversationStore, ViolationCounter
 from modchain.core.errors import ConfigurationError
+from modchain.core.vault import PLACEHOLDER_RE
 from modchain.text.documents import DocumentGuard
 from modchain.text.tool_guard import ToolOutputGuard
 
 ANON = [PiiConfig(action="anonymize"), ToxicityConfig(), PromptSafetyConfig()]
+
+
+def placeholders(text: str) -> list[str]:
+    """The minted placeholders in ``text``, in order (each carries a random tag: compare them, not literals)."""
+    return PLACEHOLDER_RE.findall(text)
+
+
+def shape(text: str) -> str:
+    """``text`` with each placeholder's random tag dropped: ``[EMAIL_1_k3f9q2]`` -> ``[EMAIL_1]``."""
+    return PLACEHOLDER_RE.sub(lambda m: m.group(0).rsplit("_", 1)[0] + "]", text)
 
 
 def guard_for(store: ConversationStore, filters=None) -> ModerationChain:
@@ -32,14 +43,17 @@ def test_placeholders_persist_across_turns_and_never_cross_conversations():
     ben = store.scope("conv-ben", "ben")
     turn1 = guard.invoke("My address is ana@example.com", ana.config)
     turn2 = guard.invoke("Also cc ana@example.com and bob@example.org", ana.config)
-    assert turn1 == "My address is [EMAIL_1]"
-    assert turn2 == "Also cc [EMAIL_1] and [EMAIL_2]"  # same original, same placeholder, turn after turn
-    assert ana.restore("Sent to [EMAIL_1] and [EMAIL_2].") == "Sent to ana@example.com and bob@example.org."
-    assert ben.restore("Sent to [EMAIL_1].") == "Sent to [EMAIL_1]."  # another conversation: nothing leaks
+    assert shape(turn1) == "My address is [EMAIL_1]"
+    assert shape(turn2) == "Also cc [EMAIL_1] and [EMAIL_2]"
+    [ana1] = placeholders(turn1)
+    assert placeholders(turn2) == [ana1, placeholders(turn2)[1]]  # same original, same placeholder, every turn
+    ana2 = placeholders(turn2)[1]
+    assert ana.restore(f"Sent to {ana1} and {ana2}.") == "Sent to ana@example.com and bob@example.org."
+    assert ben.restore(f"Sent to {ana1}.") == f"Sent to {ana1}."  # another conversation: nothing leaks
     # The chain's own restorer finds the same scope from the same config.
-    assert guard.restorer().invoke("Hi [EMAIL_1]", ana.config) == "Hi ana@example.com"
+    assert guard.restorer().invoke(f"Hi {ana1}", ana.config) == "Hi ana@example.com"
     ana.end()
-    assert ana.restore("[EMAIL_1]") == "[EMAIL_1]"
+    assert ana.restore(ana1) == ana1
 
 
 def test_a_conversation_is_bound_to_its_user():
@@ -88,10 +102,16 @@ def test_counts_are_exact_under_threads_and_asyncio():
 
     with ThreadPoolExecutor(8) as pool:
         outputs = list(pool.map(turn, range(160)))
-    assert set(outputs) == {"mail [EMAIL_1] please"}  # one placeholder per conversation, no cross-talk
+    assert {shape(out) for out in outputs} == {"mail [EMAIL_1] please"}
+    by_user = {users[i % 8]: set() for i in range(160)}
+    for i, out in enumerate(outputs):
+        by_user[users[i % 8]].add(out)
+    # One placeholder per conversation, every turn; none shared between conversations.
+    assert all(len(outs) == 1 for outs in by_user.values()) and len(set(outputs)) == 8
     assert all(store.counter.count(u, "pii") == 20 for u in users)
     for user in users:
-        assert store.scope(f"conv-{user}", user).restore("[EMAIL_1]") == f"{user}@example.com"
+        [minted] = placeholders(next(iter(by_user[user])))
+        assert store.scope(f"conv-{user}", user).restore(minted) == f"{user}@example.com"
 
     async def many() -> None:
         await asyncio.gather(*(guard.ainvoke("call 555-867-5309? no: mail x@example.com",
@@ -136,20 +156,21 @@ def test_langgraph_thread_id_is_the_conversation():
     out1 = graph.invoke({"messages": [HumanMessage("email ana@example.com")]}, t1)
     graph.invoke({"messages": [HumanMessage("email ben@example.org")]}, t2)
     out3 = graph.invoke({"messages": [HumanMessage("again ana@example.com")]}, t1)
-    assert prompts_seen == ["email [EMAIL_1]", "email [EMAIL_1]", "again [EMAIL_1]"]
+    assert [shape(p) for p in prompts_seen] == ["email [EMAIL_1]", "email [EMAIL_1]", "again [EMAIL_1]"]
+    assert prompts_seen[0].split()[-1] == prompts_seen[2].split()[-1] != prompts_seen[1].split()[-1]
     assert out1["messages"][-1].content == "Noted: ana@example.com"
     assert out3["messages"][-1].content == "Noted: ana@example.com" and len(out3["messages"]) == 4
-    assert store.vault.restore("[EMAIL_1]", "t2") == "ben@example.org"
+    assert store.vault.restore(prompts_seen[1].split()[-1], "t2") == "ben@example.org"
+    assert store.vault.restore(prompts_seen[0].split()[-1], "t2") == prompts_seen[0].split()[-1]
 
 
 def test_store_evicts_oldest_conversations_and_their_placeholders():
     store = ConversationStore(max_conversations=2)
     guard = guard_for(store, [PiiConfig(action="anonymize")])
-    for name in ("a", "b", "c"):
-        guard.invoke(f"{name}@example.com", store.scope(name, name).config)
+    minted = {name: guard.invoke(f"{name}@example.com", store.scope(name, name).config) for name in "abc"}
     assert "a" not in store and "b" in store and "c" in store and len(store) == 2
-    assert store.vault.restore("[EMAIL_1]", "a") == "[EMAIL_1]"
-    assert store.vault.restore("[EMAIL_1]", "c") == "c@example.com"
+    assert store.vault.restore(minted["a"], "a") == minted["a"]
+    assert store.vault.restore(minted["c"], "c") == "c@example.com"
 
 
 def test_counter_configuration():

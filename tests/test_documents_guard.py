@@ -181,7 +181,7 @@ def test_pii_actions_drop_flag_and_anonymize_with_restore():
         guard.invoke([Document(SSN_TICKET)])
     config = {"configurable": {"conversation_id": "c1"}}
     out = guard.invoke([Document(SSN_TICKET)], config)
-    assert "[SSN_1]" in out[0].page_content
+    assert "[SSN_1_" in out[0].page_content  # [SSN_1_<random tag>]
     assert guard.vault.restore(out[0].page_content, "c1") == SSN_TICKET
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -322,7 +323,8 @@ def test_ner_in_a_chain_redacts_and_blocks(ner_path):
                     {"type": "pii", "action": "anonymize"}],
     })
     guard = ModerationChain(config, unique_id="u1")
-    assert guard.invoke({"input": "zoe lives in paris"}) == {"input": "[NAME_1] lives in [ADDRESS_1]"}
+    out = guard.invoke({"input": "zoe lives in paris"})["input"]
+    assert re.fullmatch(r"\[NAME_1_[a-z0-9]+\] lives in \[ADDRESS_1_[a-z0-9]+\]", out)  # tags are random
     with pytest.raises(PiiViolation):
         guard.invoke("zoe's ssn is 123-45-6789")
 

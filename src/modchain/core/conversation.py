@@ -3,8 +3,8 @@
 A chat service moderates many turns of many users at once, from worker threads or an event loop. What must
 persist between turns is small:
 
-* the anonymization vault scope, so ``[EMAIL_1]`` in turn 3 still restores to the address given in turn 1,
-  and never to another user's (the chain already scopes its vault by ``configurable.conversation_id`` /
+* the anonymization vault scope, so ``[EMAIL_1_k3f9q2]`` in turn 3 still restores to the address given in
+  turn 1, and never to another user's (the chain already scopes its vault by ``configurable.conversation_id`` /
   ``session_id`` / ``thread_id`` / ``unique_id``: this module builds that config, it does not re-implement
   the scoping);
 * the user's ``unique_id``, which every audit callback receives;
@@ -14,7 +14,10 @@ persist between turns is small:
 :class:`ConversationStore` owns one vault and one :class:`ViolationCounter`; pass both to every guard of the
 application (``ModerationChain(config, vault=store.vault, callbacks=[store.counter])``, and the same to
 ``DocumentGuard`` / ``guard_tool``) and call each turn with ``store.scope(conversation_id, unique_id).config``.
-A LangGraph ``thread_id`` works as the conversation id unchanged.
+A LangGraph ``thread_id`` works as the conversation id unchanged, when it is a ``str``.
+
+Conversation ids are type-strict: ``1`` is refused (``ConfigurationError``), never read as ``"1"``, here as in
+the guards and restorers, so two conversations can never share a scope through ``str()``.
 """
 
 from __future__ import annotations

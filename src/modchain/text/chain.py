@@ -21,7 +21,7 @@ from modchain.core.config import BackendConfig, ModerationConfig
 from modchain.core.errors import BackendError, ConfigurationError
 from modchain.core.registry import create_backend
 from modchain.core.results import FilterResult, Finding, ModerationResult
-from modchain.core.vault import AnonymizationVault
+from modchain.core.vault import AnonymizationVault, scope_key
 from modchain.text.filter_base import TextFilter
 from modchain.text.messages import Unpacked, unpack
 from modchain.text.pii import PiiFilter
@@ -179,7 +179,8 @@ class ModerationChain(Runnable[Any, Any]):
                 "anonymize needs a conversation scope: pass config={'configurable': {'conversation_id': ...}} "
                 "(or session_id / thread_id / unique_id), or build the chain with unique_id=..."
             )
-        return _Item(unpack(value, self.input_key), unique_id, str(scope))
+        # Type-strict when it keys the vault: str(1) == "1" would hand conversation 1 the data of "1".
+        return _Item(unpack(value, self.input_key), unique_id, scope_key(scope) if self._anonymizes else str(scope))
 
     def _pending(self, items: list[_Item]) -> tuple[list[str], list[tuple[_Item, int]]]:
         """The non-empty texts of live items, flattened, and where each came from."""

@@ -34,20 +34,32 @@ class PiiFilter(TextFilter):
 
     def apply(self, text: str, selected: list[Finding], *, vault: Any = None, scope: str = "") -> str:
         action = self.config.action
-        if action not in ("redact", "anonymize") or not selected:
+        if action == "anonymize":
+            # Through the vault even with nothing selected: placeholder-shaped text the user typed must be
+            # reserved so this scope never mints it (restoring would turn the user's text into real data).
+            spans = [(start, end, finding.label) for start, end, finding in self._clipped(text, selected)]
+            return vault.anonymize(text, spans, scope)
+        if action != "redact" or not selected:
             return text
         pieces: list[str] = []
+        cursor = 0
+        for start, end, _ in self._clipped(text, selected):
+            pieces.append(text[cursor:start])
+            # Exactly one mask character per original character: offsets stay valid.
+            pieces.append(self.config.mask_character * (end - start))
+            cursor = end
+        pieces.append(text[cursor:])
+        return "".join(pieces)
+
+    @staticmethod
+    def _clipped(text: str, selected: list[Finding]) -> list[tuple[int, int, Finding]]:
+        """Merged spans, cut to the text and to each other, empty ones dropped."""
+        spans: list[tuple[int, int, Finding]] = []
         cursor = 0
         for start, end, finding in merged_spans(selected):
             start, end = max(start, cursor), min(end, len(text))
             if start >= end:
                 continue
-            pieces.append(text[cursor:start])
-            if action == "redact":
-                # Exactly one mask character per original character: offsets stay valid.
-                pieces.append(self.config.mask_character * (end - start))
-            else:
-                pieces.append(vault.placeholder(text[start:end], finding.label, scope))
+            spans.append((start, end, finding))
             cursor = end
-        pieces.append(text[cursor:])
-        return "".join(pieces)
+        return spans

@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from modchain.core.errors import ConfigurationError
-from modchain.core.vault import AnonymizationVault
+from modchain.core.vault import AnonymizationVault, scope_key
 from modchain.text.messages import unpack
 
 #: Where a guard and its restorer look for the conversation scope in ``config["configurable"]``, in order.
@@ -15,7 +15,7 @@ SCOPE_KEYS = ("conversation_id", "session_id", "thread_id", "unique_id", "user_i
 
 
 class RestorePii(Runnable[Any, Any]):
-    """Replaces ``[LABEL_N]`` placeholders of the caller's scope with the originals, keeping the shape.
+    """Replaces the placeholders the caller's scope minted (``[LABEL_N_tag]``) with the originals, keeping the shape.
 
     The scope comes from ``config["configurable"]`` (``conversation_id``, ``session_id``, ``thread_id``,
     then ``unique_id``), exactly as the guard that anonymized the text found it, else ``default_scope``
@@ -31,11 +31,12 @@ class RestorePii(Runnable[Any, Any]):
         configurable = (config or {}).get("configurable") or {}
         for key in SCOPE_KEYS:
             if configurable.get(key) is not None:
-                return str(configurable[key])
+                # Type-strict, as the guard keyed it: 1 is refused, never read as "1".
+                return scope_key(configurable[key])
         if self.default_scope is None:
             raise ConfigurationError("restoring placeholders needs the conversation scope the guard used: pass "
                                      "config={'configurable': {'conversation_id': ...}}")
-        return self.default_scope
+        return scope_key(self.default_scope)
 
     def _restore(self, value: Any, config: RunnableConfig) -> Any:
         unpacked = unpack(value, self.input_key)
