@@ -8,7 +8,8 @@
     modchain serve blip2 --model DIR_OR_ID     run a BLIP-2 SageMaker-style endpoint (/ping, /invocations)
 
 Exit codes: 0 every input allowed, 1 at least one input blocked, 2 bad usage or configuration,
-3 a backend failed (and the filter was not configured to fail open).
+3 a backend failed (and the filter was not configured to fail open), 4 JSON Lines rows failed and were
+skipped (``--on-error skip``; takes precedence over 1: those rows were not moderated at all).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_BACKEND = 0, 1, 2, 3
+EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_BACKEND, EXIT_ROWS_FAILED = 0, 1, 2, 3, 4
 SUBCOMMANDS = ("moderate", "eval", "serve", "screen")
 #: Rows per backend call in JSON Lines mode: large enough to pack remote requests, small enough to stream.
 BATCH_SIZE = 64
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="treat the input as JSON Lines, one {\"text\": ...} object (or string) per line; "
                      "implied for files ending in .jsonl")
     mod.add_argument("--text-key", default="text", help="key holding the text in JSON Lines rows")
+    mod.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                     help="JSON Lines: a bad row (not JSON, no string text, refused by the chain) stops the run "
+                     "with exit 2 (stop, the default), or is recorded as {\"line\": N, \"error\": {...}} and "
+                     "skipped, with a summary on standard error and exit 4 (skip)")
     mod.add_argument("--json", action="store_true", help="print machine-readable JSON (one object per input)")
     mod.add_argument("-c", "--config", help="YAML file with a ModerationConfig (filters, backend, fail_open)")
     mod.add_argument("--backend", help="override the config's backend: local, comprehend, bedrock, or a registered one")
@@ -180,21 +185,32 @@ def _build_chain(args: argparse.Namespace) -> Any:
     return ModerationChain(_config(args))
 
 
-def _read_rows(stream: TextIO, text_key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_rows(stream: TextIO, text_key: str, *, skip: bool = False) -> Iterator[tuple[int, Any]]:
+    """``(line, row)`` per non-blank line; a bad row raises :class:`InputError`, or with ``skip`` comes as
+    ``(line, InputError)`` in its place so the rows after it are still moderated."""
     from modchain.core.errors import InputError
 
     for line_no, line in enumerate(stream, 1):
         if not line.strip():
             continue
+        problem = None
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"line {line_no}: not valid JSON ({exc.msg})") from None
-        if isinstance(row, str):
-            row = {text_key: row}
-        if not isinstance(row, dict) or not isinstance(row.get(text_key), str):
-            raise InputError(f"line {line_no}: expected a JSON string or an object with a string {text_key!r}")
-        yield line_no, row
+        except json.JSONDecodeError as exc:  # exc.msg names the syntax error, never the line's text
+            problem = f"not valid JSON ({exc.msg})"
+        except RecursionError:
+            problem = "JSON nested too deeply"
+        else:
+            if isinstance(row, str):
+                row = {text_key: row}
+            if not isinstance(row, dict) or not isinstance(row.get(text_key), str):
+                problem = f"expected a JSON string or an object with a string {text_key!r}"
+        if problem is None:
+            yield line_no, row
+        elif skip:
+            yield line_no, InputError(problem)
+        else:
+            raise InputError(f"line {line_no}: {problem}")
 
 
 def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any] | Exception]:
@@ -248,16 +264,24 @@ def _moderate_rows(chain: Any, stream: TextIO, args: argparse.Namespace, out: Te
 def _write_rows(chain: Any, stream: TextIO, args: argparse.Namespace, out: TextIO, batch_size: int) -> int:
     from tqdm import tqdm
 
-    blocked = False
-    rows = _read_rows(stream, args.text_key)
+    skip = getattr(args, "on_error", "stop") == "skip"
+    blocked, failed, total = False, [], 0
+    rows = _read_rows(stream, args.text_key, skip=skip)
     show = not args.no_progress and sys.stderr.isatty()
     progress = tqdm(unit="row", disable=not show, file=sys.stderr, miniters=PROGRESS_MIN_ROWS)
     with progress:
         for chunk in _chunks(rows, batch_size):
             if isinstance(chunk, Exception):
                 raise chunk
-            results = chain.moderate_batch([row[args.text_key] for _, row in chunk])
-            for (line_no, row), result in zip(chunk, results):
+            texts = [row[args.text_key] for _, row in chunk if isinstance(row, dict)]
+            results = iter(_moderate_chunk(chain, texts, skip))
+            for line_no, row in chunk:
+                result = next(results) if isinstance(row, dict) else row
+                total += 1
+                if isinstance(result, Exception):
+                    failed.append(line_no)
+                    _row_error(out, line_no, result, args.json)
+                    continue
                 blocked |= not result.allowed
                 if args.json:
                     extra = {k: v for k, v in row.items() if k != args.text_key}
@@ -265,7 +289,37 @@ def _write_rows(chain: Any, stream: TextIO, args: argparse.Namespace, out: TextI
                 else:
                     _human(result, out, label=f"line {line_no}: ")
             progress.update(len(chunk))
+    if failed:
+        shown = ", ".join(map(str, failed[:10])) + (", ..." if len(failed) > 10 else "")
+        print(f"modchain: {len(failed)} of {total} rows failed and were skipped (line {shown})", file=sys.stderr)
+        return EXIT_ROWS_FAILED
     return EXIT_BLOCKED if blocked else EXIT_OK
+
+
+def _moderate_chunk(chain: Any, texts: list[str], skip: bool) -> list[Any]:
+    """Results in order; with ``skip``, a refused chunk goes row by row: only rows at fault become errors."""
+    from modchain.core.errors import InputError
+
+    try:
+        return list(chain.moderate_batch(texts))
+    except InputError:
+        if not skip:
+            raise
+    results: list[Any] = []
+    for text in texts:
+        try:
+            results.extend(chain.moderate_batch([text]))
+        except InputError as exc:
+            results.append(exc)
+    return results
+
+
+def _row_error(out: TextIO, line_no: int, error: Exception, as_json: bool) -> None:
+    # The typed error's message names positions and kinds, never the row's text (a project rule for errors).
+    if as_json:
+        out.write(json.dumps({"line": line_no, "error": {"type": type(error).__name__, "message": str(error)}}) + "\n")
+    else:
+        out.write(f"line {line_no}: ERROR {type(error).__name__}: {error}\n")
 
 
 def moderate(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:

@@ -108,6 +108,21 @@ def _write_paths(out: TextIO, paths: list[str]) -> None:
     buffer.flush()
 
 
+def _final_report(report: Any, out_dir: Any) -> Any:
+    """The report with every finished quarantine move in it, written; then those moves count as reported,
+    so the next screening of the (now smaller) dataset does not list them again."""
+    from modchain.screening.journal import QuarantineJournal, with_quarantine
+
+    if not QuarantineJournal.exists(out_dir):
+        return report
+    with QuarantineJournal.open(out_dir) as journal:
+        entries = journal.unreported(report.dataset)
+        report = with_quarantine(report, entries)
+        report.write(out_dir)  # durable before the moves are marked reported
+        journal.mark_reported(entries)
+    return report
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
     """Run ``modchain screen``; errors propagate (``cli.main`` maps them to exit codes 2 and 3)."""
     from pathlib import Path
@@ -146,12 +161,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int
     moved: list[tuple[str, Path]] = []
     if args.move_flagged or args.copy_flagged:
         mode = "move" if args.move_flagged else "copy"
-        moved = quarantine(report, args.move_flagged or args.copy_flagged, mode=mode)
+        moved = quarantine(report, args.move_flagged or args.copy_flagged, mode=mode, state_dir=out_dir)
+    report = _final_report(report, out_dir)
     flagged = [item.path for item in report.flagged if item.kind == "image"]
     if args.json:
         data = report.to_dict()
         data["report_dir"] = str(out_dir)
-        data["quarantined"] = [{"path": path, "to": str(to)} for path, to in moved]
         out.write(dumps_json(data) + "\n")
     elif args.list_flagged:
         err.write(report.summary())

@@ -6,8 +6,13 @@ where :class:`ScreeningConfig`'s ``threshold`` and ``labels`` decide what flags,
 It is given as an instance, or as a *factory* (a class, function or ``functools.partial`` that builds one):
 worker processes and Ray actors need a factory, since each builds its own model once.
 
-Every file is decoded here first, one at a time, so a corrupt or unreadable file becomes an ``error`` item
-without failing its batch; only decodable images reach the model.
+Every file is decoded here first, one at a time, so a corrupt, truncated or unreadable file, a decompression
+bomb, or an image of an extreme shape (``1x100000``: more than :data:`MAX_ASPECT_RATIO` to one, which models
+that resize to a fixed side cannot take) becomes an ``error`` item without failing its batch; only decodable
+images of a sane shape reach the model. Should the model still fail on a batch that holds more than one image,
+each image is tried alone: when some pass, those that fail alone are at fault and become permanent ``error``
+items (a rerun does not try them again), and the run goes on. Only a failure of every image, the backend's
+rather than an image's, follows ``backend_errors`` (stop, or a transient error a rerun retries).
 """
 
 from __future__ import annotations
@@ -20,11 +25,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modchain.core.errors import BackendError, ConfigurationError
+from modchain.core.errors import BackendError, ConfigurationError, InputError, ModchainError
 from modchain.screening.config import ScreeningConfig
 from modchain.screening.dataset import DatasetItem
 from modchain.screening.report import ItemResult
 from modchain.vision.errors import ImageInputError
+
+#: Longest side over shortest side beyond which an image is an error item, not model input. Detectors resize
+#: the long side to a few hundred pixels, so a 1x100000 strip becomes 0 pixels high and fails in the model.
+MAX_ASPECT_RATIO = 100
 
 
 def is_moderator(value: Any) -> bool:
@@ -134,21 +143,23 @@ class ImageScreen:
         images, live = [], []
         for index, item in enumerate(items):
             try:
-                images.append(load_image(root.joinpath(*item.path.split("/"))))
-                live.append(index)
+                image = load_image(root.joinpath(*item.path.split("/")))
             except ImageInputError as exc:  # messages name sizes and formats only
                 # The content is not at fault when the file could not be read at all (gone, no permission):
                 # a resumed run tries again, since a chmod leaves the size and mtime in the key unchanged.
                 unread = type(exc) is ImageInputError
                 results[index] = self._error(item, f"{type(exc).__name__}: {exc}", transient=unread)
+                continue
+            width, height = image.size
+            if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+                results[index] = self._error(item, f"ImageShapeError: {width}x{height} pixels, more than "
+                                             f"{MAX_ASPECT_RATIO}:1")
+                continue
+            images.append(image)
+            live.append(index)
         if images:
             started = time.perf_counter()
-            try:
-                outputs = self._run(images)
-            except BackendError as exc:
-                if self.config.backend_errors == "raise":
-                    raise
-                outputs = [exc] * len(images)
+            outputs = self._run_isolating(images)
             if len(outputs) != len(images):  # never let an image drop out of the report unnoticed
                 raise BackendError(f"the image moderation returned {len(outputs)} results for {len(images)} images",
                                    backend=type(self.moderator).__name__, operation="screen")
@@ -158,6 +169,44 @@ class ImageScreen:
         return [r for r in results if r is not None]
 
     # -- internals -------------------------------------------------------------------------------------
+    def _run_isolating(self, images: list[Any]) -> list[Any]:
+        """Outputs per image; a failing batch is retried image by image to find the image at fault."""
+        try:
+            return self._run_typed(images)
+        except InputError as exc:  # the moderation refused an input: some image is at fault
+            failure: BackendError | InputError = exc
+        except BackendError as exc:
+            failure = exc
+        if len(images) == 1 and isinstance(failure, InputError):
+            return [_ImageFault(failure)]
+        # A retryable error (timeout, throttling, outage) is the service's, whatever the images: no retry here.
+        if len(images) > 1 and not getattr(failure, "retryable", False):
+            alone: list[Any] = []
+            for image in images:
+                try:
+                    alone.extend(self._run_typed([image]))
+                except InputError as exc:
+                    alone.append(_ImageFault(exc))
+                except BackendError as exc:
+                    alone.append(exc if exc.retryable else _ImageFault(exc))
+            if any(not isinstance(output, (BackendError, _ImageFault)) for output in alone) or any(
+                    isinstance(output, _ImageFault) and isinstance(output.error, InputError) for output in alone):
+                return alone  # some images pass alone: those that fail are at fault, not the backend
+        if isinstance(failure, InputError):  # every image refused alone: each one's own error
+            return [_ImageFault(failure)] * len(images)
+        if self.config.backend_errors == "raise":
+            raise failure
+        return [failure] * len(images)
+
+    def _run_typed(self, images: list[Any]) -> list[Any]:
+        try:
+            return self._run(images)
+        except ModchainError:
+            raise
+        except Exception as exc:  # a plug-in moderation's own bug: typed, and the image isolated like any failure
+            raise BackendError(f"the image moderation raised {type(exc).__name__}",
+                               backend=type(self.moderator).__name__, operation="screen") from exc
+
     def _run(self, images: list[Any]) -> list[Any]:
         moderator = self.moderator
         if callable(getattr(moderator, "moderate_batch", None)):
@@ -171,6 +220,8 @@ class ImageScreen:
                           transient=transient)
 
     def _verdict(self, item: DatasetItem, output: Any, elapsed_ms: float) -> ItemResult:
+        if isinstance(output, _ImageFault):  # this image fails where others pass: recorded once, not retried
+            return self._error(item, f"{type(output.error).__name__}: image moderation failed on this image")
         if isinstance(output, BackendError):
             return self._error(item, f"{type(output).__name__}: image moderation failed", transient=True)
         if hasattr(output, "flagged"):  # an ImageModerationResult: the chain decided
@@ -190,6 +241,13 @@ class ImageScreen:
         records = tuple(_finding_record(f) for f in findings)
         return ItemResult(path=item.path, status=status, labels=labels, scores=scores, findings=records,
                           size=item.size, mtime_ns=item.mtime_ns, elapsed_ms=round(elapsed_ms, 3))
+
+
+class _ImageFault:
+    """The moderation failed on this image alone while others of its batch passed."""
+
+    def __init__(self, error: BackendError | InputError) -> None:
+        self.error = error
 
 
 def _finding_record(finding: Any) -> dict[str, Any]:

@@ -86,6 +86,8 @@ class ScreeningReport(BaseModel):
     items: tuple[ItemResult, ...]
     timings: dict[str, float] = Field(default_factory=dict, description=(
         "wall_s, images_per_s (this run), screened (this run), resumed (from the checkpoint)."))
+    quarantined: tuple[dict[str, str], ...] = Field((), description=(
+        "Files moved or copied to quarantine since the last report that listed them: path, to, mode."))
 
     @property
     def images(self) -> list[ItemResult]:
@@ -152,6 +154,9 @@ class ScreeningReport(BaseModel):
         if flagged:
             lines += ["", "## Flagged", "", "| file | labels | top score |", "|---|---|---|"]
             lines += [f"| {display_path(i.path)} | {', '.join(i.labels)} | {max(i.scores.values(), default=0):.2f} |" for i in flagged]
+        if self.quarantined:
+            lines += ["", "## Quarantined", "", "| file | to | mode |", "|---|---|---|"]
+            lines += [f"| {display_path(q['path'])} | {display_path(q['to'])} | {q['mode']} |" for q in self.quarantined]
         errors = [i for i in self.errors if i.kind == "image"]
         if errors:
             lines += ["", "## Errors (not screened, not clean)", "", "| file | error |", "|---|---|"]

@@ -27,6 +27,7 @@ from modchain.screening.checkpoint import Checkpoint
 from modchain.screening.config import ScreeningConfig
 from modchain.screening.dataset import Dataset, DatasetItem
 from modchain.screening.image_screen import ImageScreen, describe_moderator, portable_factory
+from modchain.screening.journal import QuarantineJournal, with_quarantine
 from modchain.screening.parallel import chunked, screen_in_processes
 from modchain.screening.prompt_check import PromptChecker, TextChainPromptChecker, check_prompt, checker_name
 from modchain.screening.report import ItemResult, ScreeningReport
@@ -80,6 +81,13 @@ class DatasetScreener:
                           exclude=(out_dir,) if out_dir is not None else ())
         out = Path(out_dir) if out_dir is not None else dataset.root / DEFAULT_OUT
         run_id = str(uuid.uuid4())
+        # Moves an interrupted quarantine left half done are finished or rolled back before the folder is
+        # listed, so a file is never screened in the dataset and reported in quarantine at once.
+        from modchain.screening.quarantine import recover
+
+        journals = list(dict.fromkeys([out.resolve(), dataset.root / DEFAULT_OUT]))
+        for folder in journals:
+            recover(folder)
         images = dataset.images()
         with Checkpoint.open(out, dataset=str(dataset.root), fingerprint=self.fingerprint, resume=resume) as log:
             wanted = {item.key for item in images}
@@ -103,7 +111,19 @@ class DatasetScreener:
         report = ScreeningReport(dataset=str(dataset.root), fingerprint=self.fingerprint,
                                  items=tuple(sorted(items, key=lambda i: (i.kind != "prompt", i.path))),
                                  timings=timings)
-        report.write(out)
+        # Files quarantined since the last report are listed (with where they went) in the first one written
+        # after their move, however the run that moved them ended; then they count as reported.
+        opened = [QuarantineJournal.open(folder) for folder in journals if QuarantineJournal.exists(folder)]
+        try:
+            reported = [(journal, journal.unreported(str(dataset.root))) for journal in opened]
+            for _, entries in reported:
+                report = with_quarantine(report, entries)
+            report.write(out)
+            for journal, entries in reported:
+                journal.mark_reported(entries)
+        finally:
+            for journal in opened:
+                journal.close()
         return report
 
     # -- internals -------------------------------------------------------------------------------------
