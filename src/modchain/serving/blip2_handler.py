@@ -29,7 +29,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from modchain.serving.toolkit import InvocationError, toolkit_functions
+from modchain.serving.toolkit import (
+    InvocationError,
+    check_fields,
+    check_text_length,
+    load_json_object,
+    toolkit_functions,
+)
 
 JSON = "application/json"
 TEXT = "text/plain"
@@ -128,18 +134,12 @@ class Blip2Handler:
             return Blip2Request(images=[self._decode_image(bytes(body), "body")], prompts=[], caption=True,
                                 contract="raw")
         if ctype not in (JSON, "application/x-json", "text/json", "*/*", ""):
-            raise InvocationError(f"unsupported content type {ctype!r}; send application/json or an image",
+            # the content type is not quoted: a header is request data too
+            raise InvocationError("unsupported content type; send application/json or an image",
                                   status=415, code="UnsupportedMediaType")
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvocationError("the request body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise InvocationError("the request must be a JSON object")
-        known = {"image", "images", "prompt", "prompts", "questions", "caption", "parameters"}
-        unknown = sorted(k for k in data if k not in known)
-        if unknown:
-            raise InvocationError(f"unknown request fields: {', '.join(map(_safe_name, unknown))}")
+        # bounded nesting, unknown fields refused without naming them
+        data = load_json_object(body, ("image", "images", "prompt", "prompts", "questions", "caption",
+                                       "parameters"))
         # Cheap structural checks first; images are decoded last.
         many = "images" in data
         parameters = _parameters(data.get("parameters"))
@@ -152,6 +152,8 @@ class Blip2Handler:
             prompt = data.get("prompt")
             if prompt is not None and not isinstance(prompt, str):
                 raise InvocationError("'prompt' must be a string")
+            if prompt is not None:
+                check_text_length(prompt, "'prompt'")
             if "caption" in data:
                 raise InvocationError("'caption' belongs to the batched contract ('prompts'/'questions')")
             prompts = [prompt] if prompt and prompt.strip() else []
@@ -184,6 +186,7 @@ class Blip2Handler:
                 self.vqa.max_new_tokens = params.pop("max_new_tokens")
             self.vqa.generate_kwargs = {**saved[1], **params}
             try:
+                self._check_context(request.prompts)
                 results = self.vqa.answer(request.images, request.prompts, caption=request.caption)
             except InputError as exc:
                 raise InvocationError(str(exc)) from None
@@ -218,6 +221,23 @@ class Blip2Handler:
         return json.dumps(payload).encode(), JSON
 
     # ---------------------------------------------------------------------------------------- helpers
+
+    def _check_context(self, prompts: list[str]) -> None:
+        """Refuse prompts the language model has no positions for (413): generation would index past its
+        position embeddings (an IndexError, a 500) instead of answering."""
+        model = getattr(self.vqa, "model", None)
+        lm_config = getattr(getattr(model, "language_model", None), "config", None)
+        limit = getattr(lm_config, "max_position_embeddings", None)
+        if not prompts or not isinstance(limit, int) or getattr(lm_config, "is_encoder_decoder", False):
+            return  # T5's relative positions have no hard limit
+        n_query = int(getattr(model.config, "num_query_tokens", 0))
+        max_new = int(self.vqa.generate_kwargs.get("max_new_tokens", self.vqa.max_new_tokens) or 0)
+        lengths = self.vqa.processor.tokenizer(list(prompts), return_token_type_ids=False)["input_ids"]
+        room = limit - n_query - max_new
+        if max(len(ids) for ids in lengths) > room:
+            raise InvocationError(f"a prompt is too long for this model: at most {max(room, 0)} tokens "
+                                  f"({limit} positions, {n_query} image tokens, {max_new} new tokens)",
+                                  status=413, code="PayloadTooLarge")
 
     def _images(self, data: dict[str, Any]) -> tuple[list[Any], bool]:
         if "image" in data and "images" in data:
@@ -272,6 +292,8 @@ def _strings(value: Any, name: str) -> list[str]:
         raise InvocationError(f"'{name}' must be a list of non-empty strings")
     if len(value) > MAX_PROMPTS:
         raise InvocationError(f"at most {MAX_PROMPTS} {name} per request")
+    for text in value:
+        check_text_length(text, f"an item of '{name}'")
     return list(value)
 
 
@@ -280,23 +302,16 @@ def _parameters(value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise InvocationError("'parameters' must be an object")
+    check_fields(value, ALLOWED_PARAMETERS, "unsupported parameter")
     out: dict[str, Any] = {}
     for name, v in value.items():
-        types = ALLOWED_PARAMETERS.get(name)
-        if types is None:
-            raise InvocationError(f"unsupported parameter {_safe_name(name)} (allowed: "
-                                  f"{', '.join(sorted(ALLOWED_PARAMETERS))})")
+        types = ALLOWED_PARAMETERS[name]
         if not isinstance(v, types) or (bool not in types and isinstance(v, bool)):
             raise InvocationError(f"parameter {name} has the wrong type")
         if name in ("max_new_tokens", "max_length", "num_beams") and not 1 <= v <= MAX_NEW_TOKENS_LIMIT:
             raise InvocationError(f"parameter {name} must be between 1 and {MAX_NEW_TOKENS_LIMIT}")
         out[name] = v
     return out
-
-
-def _safe_name(name: Any) -> str:
-    text = str(name)
-    return repr(text[:40] + ("..." if len(text) > 40 else ""))
 
 
 def _accepts(accept: str | None) -> str:

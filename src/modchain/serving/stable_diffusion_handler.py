@@ -28,7 +28,7 @@ import random
 import threading
 from typing import Any
 
-from modchain.serving.toolkit import InvocationError
+from modchain.serving.toolkit import InvocationError, check_fields, check_text_length, load_json_object
 
 JSON = "application/json"
 JSON_JPEG = "application/json;jpeg"
@@ -38,6 +38,7 @@ MAX_SIDE = 2048
 MAX_STEPS = 500
 #: Request fields forwarded to the generator when its signature accepts them.
 GENERATION_PARAMETERS = ("width", "height", "num_inference_steps", "guidance_scale")
+FIELDS = ("prompt", "negative_prompt", "seed", "num_images_per_prompt", *GENERATION_PARAMETERS)
 
 
 def _media_type(value: str | None) -> str:
@@ -76,27 +77,21 @@ class StableDiffusionHandler:
         if media.startswith(TEXT):
             return self.validate({"prompt": body.decode("utf-8", errors="replace")})
         if media not in ("", JSON, JSON_JPEG):
-            raise InvocationError(f"unsupported content type {media[:40]!r}; send {JSON} or {TEXT}", status=415,
+            # the content type is not quoted: a header is request data too
+            raise InvocationError(f"unsupported content type; send {JSON} or {TEXT}", status=415,
                                   code="UnsupportedMediaType")
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise InvocationError("the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise InvocationError("the body must be a JSON object")
-        return self.validate(data)
+        return self.validate(load_json_object(body, FIELDS))  # bounded nesting
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(data) - {"prompt", "negative_prompt", "seed", "num_images_per_prompt",
-                                      *GENERATION_PARAMETERS})
-        if unknown:
-            raise InvocationError(f"unknown field(s) {unknown[:5]}")
+        check_fields(data, FIELDS, "unknown field")  # names none of the unknown ones: they are request data
         prompt = data.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvocationError("'prompt' must be a non-empty string")
+        check_text_length(prompt, "'prompt'")
         negative = data.get("negative_prompt", "")
         if not isinstance(negative, str):
             raise InvocationError("'negative_prompt' must be a string")
+        check_text_length(negative, "'negative_prompt'")
         request = {"prompt": prompt, "negative_prompt": negative,
                    "seed": self._int(data, "seed", None, 0, 2**32 - 1),
                    "num_images_per_prompt": self._int(data, "num_images_per_prompt", 1, 1, MAX_IMAGES_PER_PROMPT)}
@@ -155,7 +150,7 @@ class StableDiffusionHandler:
 
             arrays = [np.asarray(image, dtype=np.uint8).tolist() for image in images]
             return json.dumps({"generated_images": arrays, "prompt": prompt}).encode(), JSON
-        raise InvocationError(f"unsupported accept type {media[:40]!r}; use {JSON_JPEG} or {JSON}", status=406,
+        raise InvocationError(f"unsupported accept type; use {JSON_JPEG} or {JSON}", status=406,
                               code="NotAcceptable")
 
     def invocations(self, body: bytes, content_type: str | None = JSON, accept: str | None = JSON_JPEG

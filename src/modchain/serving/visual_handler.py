@@ -33,7 +33,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from modchain.serving.toolkit import InvocationError, toolkit_functions
+from modchain.serving.toolkit import (
+    InvocationError,
+    check_fields,
+    check_text_length,
+    load_json_object,
+    toolkit_functions,
+)
 
 JSON = "application/json"
 MAX_PROMPTS = 256
@@ -99,17 +105,11 @@ class VisualHandler:
 
         ctype = (content_type or JSON).split(";", 1)[0].strip().lower()
         if ctype not in (JSON, "application/x-json", "text/json", "*/*", ""):
-            raise InvocationError(f"unsupported content type {ctype[:60]!r}; send application/json", status=415,
+            # the content type is not quoted: a header is request data too
+            raise InvocationError("unsupported content type; send application/json", status=415,
                                   code="UnsupportedMediaType")
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvocationError("the request body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise InvocationError("the request must be a JSON object")
-        unknown = sorted(set(data) - {"image", "query", "queries", "prompts", "segment", "parameters"})
-        if unknown:
-            raise InvocationError(f"unknown request fields: {', '.join(repr(k[:40]) for k in unknown)}")
+        # bounded nesting, unknown fields refused without naming them
+        data = load_json_object(body, ("image", "query", "queries", "prompts", "segment", "parameters"))
         if "query" in data and "queries" in data:
             raise InvocationError("give 'query' (phrases separated by '.') or 'queries' (a list), not both")
         queries = _queries(data)
@@ -193,6 +193,7 @@ def _queries(data: dict[str, Any]) -> list[str]:
     if "query" in data:
         if not isinstance(data["query"], str):
             raise InvocationError("'query' must be a string")
+        check_text_length(data["query"], "'query'")
         queries = [part.strip() for part in data["query"].split(".") if part.strip()]
         if not queries:
             raise InvocationError("'query' is empty")
@@ -200,6 +201,8 @@ def _queries(data: dict[str, Any]) -> list[str]:
         queries = data.get("queries", [])
         if not isinstance(queries, list) or not all(isinstance(q, str) and q.strip() for q in queries):
             raise InvocationError("'queries' must be a list of non-empty strings")
+        for query in queries:
+            check_text_length(query, "an item of 'queries'")
         queries = [q.strip() for q in queries]
     if len(queries) > MAX_QUERIES:
         raise InvocationError(f"at most {MAX_QUERIES} query phrases per request")
@@ -211,11 +214,10 @@ def _parameters(value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise InvocationError("'parameters' must be an object")
+    check_fields(value, PARAMETERS, "unsupported parameter")
     out: dict[str, Any] = {}
     for name, v in value.items():
-        kind = PARAMETERS.get(name)
-        if kind is None:
-            raise InvocationError(f"unsupported parameter {str(name)[:40]!r} (allowed: {', '.join(sorted(PARAMETERS))})")
+        kind = PARAMETERS[name]
         ok = isinstance(v, bool) if kind is bool else isinstance(v, (int, float) if kind is float else int) and not isinstance(v, bool)
         if not ok:
             raise InvocationError(f"parameter {name} has the wrong type")
