@@ -46,13 +46,60 @@ def make_client(service: str, *, region_name: str | None, profile_name: str | No
         retries={"total_max_attempts": max_retries + 1, "mode": "standard"},
         connect_timeout=timeout_s,
         read_timeout=timeout_s,
+        # One pooled connection per concurrent request: with fewer, urllib3 opens extra connections for the
+        # burst and discards them afterwards (on AWS, a TLS handshake each, every batch).
         max_pool_connections=max(10, max_concurrency),
     )
     try:
         session = boto3.Session(profile_name=profile_name) if profile_name else boto3.Session()
-        return session.client(service, region_name=region_name, endpoint_url=endpoint_url, config=config)
+        client = session.client(service, region_name=region_name, endpoint_url=endpoint_url, config=config)
     except Exception as exc:
         raise ConfigurationError(f"cannot create a {service} client: {type(exc).__name__}") from exc
+    return prepare_client(client)
+
+
+def pool_size(client: Any) -> int | None:
+    """How many connections ``client`` keeps alive (botocore's ``max_pool_connections``), if it says."""
+    size = getattr(getattr(getattr(client, "meta", None), "config", None), "max_pool_connections", None)
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+
+def concurrency_for(client: Any, max_concurrency: int) -> int:
+    """Our fan-out width for ``client``: never more requests in flight than its pool keeps connections.
+
+    A user's client with botocore's default pool (10) under a fan-out of 64 would open and throw away 54
+    connections per burst; capping the fan-out costs nothing, since those requests would queue anyway.
+    """
+    size = pool_size(client) if client is not None else None
+    return max(1, min(max_concurrency, size)) if size else max(1, max_concurrency)
+
+
+def prepare_client(client: Any) -> Any:
+    """Install our handlers on ``client`` (idempotent) and return it."""
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is not None:
+        events.register("before-parse", _blank_undecodable_5xx, unique_id="modchain-undecodable-5xx")
+    return client
+
+
+def _blank_undecodable_5xx(operation_model: Any, response_dict: dict, **_: Any) -> None:
+    """Drop a 5xx body that botocore cannot parse (an HTML page from a proxy, truncated bytes).
+
+    botocore's parsers raise bare ``UnicodeDecodeError``/``TypeError``/``AttributeError`` on such bodies,
+    which skip its retry handler and would reach us as an unexplained, non-retryable failure. With an
+    empty body the parser yields an ordinary error named by the status code ("503"), which botocore
+    retries like any 5xx and :func:`translate_error` maps to the retryable ``BackendUnavailableError``.
+    """
+    if (response_dict.get("status_code") or 0) < 500 or not response_dict.get("body"):
+        return
+    from botocore.parsers import create_parser
+
+    try:
+        protocol = getattr(operation_model.service_model, "resolved_protocol", None) or \
+            operation_model.metadata["protocol"]
+        create_parser(protocol).parse(dict(response_dict), operation_model.output_shape)
+    except Exception:  # noqa: BLE001 - any failure to parse is what this handler exists for
+        response_dict["body"] = b""
 
 
 def call_aws(backend: str, operation: str, fn: Callable[..., T], **params: Any) -> T:
@@ -62,7 +109,7 @@ def call_aws(backend: str, operation: str, fn: Callable[..., T], **params: Any) 
     exception is not chained as the cause; its code and request id are kept as attributes instead.
     Transport errors (timeouts, refused connections) carry no request content and stay chained.
     """
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         return fn(**params)
@@ -71,8 +118,14 @@ def call_aws(backend: str, operation: str, fn: Callable[..., T], **params: Any) 
         error.aws_error_code = exc.response.get("Error", {}).get("Code")  # type: ignore[attr-defined]
         error.aws_request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")  # type: ignore[attr-defined]
         raise error from None
-    except Exception as exc:
+    except BotoCoreError as exc:
         raise translate_error(exc, backend, operation) from exc
+    except Exception as exc:
+        # Outside botocore's own exceptions, this is its parser choking on a response body it cannot read
+        # (a 2xx of garbage; undecodable 5xx bodies are blanked first, see _blank_undecodable_5xx). Such an
+        # exception holds the body, which may echo the user's text: name its type, do not chain it.
+        raise BackendError(f"{backend} {operation}: unreadable response ({type(exc).__name__})",
+                           backend=backend, operation=operation) from None
 
 
 def translate_error(exc: Exception, backend: str, operation: str) -> Exception:

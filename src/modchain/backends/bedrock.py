@@ -21,7 +21,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from modchain.backends.aws_common import FanOut, call_aws, make_client
+from modchain.backends.aws_common import FanOut, call_aws, concurrency_for, make_client, prepare_client
+from modchain.backends.aws_responses import guardrail_response
 from modchain.backends.base import Scored, TextBackend
 from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
@@ -47,7 +48,10 @@ CHUNK_OVERLAP = 2_000
 
 
 class BedrockGuardrailsBackend(TextBackend):
-    """ApplyGuardrail with a guardrail you created (``guardrail_id``, ``guardrail_version``)."""
+    """ApplyGuardrail with a guardrail you created (``guardrail_id``, ``guardrail_version``).
+
+    With your own ``client``, at most its ``max_pool_connections`` requests run at once.
+    """
 
     name = "bedrock"
     labels = {"toxicity": frozenset(CONTENT_LABELS.values())}
@@ -72,10 +76,10 @@ class BedrockGuardrailsBackend(TextBackend):
         self.guardrail_id = guardrail_id
         self.guardrail_version = guardrail_version
         self.source = source
-        self._client = client
+        self._client = prepare_client(client) if client is not None else None
         self._client_args = dict(region_name=region_name, profile_name=profile_name, endpoint_url=endpoint_url,
                                  timeout_s=timeout_s, max_retries=max_retries, max_concurrency=max_concurrency)
-        self._fanout = FanOut(max_concurrency)
+        self._fanout = FanOut(concurrency_for(client, max_concurrency))
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -111,6 +115,8 @@ class BedrockGuardrailsBackend(TextBackend):
                             guardrailIdentifier=self.guardrail_id, guardrailVersion=self.guardrail_version,
                             source=self.source, content=[{"text": {"text": text}}])
         response.pop("ResponseMetadata", None)
+        # Checked before caching: a malformed answer is an error now and must not be served again later.
+        guardrail_response(response, backend=self.name)
         with self._lock:
             self._cache[key] = response
             while len(self._cache) > self._cache_size:
@@ -124,24 +130,25 @@ class BedrockGuardrailsBackend(TextBackend):
 
     def _findings(self, kind: str, text: str, start: int, response: dict[str, Any]) -> list[Finding]:
         found: list[Finding] = []
-        for assessment in response.get("assessments", []):
+        for assessment in response["assessments"]:
             if kind == "pii":
                 found.extend(self._pii_findings(text, start, assessment))
                 continue
-            for item in assessment.get("contentPolicy", {}).get("filters", []):
+            for item in (assessment.get("contentPolicy") or {}).get("filters", []):
                 is_attack = item.get("type") == "PROMPT_ATTACK"
                 if is_attack != (kind == "prompt_safety"):
                     continue
-                label = "UNSAFE_PROMPT" if is_attack else CONTENT_LABELS.get(item.get("type", ""), item.get("type"))
-                found.append(Finding(filter=kind, label=label, score=CONFIDENCE_SCORES.get(item.get("confidence"), 0.0),
+                label = "UNSAFE_PROMPT" if is_attack else CONTENT_LABELS.get(item["type"], item["type"])
+                # Validated responses only (see assess): every filter has a known confidence and an action.
+                found.append(Finding(filter=kind, label=label, score=CONFIDENCE_SCORES[item["confidence"]],
                                      start=start, end=start + len(text), backend=self.name,
-                                     explanation=f"guardrail action {item.get('action', 'NONE')}"))
+                                     explanation=f"guardrail action {item['action']}"))
         return found
 
     def _pii_findings(self, text: str, start: int, assessment: dict[str, Any]) -> list[Finding]:
-        policy = assessment.get("sensitiveInformationPolicy", {})
-        matches = [(PII_LABELS.get(e.get("type"), e.get("type")), e.get("match", "")) for e in policy.get("piiEntities", [])]
-        matches += [(r.get("name", "REGEX"), r.get("match", "")) for r in policy.get("regexes", [])]
+        policy = assessment.get("sensitiveInformationPolicy") or {}
+        matches = [(PII_LABELS.get(e["type"], e["type"]), e["match"]) for e in policy.get("piiEntities") or []]
+        matches += [(r["name"], r["match"]) for r in policy.get("regexes") or []]
         found = []
         for label, match in dict.fromkeys(matches):
             hits = list(re.finditer(re.escape(match), text)) if match else []

@@ -23,10 +23,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modchain.backends.aws_common import FanOut, call_aws, make_client, partition_for_region
+from modchain.backends.aws_common import (
+    FanOut,
+    call_aws,
+    concurrency_for,
+    make_client,
+    partition_for_region,
+    prepare_client,
+)
+from modchain.backends.aws_responses import pii_entities, prompt_classes, toxicity_results
 from modchain.backends.base import Scored, TextBackend
 from modchain.core.config import TOXICITY_LABELS
-from modchain.core.errors import BackendError, ConfigurationError
+from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
 from modchain.text.splitting import overlapping_windows, pack, split_spans, utf8_len
 
@@ -44,7 +52,8 @@ _SEPARATOR = "\n\n"
 
 
 def _unsafe(classes: list[dict[str, Any]]) -> float:
-    return max((float(c["Score"]) for c in classes if c["Name"] == "UNSAFE_PROMPT"), default=-1.0)
+    # Only ever given validated classes (see aws_responses.prompt_classes).
+    return max((c["Score"] for c in classes if c["Name"] == "UNSAFE_PROMPT"), default=-1.0)
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,11 @@ class _Piece:
 
 
 class ComprehendBackend(TextBackend):
-    """Comprehend for all three text filters. Pass ``client=`` to reuse a configured boto3 client."""
+    """Comprehend for all three text filters. Pass ``client=`` to reuse a configured boto3 client.
+
+    With your own client, at most ``client.meta.config.max_pool_connections`` requests run at once (fewer
+    than ``max_concurrency`` if its pool is smaller), so every request reuses a pooled connection.
+    """
 
     name = "comprehend"
     labels = {"toxicity": frozenset(TOXICITY_LABELS)}
@@ -79,13 +92,13 @@ class ComprehendBackend(TextBackend):
         prompt_safety_endpoint_arn: str | None = None,
         pii_max_bytes: int = PII_MAX_BYTES,
     ) -> None:
-        self._client = client
         self._client_args = dict(region_name=region_name, profile_name=profile_name, endpoint_url=endpoint_url,
                                  timeout_s=timeout_s, max_retries=max_retries, max_concurrency=max_concurrency)
         self.language_code = language_code
         self.prompt_safety_endpoint_arn = prompt_safety_endpoint_arn
         self.pii_max_bytes = pii_max_bytes
-        self._fanout = FanOut(max_concurrency)
+        self._client = prepare_client(client) if client is not None else None
+        self._fanout = FanOut(concurrency_for(client, max_concurrency))
         self._arn: str | None = None
         self._client_lock = threading.Lock()
 
@@ -148,10 +161,9 @@ class ComprehendBackend(TextBackend):
     def _pii_results(self, texts: Sequence[str], documents: list[tuple[str, list[_Piece]]],
                      responses: list[dict[str, Any]]) -> list[Scored]:
         best: list[dict[tuple[str, int, int], float]] = [{} for _ in texts]
-        for (_, pieces), response in zip(documents, responses):
+        for (document, pieces), response in zip(documents, responses):
             starts = [p.offset for p in pieces]
-            for entity in response.get("Entities", []):
-                begin, end = entity["BeginOffset"], entity["EndOffset"]
+            for label, begin, end, score in pii_entities(response, len(document), backend=self.name):
                 # An entity may run over a separator into the next piece: credit each piece its part.
                 position = max(0, bisect.bisect_right(starts, begin) - 1)
                 while position < len(pieces) and pieces[position].offset < end:
@@ -161,8 +173,8 @@ class ComprehendBackend(TextBackend):
                     touches_cut = (piece.cut_left and lo == piece.offset) or (
                         piece.cut_right and hi == piece.offset + piece.end - piece.start)
                     if lo < hi and not touches_cut:
-                        key = (entity["Type"], piece.start + lo - piece.offset, piece.start + hi - piece.offset)
-                        best[piece.text][key] = max(best[piece.text].get(key, 0.0), float(entity["Score"]))
+                        key = (label, piece.start + lo - piece.offset, piece.start + hi - piece.offset)
+                        best[piece.text][key] = max(best[piece.text].get(key, 0.0), score)
                     position += 1
         results = []
         for found in best:
@@ -198,16 +210,13 @@ class ComprehendBackend(TextBackend):
         # Raw output keeps the service's response shape, with each segment's offsets added.
         results = [Scored(raw={"ResultList": []}) for _ in texts]
         for group, response in zip(groups, responses):
-            if len(response.get("ResultList", [])) != len(group):
-                # A short answer must not read as "nothing toxic in the rest".
-                raise BackendError(f"DetectToxicContent returned {len(response.get('ResultList', []))} results "
-                                   f"for {len(group)} segments", backend=self.name, operation="DetectToxicContent")
-            for position, item in zip(group, response["ResultList"]):
+            checked = toxicity_results(response, len(group), backend=self.name)
+            for position, item, labels in zip(group, response["ResultList"], checked):
                 i, start, end = segments[position]
                 results[i].raw["ResultList"].append({"BeginOffset": start, "EndOffset": end, **item})
                 results[i].findings.extend(
-                    Finding(filter="toxicity", label=label["Name"], score=float(label["Score"]), start=start,
-                            end=end, backend=self.name) for label in item.get("Labels", []))
+                    Finding(filter="toxicity", label=name, score=score, start=start, end=end, backend=self.name)
+                    for name, score in labels)
         return results
 
     def _toxicity(self, texts: list[str], config: Any) -> list[Scored]:
@@ -238,17 +247,15 @@ class ComprehendBackend(TextBackend):
         # Raw output: the service's {"Classes": ...} for the riskiest part, and every part with its offsets.
         results = [Scored(raw={"Classes": [], "Parts": []}) for _ in texts]
         for (i, start, end), response in zip(chunks, responses):
-            if not response.get("Classes"):
-                raise BackendError("ClassifyDocument returned no classes", backend=self.name,
-                                   operation="ClassifyDocument")
+            pairs = prompt_classes(response, backend=self.name)
+            classes = [{"Name": name, "Score": score} for name, score in pairs]
             raw = results[i].raw
-            raw["Parts"].append({"BeginOffset": start, "EndOffset": end, "Classes": response["Classes"]})
-            if _unsafe(response["Classes"]) >= _unsafe(raw["Classes"]):
-                raw["Classes"] = response["Classes"]
-            for cls in response["Classes"]:
-                results[i].findings.append(Finding(filter="prompt_safety", label=cls["Name"],
-                                                   score=float(cls["Score"]), start=start, end=end,
-                                                   backend=self.name))
+            raw["Parts"].append({"BeginOffset": start, "EndOffset": end, "Classes": classes})
+            if _unsafe(classes) >= _unsafe(raw["Classes"]):
+                raw["Classes"] = classes
+            for name, score in pairs:
+                results[i].findings.append(Finding(filter="prompt_safety", label=name, score=score, start=start,
+                                                   end=end, backend=self.name))
         return results
 
     def _prompt_safety(self, texts: list[str], config: Any) -> list[Scored]:

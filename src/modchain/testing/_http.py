@@ -8,7 +8,9 @@ wire-protocol mistakes, retry behaviour and concurrency limits in our client
 code show up here the same way they would against AWS.
 
 This module holds the protocol-independent parts: binding, threading,
-keep-alive, request recording, latency emulation and fault injection.
+keep-alive, request recording, connection counting, latency emulation, fault
+injection and canned (possibly malformed) responses, so that client-side
+response validation is tested through the real parser too.
 Subclasses implement :meth:`EmulatorServer._parse`, :meth:`_invoke` and
 :meth:`_render` for their wire protocol.
 """
@@ -16,6 +18,7 @@ Subclasses implement :meth:`EmulatorServer._parse`, :meth:`_invoke` and
 from __future__ import annotations
 
 import collections
+import json
 import threading
 import time
 import uuid
@@ -27,6 +30,10 @@ from modchain.serving.httpd import TrackingHTTPServer
 
 if TYPE_CHECKING:  # Self is in typing only from 3.11; the project supports 3.10
     from typing_extensions import Self
+
+
+#: Returned by a :meth:`EmulatorServer.respond_with` callable: answer this request normally.
+PASS = object()
 
 
 class ApiError(Exception):
@@ -44,6 +51,17 @@ class Call:
     operation: str
     params: dict = field(default_factory=dict)
     protocol: str = ""
+
+
+@dataclass
+class _Canned:
+    """A response to send instead of the emulated one (see :meth:`EmulatorServer.respond_with`)."""
+
+    body: Any
+    operation: str | None
+    remaining: int | None  # None: every matching request until reset()
+    status: int
+    headers: dict
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -91,6 +109,11 @@ class _Server(TrackingHTTPServer):
         self.emulator = emulator
         super().__init__(("127.0.0.1", 0), _Handler)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # One call per accepted TCP connection: lets tests prove that clients reuse connections.
+        self.emulator._note_connection()
+        super().process_request(request, client_address)
+
 
 class EmulatorServer:
     """Base class: a threaded HTTP server on 127.0.0.1 with a random port.
@@ -100,6 +123,8 @@ class EmulatorServer:
     fault (so retry counts can be asserted).
     """
 
+    #: What a :meth:`respond_with` callable returns to let a request through unchanged.
+    PASS: ClassVar[object] = PASS
     #: HTTP status used by :meth:`fail_next` when none is given, per error code.
     ERROR_STATUS: ClassVar[dict[str, int]] = {}
 
@@ -108,6 +133,8 @@ class EmulatorServer:
         self._lock = threading.Lock()
         self._requests: list[tuple[str, dict]] = []
         self._faults: collections.deque[tuple[str, int, str]] = collections.deque()
+        self._canned: list[_Canned] = []
+        self._connections = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -155,11 +182,66 @@ class EmulatorServer:
         with self._lock:
             return sum(1 for op, _ in self._requests if operation in (None, op))
 
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted since start (or the last :meth:`reset`)."""
+        with self._lock:
+            return self._connections
+
+    def _note_connection(self) -> None:
+        with self._lock:
+            self._connections += 1
+
     def reset(self) -> None:
-        """Forget recorded requests and any pending injected faults."""
+        """Forget recorded requests, the connection count, pending faults and canned responses."""
         with self._lock:
             self._requests.clear()
             self._faults.clear()
+            self._canned.clear()
+            self._connections = 0
+
+    def respond_with(
+        self,
+        body: Any,
+        *,
+        operation: str | None = None,
+        times: int | None = 1,
+        status: int = 200,
+        headers: dict | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests (of ``operation``, else of any) with ``body`` and ``status``.
+
+        ``times=None`` answers every matching request until :meth:`reset`. ``body`` may be
+        ``bytes``/``str`` (sent as is: garbage, HTML from a proxy, truncated CBOR), any other value
+        (encoded in the request's wire protocol, so a malformed-but-well-encoded response reaches the
+        client's parser), or a callable taking the request params and returning one of those, or
+        :data:`PASS` to have the emulator answer that request as usual (faults on chosen requests only).
+        The request is still recorded; injected faults from :meth:`fail_next` are answered first.
+        """
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1, or None for every request")
+        with self._lock:
+            self._canned.append(_Canned(body, operation, times, int(status), dict(headers or {})))
+
+    def _take_canned(self, operation: str) -> _Canned | None:
+        # Called with self._lock held.
+        for canned in self._canned:
+            if canned.operation in (None, operation):
+                if canned.remaining is not None:
+                    canned.remaining -= 1
+                    if canned.remaining == 0:
+                        self._canned.remove(canned)
+                return canned
+        return None
+
+    def _respond_canned(self, call: Call, canned: _Canned) -> tuple[int, dict, bytes] | None:
+        body = canned.body(call.params) if callable(canned.body) else canned.body
+        if body is PASS:
+            return None
+        headers, payload = self._encode(call, body)
+        if isinstance(body, (bytes, str)):
+            payload = body.encode() if isinstance(body, str) else body
+        return canned.status, self._common_headers({**headers, **canned.headers}), payload
 
     def fail_next(
         self,
@@ -186,10 +268,18 @@ class EmulatorServer:
         with self._lock:
             self._requests.append((call.operation, call.params))
             fault = self._faults.popleft() if self._faults else None
+            canned = None if fault is not None else self._take_canned(call.operation)
         if self.latency_s > 0:
             time.sleep(self.latency_s)  # outside the lock: concurrent calls overlap
         if fault is not None:
             return self._respond_error(call, ApiError(fault[0], fault[2], fault[1]))
+        if canned is not None:
+            try:
+                answer = self._respond_canned(call, canned)
+            except Exception as exc:  # noqa: BLE001 - a broken test callable must surface as a 500, not a hang
+                return self._respond_error(call, ApiError("InternalServerException", repr(exc), 500))
+            if answer is not None:
+                return answer
         try:
             result = self._invoke(call)
         except ApiError as err:
@@ -218,3 +308,12 @@ class EmulatorServer:
         self, call: Call, status: int, result: dict | None, error: ApiError | None
     ) -> tuple[dict, bytes]:
         raise NotImplementedError
+
+    def _encode(self, call: Call, body: Any) -> tuple[dict, bytes]:
+        """Headers and payload for an arbitrary canned ``body`` in ``call``'s protocol (default: JSON)."""
+        return {"Content-Type": "application/json"}, b"" if isinstance(body, (bytes, str)) else _json(body)
+
+
+def _json(body: Any) -> bytes:
+    # allow_nan: a NaN score is one of the malformed responses worth sending.
+    return json.dumps(body, allow_nan=True).encode()

@@ -97,7 +97,8 @@ def default_toxicity_scorer(text: str) -> dict[str, float]:
 
 
 _JAILBREAK_RE = re.compile(
-    r"ignore (?:all )?previous instructions|ignore all previous|you are (?:now )?dan\b|developer mode",
+    r"ignore (?:all )?previous instructions|ignore all previous|you are (?:now )?dan\b|developer mode"
+    r"|disregard (?:all |your )?(?:earlier|previous|prior) (?:guidance|instructions)|\bwith no rules\b",
     re.IGNORECASE,
 )
 
@@ -164,9 +165,14 @@ class ComprehendEmulator(EmulatorServer):
                 "Message": error.message,
                 **error.extra,
             }
+        return self._encode(call, result)
+
+    def _encode(self, call, body):
+        raw = isinstance(body, (bytes, str))  # sent as is by the caller; only the headers matter here
         if call.protocol == "json":
-            return {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(result).encode()
-        return ({"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"}, cbor2.dumps(result))
+            return {"Content-Type": "application/x-amz-json-1.1"}, b"" if raw else json.dumps(body).encode()
+        return ({"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"},
+                b"" if raw else cbor2.dumps(body))
 
     # -- operations ------------------------------------------------------------
     def _invoke(self, call: Call) -> dict:
