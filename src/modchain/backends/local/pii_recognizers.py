@@ -9,7 +9,15 @@ validated next to a context word ("ssn", "routing", "iban") ~0.95-0.99, validate
 short Maestro numbers, Luhn-valid numbers of unknown issuers, digit groups that are phones only
 next to a phone word. Phones also cover national formats with a trunk 0 ("020 7946 0958",
 "06 12 34 56 78"), "00" international prefixes and extensions; URLs also bare domains with a
-common TLD ("example.com/path").
+common TLD ("example.com/path"). Cards are cut out of chains of digit groups on group boundaries,
+so a trailing CVV, expiry or a second card does not hide one; SSNs typed as 3-6 or 5-4 groups count,
+like bare nine digits, only next to an SSN word.
+
+Time is linear in the input: every pattern is free of ambiguous repetition (no catastrophic
+backtracking in ``re``), context checks look at a bounded window, and overlap resolution marks covered
+characters instead of comparing each candidate with every kept span. ``benchmarks/linear_time.py``
+measures it. (A linear-time engine such as RE2 would not help: it has no lookaround or backreferences,
+which these patterns use for token boundaries, and it is a compiled extension.)
 
 Limits: US-centric (SSN, NANP, ABA), English context words (plus a few European phone words); no
 names, addresses or dates (those need a model). A checksum makes a number possible, not real: test
@@ -67,6 +75,9 @@ def _cw(words: str) -> re.Pattern[str]:  # context words, each starting on a wor
 # --- SSN --------------------------------------------------------------------------------------
 _SSN = re.compile(r"(" + _LD + r"\d{2})([- .])(\d{2})\2(\d{4})" + _R, _A)
 _NINE = re.compile(_LD + r"\d{8}" + _R, _A)
+# "123-456789", "12345-6789", "123 456789": nine digits in two groups, as people type them into forms.
+# Also ZIP+4 codes and IDs, so like bare nine digits they count only next to an SSN word.
+_SSN_SPLIT = re.compile(_LD + r"(?:\d{2}[- ]\d{6}|\d{4}[- ]\d{4})" + _R, _A)
 _SSN_CTX = _cw(r"ssns?\b|social security|soc\.? ?sec|ss ?#|ss ?no\b")
 _SSN_PUBLISHED = frozenset({"078051120", "219099999"})  # Woolworth wallet card, SSA pamphlet
 
@@ -83,16 +94,24 @@ def _find_ssn(text: str) -> Iterator[PiiMatch]:
             base = 0.85 if m.group(2) == "-" else 0.75  # "123 45 6789", "123.45.6789" are weaker shapes
             ctx = _ctx(_SSN_CTX, text, m.start(), m.end())
             yield PiiMatch("SSN", m.start(), m.end(), 0.97 if ctx else base, "ssn_formatted")
-    for m in _NINE.finditer(text):
-        # Nine bare digits are as often an order or routing number: report only with context.
-        if _ssn_ok(m.group()) and _ctx(_SSN_CTX, text, m.start(), m.end()):
-            yield PiiMatch("SSN", m.start(), m.end(), 0.93, "ssn_bare")
+    for m in itertools.chain(_NINE.finditer(text), _SSN_SPLIT.finditer(text)):
+        # Nine bare digits are as often an order or routing number: report only with an SSN word near,
+        # and not when the number is named as something else ("... my order number is 412557890").
+        d = m.group().replace("-", "").replace(" ", "")
+        if _ssn_ok(d) and _ctx(_SSN_CTX, text, m.start(), m.end()) and not _named_other(text, m.start()):
+            yield PiiMatch("SSN", m.start(), m.end(), 0.93 if d == m.group() else 0.9, "ssn_bare")
 
 
 # --- Payment cards ------------------------------------------------------------------------------
-# Separators are optional but, when present, split groups of 2-7 digits, which keeps the regex
-# linear (no ambiguous ways to split one digit run).
-_CARD = re.compile(_LD + r"(?:\d{11,18}|\d{3}(?:[ -]\d{2,7}){2,5})" + _R, _A)
+# A chain of digit groups joined by single spaces or hyphens. A card is found inside it, starting and
+# ending on group boundaries: a CVV, an expiry or a second card may follow in the same chain
+# ("5500 0055 5555 5559 99", "4111 1111 1111 1111 5500 0000 0000 0004"). Separators make the split
+# unambiguous, so the regex is linear; ``_find_card`` tries a bounded number of cuts per group.
+_CARD_CHAIN = re.compile(_LD + r"\d*(?:[ -]\d+)*", _A)
+_CARD_GROUP = re.compile(r"\d+", _A)
+# What may not follow a number (as _R): a word, "-", a decimal part. A comma then 4+ digits is not a
+# thousands separator or a decimal but a list ("4242424242424242,5105105105105100").
+_GLUED_AFTER = re.compile(r"[\w-]|\.\d|,\d{1,3}(?!\d)", _A)
 _CARD_CTX = _cw(r"card|credit|debit|visa|master ?card|amex|american express|discover|jcb|diners|maestro"
                 r"|unionpay|cc\b|ccn|cvv|payment|pan\b")
 _CARD_WORD = _cw(r"card|credit|debit|visa|master ?card|amex|maestro|cc\b|ccn\b")  # for unknown issuers
@@ -117,35 +136,74 @@ _WEAK_ISSUERS = ((50, 50, 2, _R12_19), (56, 69, 2, _R12_19), (2131, 2131, 4, (15
 _LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # digit sum of 2*d
 
 
+_LUHN_DOUBLE = str.maketrans("0123456789", "".join(map(str, _LUHN_DOUBLED)))
+
+
 def _luhn_ok(d: str) -> bool:
-    return sum(_LUHN_DOUBLED[int(c)] if i % 2 else int(c) for i, c in enumerate(reversed(d))) % 10 == 0
+    # Every second digit from the right is doubled (digit sum of 2*d, by table); str methods keep it fast.
+    return (sum(map(int, d[::-1][::2])) + sum(map(int, d[::-1][1::2].translate(_LUHN_DOUBLE)))) % 10 == 0
 
 
 def _issued(d: str, issuers: tuple[tuple[int, int, int, Collection[int]], ...]) -> bool:
     return any(lo <= int(d[:n]) <= hi and len(d) in ok for lo, hi, n, ok in issuers)
 
 
+def _card_score(text: str, start: int, end: int, d: str, whole: bool) -> tuple[float, str] | None:
+    if not (12 + (not whole) <= len(d) <= 19 and _luhn_ok(d)):
+        return None
+    if len(d) >= 13 and _issued(d, _ISSUERS):
+        return (0.98 if _ctx(_CARD_CTX, text, start, end) else 0.88), "card_luhn"
+    if whole and "1" <= d[0] <= "6" and _ctx(_CARD_WORD, text, start, end, before=30, after=0):
+        # Issuer tables go stale (and miss regional schemes); a Luhn-valid number that the text calls
+        # a card, in the ranges ISO/IEC 7812 gives card issuers (major industry 1-6), still is one.
+        # Without the card word, 1 digit run in 10 would pass. Only for a whole chain of groups: cut out
+        # of a longer one ("4526 0181 5908" of a mistyped "4526 0181 5908 3013"), it is too weak.
+        return (0.9 if _issued(d, _WEAK_ISSUERS) else 0.7), "card_luhn_context"
+    return None
+
+
 def _find_card(text: str) -> Iterator[PiiMatch]:
-    for m in _CARD.finditer(text):
-        d = m.group().replace(" ", "").replace("-", "")
-        if not (12 <= len(d) <= 19 and _luhn_ok(d)):
-            continue
-        if len(d) >= 13 and _issued(d, _ISSUERS):
-            ctx = _ctx(_CARD_CTX, text, m.start(), m.end())
-            yield PiiMatch("CREDIT_DEBIT_NUMBER", m.start(), m.end(), 0.98 if ctx else 0.88, "card_luhn")
-        elif "1" <= d[0] <= "6" and _ctx(_CARD_WORD, text, m.start(), m.end(), before=30, after=0):
-            # Issuer tables go stale (and miss regional schemes); a Luhn-valid number that the text calls
-            # a card, in the ranges ISO/IEC 7812 gives card issuers (major industry 1-6), still is one.
-            # Without the card word, 1 digit run in 10 would pass.
-            score = 0.9 if _issued(d, _WEAK_ISSUERS) else 0.7
-            yield PiiMatch("CREDIT_DEBIT_NUMBER", m.start(), m.end(), score, "card_luhn_context")
+    for chain in _CARD_CHAIN.finditer(text):
+        if chain.end() - chain.start() < 12:
+            continue  # too short to hold a card: most digit runs in text (dates, amounts, IPs)
+        groups = [(g.start(), g.end()) for g in _CARD_GROUP.finditer(text, chain.start(), chain.end())]
+        if _GLUED_AFTER.match(text, chain.end()):
+            groups.pop()  # the last group runs on into a word or a decimal: not a number of its own
+        i = 0
+        while i < len(groups):
+            found = None
+            # Cards start on a group: a lone run of 12-19 digits, or a 4-digit group then groups of 2-7.
+            # The longest valid cut wins; at most 19 digits, so a handful of cuts per start.
+            first = groups[i][1] - groups[i][0]
+            if 12 <= first <= 19 or first == 4:
+                digits, ends = first, [(i, first)]
+                j = i + 1
+                while first == 4 and j < len(groups) and 2 <= groups[j][1] - groups[j][0] <= 7:
+                    digits += groups[j][1] - groups[j][0]
+                    if digits > 19:
+                        break
+                    ends.append((j, digits))
+                    j += 1
+                for j, digits in reversed(ends):
+                    start, end = groups[i][0], groups[j][1]
+                    d = text[start:end].replace(" ", "").replace("-", "")
+                    scored = _card_score(text, start, end, d, i == 0 and j == len(groups) - 1)
+                    if scored:
+                        found = (j, PiiMatch("CREDIT_DEBIT_NUMBER", start, end, scored[0], scored[1]))
+                        break
+            if found:
+                yield found[1]
+                i = found[0] + 1
+            else:
+                i += 1
 
 
 # --- Email and URL ------------------------------------------------------------------------------
 # The lookbehind means an attempt only starts at the beginning of a token, which keeps the
 # scan linear; a local part cannot start in the middle of a word.
 _EMAIL = re.compile(r"(?<![\w.%+-])[a-z0-9_%+-](?:[a-z0-9._%+-]{0,62}[a-z0-9_%+-])?@"
-                    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(?![\w-]|\.[a-z0-9])", _AI)
+                    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,24}|xn--[a-z0-9-]{0,58}[a-z0-9])"
+                    r"(?![\w-]|\.[a-z0-9])", _AI)  # an internationalized TLD is written in punycode: "xn--p1ai"
 _EMAIL_CTX = _cw(r"e-?mail|contact|reach me")
 # "logo@2x.png" (image assets at 2x/3x density) has an email's shape: no TLD is a file extension.
 _FILE_EXTENSIONS = frozenset("png jpg jpeg gif svg webp bmp ico tif tiff heic pdf txt csv json yaml yml xml html "
@@ -176,10 +234,14 @@ def _find_email(text: str) -> Iterator[PiiMatch]:
 
 
 def _trim_url(url: str) -> str:
-    # Sentence punctuation is not part of the URL, but a ")" that closes a "(" inside it is.
-    while url and url[-1] in _URL_TRAIL and not (url[-1] == ")" and url.count("(") >= url.count(")")):
-        url = url[:-1]
-    return url
+    # Sentence punctuation is not part of the URL, but a ")" that closes a "(" inside it is. Counted
+    # once and updated as the end moves, so a URL followed by 100,000 ")" stays linear.
+    end, opened, closed = len(url), url.count("("), url.count(")")
+    while end and url[end - 1] in _URL_TRAIL and not (url[end - 1] == ")" and opened >= closed):
+        closed -= url[end - 1] == ")"
+        opened -= url[end - 1] == "("
+        end -= 1
+    return url[:end]
 
 
 def _find_url(text: str) -> Iterator[PiiMatch]:
@@ -478,9 +540,13 @@ def _find(text: str, wanted: Collection[str]) -> list[PiiMatch]:
     candidates = [m for found, finder in _FINDERS if found & wanted for m in finder(text)
                   if m.label in wanted and _clean_edges(text, m.start, m.end)]
     candidates.sort(key=lambda m: (-m.score, m.start - m.end, m.start, m.label, m.end, m.recognizer))
+    # One byte per character marks what a kept span covers: a candidate is checked and marked in time
+    # proportional to its own length, not to the number of spans kept so far (that was quadratic).
+    covered = bytearray(len(text))
     kept: list[PiiMatch] = []
     for cand in candidates:
-        if all(cand.end <= k.start or cand.start >= k.end for k in kept):
+        if covered.find(1, cand.start, cand.end) == -1:
+            covered[cand.start : cand.end] = b"\x01" * (cand.end - cand.start)
             kept.append(cand)
     kept.sort(key=lambda m: (m.start, m.end))
     return kept
