@@ -16,6 +16,15 @@ whole inside some window, wherever it starts (a phrase starting in ``[k * step, 
 Release rule (safety-first): once windows ``0..k`` are checked, characters before ``(k + 1) * step`` may go
 out. Every short phrase touching that prefix starts before ``(k + 1) * step``, so it was seen whole by a
 checked window: an SSN split across chunks or windows is masked before any digit of it is released.
+
+So the text before ``k * step`` is released on the verdicts of windows ``0..k-1`` alone, and window ``k``'s
+redactions apply only from ``k * step`` on, although its snapped start (or a final window's context) may
+reach a little further back. Those earlier characters may already be out when window ``k``'s check ends,
+and whether they are depends on timing (on whether the background check of window ``k`` finished before
+window ``k - 1`` was taken in); masking them only sometimes would make the released text depend on timing
+and chunking. A longer entity that straddles ``k * step`` ("j|o@example.com", with an overlap shorter than
+it) is masked from ``k * step`` on, the same on every run: only entities of at most ``overlap_chars`` are
+guaranteed whole.
 """
 
 from __future__ import annotations
@@ -149,8 +158,10 @@ class StreamWindows:
         self.released = self.total if window.final else max(self.released, (window.index + 1) * self.step)
 
     def redact(self, window: Window, sanitized: str) -> None:
-        """Copy a window's redactions (characters the moderation chain changed) into the mask."""
-        skip = max(0, self._base - window.start)  # already released and forgotten: nothing to mask there
+        """Copy a window's redactions (characters the moderation chain changed) into the mask, from
+        ``window.index * step`` on: the text before that was released on earlier windows' verdicts (see the
+        module docstring), so it is fixed by the text, never by which check finished first."""
+        skip = max(0, self._base - window.start, window.index * self.step - window.start)
         offset = window.start + skip - self._base
         masked = list(self._masked[offset : offset + len(sanitized) - skip])
         for i, (before, after) in enumerate(zip(window.text[skip:], sanitized[skip:])):
