@@ -50,6 +50,20 @@ from modchain.text.tool_guard import (
 
 __version__ = "0.1.0"
 
+#: Exported names whose modules import heavy optional libraries: loaded on first access (PEP 562).
+_LAZY = {"ModerationMiddleware": "modchain.text.agent_middleware"}
+
+
+def __getattr__(name: str) -> object:
+    # `import modchain` must not import langchain (and through it langgraph): only the middleware needs it.
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'modchain' has no attribute {name!r}")
+
 __all__ = [
     "AnonymizationVault",
     "BackendConfig",
@@ -70,6 +84,7 @@ __all__ = [
     "ModerationCallbackHandler",
     "ModerationChain",
     "ModerationConfig",
+    "ModerationMiddleware",
     "ModerationResult",
     "ModerationViolation",
     "PiiConfig",
