@@ -186,6 +186,31 @@ def pick_threshold(hit: list[float], miss: list[float], max_clean: float) -> tup
     return threshold, len(above) / len(hit), sum(s >= threshold for s in miss) / len(miss)
 
 
+def overlaps(data: Path, decontam: Path | None):
+    """The evaluation-overlap checker (shared/decontam): every text this script trains or tunes on is checked
+    after assembly (issue 12). Hand-written cases must not overlap at all (the script stops); a window or dev
+    document built from a public payload that overlaps (a DAN sentence pair, a BIPIA code line) is dropped."""
+    overlap = ttc.overlap_checker(decontam or data.resolve().parent / "decontam")
+    cases = [r["text"] for path in (CASES, EXTRA_CASES) for r in ttc.read_jsonl(path) if "text" in r]
+    bad = [text for text in cases + extra_clean()["train"] + extra_clean()["dev"] if overlap(text)]
+    if bad:
+        raise SystemExit(f"{len(bad)} hand-written cases overlap the evaluation sets, e.g. {bad[0][:80]!r}")
+    return overlap
+
+
+def document_windows(text: str) -> list[str]:
+    """The one- and two-sentence windows of a document (what the window models train on)."""
+    spans = sentence_spans(text)
+    return [text[spans[i][0]:spans[min(i + k, len(spans)) - 1][1]] for i in range(len(spans)) for k in (1, 2)]
+
+
+def drop_overlapping(overlap, name: str, items: list, text=lambda item: item) -> list:
+    keep = [item for item in items if not overlap(text(item))]
+    print(f"decontamination: {name}: {len(items) - len(keep)} of {len(items)} overlap the evaluation sets "
+          "(dropped)", flush=True)
+    return keep
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True, help="the shared data folder (prompt_safety/)")
@@ -197,6 +222,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prompt-safety-feature", action="store_true",
                     help="add the offline prompt-safety score of each window as features")
     ap.add_argument("--max-clean", type=float, default=0.04, help="dev clean passages allowed to be flagged")
+    ap.add_argument("--decontam", type=Path, default=None, help="shared/decontam (default: <data>/../decontam)")
+    ap.add_argument("--check-only", action="store_true", help="check the texts against the evaluation sets, then stop")
     args = ap.parse_args(argv)
     prompt_safety = None
     if args.prompt_safety_feature:
@@ -206,10 +233,16 @@ def main(argv: list[str] | None = None) -> None:
             return score_prompt_safety(window)[0]
     windows, counts = training_windows(args.data, args.hosts, args.prompts, prompt_safety, not args.no_extra)
     print("training set: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
-    lexicon = ttc.lexicon_map(ttc.PS_LEXICON)
-    known = ttc.known_words([w[0] for w in windows], lexicon)
     hit_docs, miss_docs = dev_documents(args.data)
     hard_docs = [] if args.no_extra else extra_clean()["dev"]
+    overlap = overlaps(args.data, args.decontam)
+    windows = drop_overlapping(overlap, "training windows", windows, lambda w: w[0])
+    hit_docs = drop_overlapping(overlap, "dev poisoned documents", hit_docs)
+    miss_docs = drop_overlapping(overlap, "dev clean documents", miss_docs)
+    if args.check_only:
+        return
+    lexicon = ttc.lexicon_map(ttc.PS_LEXICON)
+    known = ttc.known_words([w[0] for w in windows], lexicon)
     y = np.array([w[2] for w in windows])
     weights = np.array([w[3] for w in windows])
     documents = np.array([w[4] for w in windows])

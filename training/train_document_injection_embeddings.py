@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-clean", type=float, default=0.04)
     ap.add_argument("--no-extra", action="store_true", help="leave out the train-only passages and cases")
     ap.add_argument("--heads", default="logreg,mlp", help="head kinds to try: logreg, mlp")
+    ap.add_argument("--decontam", type=Path, default=None, help="shared/decontam (default: <data>/../decontam)")
     args = ap.parse_args(argv)
     import torch
 
@@ -152,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1) if torch.get_num_threads() > 8 else None  # deterministic sums on many-core hosts
     encoder = CachedEncoder(SentenceEncoder(args.model, device="cpu"), args.cache)
     docs, counts = tdi.training_documents(args.data, args.hosts, args.prompts, not args.no_extra)
+    overlap = tdi.overlaps(args.data, args.decontam)
+    docs = tdi.drop_overlapping(lambda text: any(map(overlap, tdi.document_windows(text))),
+                                "training documents (any window)", docs, lambda d: d[0])
     print("training documents: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
     X, y, w, owner = window_table(docs, encoder)
     mean, scale = X.mean(0), X.std(0) + 1e-3
@@ -159,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"windows {len(y)}, positive {int(y.sum())}, features {X.shape[1]}", flush=True)
     hit_texts, miss_texts = tdi.dev_documents(args.data)
     hard_texts = [] if args.no_extra else tdi.extra_clean()["dev"]
+    hit_texts = tdi.drop_overlapping(overlap, "dev poisoned documents", hit_texts)
+    miss_texts = tdi.drop_overlapping(overlap, "dev clean documents", miss_texts)
     texts = {"hit": hit_texts, "miss": miss_texts, "hard": hard_texts}
     embedded = {k: encoder.embed(v) for k, v in texts.items()}
     model_logits = {k: model_window_logits(v) for k, v in texts.items()}

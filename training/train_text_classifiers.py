@@ -3,12 +3,21 @@
     python training/train_text_classifiers.py --data ../shared/data --out src/modchain/backends/local/models
 
 Needs scikit-learn and numpy (training/requirements.txt); the package itself never imports them.
-Everything is seeded: the same data and the same versions give byte-identical model files.
+Everything is seeded and the sparse matrices are built in a fixed order, so the same data, Python and
+library versions give byte-identical model files (``--check-reproducible`` trains twice and compares).
+
+Decontamination: every text the script trains or tunes on -- after template expansion, spelling and
+surface variants and chat composition -- is checked against the hashes of the evaluation texts with
+``<data>/../decontam/decontam.py`` (``--decontam DIR`` to point elsewhere); any overlap stops the script
+before a model is written. ``--dump-texts FILE`` writes every such text (one JSON object per line:
+text, label, source, split), and ``training/trained_text_hashes.txt.gz`` records their normalized hashes
+so the test suite can check that its generalisation set shares no text with them.
 
 What it does
   1. Loads the labeled public data in --data (see its README; licenses MIT / Apache-2.0 /
-     CDLA-Permissive-2.0 / ODC-BY) and the hand-written cases in training/cases/*.jsonl (templates
-     expanded over fillers; each template and literal case carries split train|dev).
+     CDLA-Permissive-2.0 / ODC-BY), benign prose (the Python documentation shipped with CPython and this
+     project's own passages) and the hand-written cases in training/cases/ (toxicity_cases.jsonl,
+     prompt_cases.jsonl: literal texts written for modchain, each with split train|dev).
   2. Splits every source into train and dev (templates by template, shared data by a seeded hash of
      the row id), featurizes with modchain.backends.local.linear_model.featurize (the same code the
      package runs), fits L2 logistic regressions, prunes small weights and writes gzip JSON models:
@@ -30,6 +39,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import math
 import random
 import re
 import statistics
@@ -44,14 +54,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "training")]
+
+import prose  # noqa: E402
 
 from modchain.backends.local import linear_model as lm  # noqa: E402
+from modchain.backends.local import long_text  # noqa: E402
 from modchain.backends.local.normalize import normalize_for_model  # noqa: E402
 
 SEED = 20240611
 PS_C = 16.0  # prompt-safety head: inverse L2 strength
-PS_MIN_RECALL = 0.93  # prompt-safety threshold: the highest-F1 one with at least this out-of-fold recall
+PS_MIN_RECALL = 0.90  # prompt-safety threshold: the highest-F1 one with at least this out-of-fold recall
 CASES = ROOT / "training" / "cases"
 
 
@@ -457,33 +470,93 @@ def compose_chats(rows: list[dict], rng: random.Random, source: str, extra_reque
 
 
 def everyday_and_borderline(rng: random.Random) -> tuple[list[Example], list[Example]]:
-    """(composed everyday chat messages, OR-Bench-hard-style borderline-but-fine prompts): benign for both models."""
+    """(composed everyday chat messages, sensitive-but-fine prompts): benign for both models."""
     border = expand_templates(read_jsonl(CASES / "borderline_benign.jsonl"), "borderline", rng, {"train": 99, "dev": 99})
     extra = {sp: [e.text for e in border if e.split == sp] for sp in ("train", "dev")}
     chats = compose_chats(read_jsonl(CASES / "everyday_chat.jsonl"), rng, "everyday_chat", extra)
     return chats, border
 
 
+# ---------------------------------------------------------------------------- benign prose (documents)
+def rag_passages() -> dict[str, list[str]]:
+    return {split: [text for _, text in rows] for split, rows in prose.rag_passages().items()}
+
+
+pydoc_paragraphs = prose.pydoc_paragraphs
+
+
+def prose_documents(rng: random.Random, n: dict[str, int]) -> list[Example]:
+    """Benign documents of 150 to 9,000 characters (log-uniform) made of consecutive-looking paragraphs of
+    this project's passages and the Python reference. Long benign text is what the prompt-safety model
+    flagged most (issue 12): each length must be seen as "not a prompt"."""
+    rag, pydoc = rag_passages(), pydoc_paragraphs()
+    out = []
+    for split in ("train", "dev"):
+        pools = {"passages": rag[split], "pydoc": pydoc[split]}
+        for k in range(n[split]):
+            name = "passages" if k % 2 == 0 else "pydoc"
+            size = int(math.exp(rng.uniform(math.log(150), math.log(9000))))
+            parts, total = [], 0
+            while total < size:
+                para = rng.choice(pools[name])
+                parts.append(para)
+                total += len(para) + 2
+            text = "\n\n".join(parts)[:size]
+            text = text[: text.rfind(" ")] if " " in text[100:] else text  # end on a word
+            out.append(Example(text, 0, f"prose_{name}", split, f"prose:{name}:{split}:{k}", 1.0, "prose"))
+    return out
+
+
+def prose_fragments(rng: random.Random, n: int) -> list[Example]:
+    """Fragments of one to four words from the train half of the prose (names, nouns, short phrases): with
+    few features a short text scores near the model's bias, and the bias is set by mostly-toxic / mostly-
+    unsafe shared data, so single ordinary words ("lookup", "Jane") were flagged without these."""
+    words = [w for para in pydoc_paragraphs()["train"] + rag_passages()["train"] for w in para.split()]
+    out = []
+    for k in range(n):
+        start = rng.randrange(len(words) - 4)
+        text = " ".join(words[start : start + rng.choice((1, 1, 2, 3, 4))]).strip(".,;:()")
+        out.append(Example(text or "ok", 0, "prose_fragments", "train", f"frag:{k}", 0.5, "prose"))
+    return out
+
+
 def toxicity_data(data: Path, rng: random.Random) -> list[Example]:
     exs: list[Example] = []
-    # --- hand-written functional cases
-    rows = read_jsonl(CASES / "toxicity_functional.jsonl")
-    cases = expand_templates(rows, "cases", rng, {"train": 10, "dev": 0})
+    # --- hand-written cases (written for modchain from the language of real comments and chats)
+    cases = expand_templates(read_jsonl(CASES / "toxicity_cases.jsonl"), "cases", rng, {"train": 0, "dev": 0})
     lex = lexicon_map(TOX_LEXICON)
     spelled = []
     for e in cases:
-        # spelling variations: on dev hateful cases (as functional suites do) and on train cases of both labels
-        if (e.split == "dev" and e.label == 1 and rng.random() < 0.35) or (e.split == "train" and rng.random() < 0.25):
+        # spelling variations of train cases of both labels (misspelt hate is still hate; a typo in a
+        # benign sentence must not make it hateful)
+        if e.split == "train" and rng.random() < 0.3:
             t, kind = perturb(e.text, rng, lex)
             if t != e.text:
                 spelled.append(Example(t, e.label, e.source, e.split, e.group, e.weight, "spell_" + kind, e.kind, e.labels))
     cases += spelled
     cases += surface_variants(cases, rng, 0.2)
+    for e in cases:
+        e.weight = 4.0  # few next to the shared data, and the closest to the cases that matter
     exs += cases
-    # --- everyday chat and borderline-but-fine prompts: never toxic
+    # --- everyday chat and sensitive-but-fine prompts: never toxic
     chats, border = everyday_and_borderline(random.Random(SEED + 7))
     exs += chats
     exs += border + surface_variants(border, rng, 0.5)
+    # --- benign prose documents and benign prompts: ordinary text with no toxic feature must score low
+    # (with few such texts the bias, set by mostly-toxic shared data, flagged recipes and API docs)
+    exs += prose_documents(random.Random(SEED + 11), {"train": 2000, "dev": 300})
+    exs += prose_fragments(random.Random(SEED + 17), 1500)
+    # the benign hand-written prompts (trivial inputs, system messages, requests) are not toxic either
+    exs += [Example(r["text"], 0, "prompt_cases_benign", r["split"], f"pc:{n}", 1.0, r["func"])
+            for n, r in enumerate(read_jsonl(CASES / "prompt_cases.jsonl")) if r["label"] == 0]
+    ps = data / "prompt_safety"
+    for name, rows in (("self_instruct", read_jsonl(ps / "self_instruct_benign.jsonl")),
+                       ("wildguard_benign", read_jsonl(ps / "wildguard_benign.jsonl")),
+                       ("mitre_frr", read_jsonl(ps / "cyberseceval_mitre_frr.jsonl")),
+                       ("coconot_contrast", [r for r in read_jsonl(ps / "coconot.jsonl") if not r["unsafe"]])):
+        for r in rows:
+            split = "dev" if stable_unit(f"tox-{name}:{r['id']}") < 0.2 else "train"
+            exs.append(Example(r["text"], 0, f"{name}_prompts", split, f"tox-{name}:{r['id']}", 0.5, "prompt"))
     # --- shared data
     for r in read_jsonl(data / "toxicity" / "davidson_hate.jsonl"):
         cls = r["extra"]["class"]
@@ -495,6 +568,15 @@ def toxicity_data(data: Path, rng: random.Random) -> list[Example]:
         elif stable_unit("davidson-off:" + str(r["id"])) < 0.25:
             # "offensive" is mostly profanity and casual / reclaimed slur use: not hate
             exs.append(Example(r["text"], 0, "davidson_offensive", split, f"dav:{r['id']}", 0.25, "offensive"))
+    for r in read_jsonl(data / "toxicity" / "hatexplain_valtest.jsonl"):
+        split = "dev" if stable_unit("hatexplain:" + str(r["id"])) < 0.25 else "train"
+        majority = r["extra"]["majority_label"]
+        if majority == "hatespeech":
+            exs.append(Example(r["text"], 1, "hatexplain_hate", split, f"hx:{r['id']}", 1.0, "hate"))
+        elif majority == "normal":
+            exs.append(Example(r["text"], 0, "hatexplain_normal", split, f"hx:{r['id']}", 1.0, "normal"))
+        elif split == "dev":  # "offensive": reported on dev, not trained on (mixes insults, profanity, slurs)
+            exs.append(Example(r["text"], 1, "hatexplain_offensive", split, f"hx:{r['id']}", 1.0, "offensive"))
     for r in read_jsonl(data / "toxicity" / "toxigen_prompt_sentences.jsonl"):
         split = "dev" if stable_unit("toxigen:" + str(r["id"])) < 0.25 else "train"
         exs.append(Example(r["text"], r["unsafe"], "toxigen", split, f"tg:{r['id']}", 1.5, "toxigen"))
@@ -519,38 +601,55 @@ _SELF_HARM = re.compile(r"\b(?:suicide|kill myself|cut myself|self-harm|overdose
 
 def prompt_data(data: Path, rng: random.Random) -> list[Example]:
     exs: list[Example] = []
-    rows = read_jsonl(CASES / "prompt_safety_cases.jsonl")
-    cases = expand_templates(rows, "cases", rng, {"train": 99, "dev": 99})
+    cases = expand_templates(read_jsonl(CASES / "prompt_cases.jsonl"), "cases", rng, {"train": 0, "dev": 0})
     for e in cases:
         if e.label == 1 and e.kind is None:
             e.kind = "harmful"
+        e.weight = 3.0
     cases += surface_variants(cases, rng, 0.35, wrappers=True)
     exs += cases
-    # --- everyday chat and borderline-but-fine prompts (the same messages the toxicity model sees)
+    # --- everyday chat and sensitive-but-fine prompts (the same messages the toxicity model sees)
     chats, border = everyday_and_borderline(random.Random(SEED + 7))
     exs += chats
     for e in border:
         e.weight = 2.0  # few, and the hardest benign prompts there are
     exs += border + surface_variants(border, rng, 0.5, wrappers=True)
-    ps = data / "prompt_safety"
+    # --- benign prose documents: a long page is not a prompt attack
+    exs += prose_documents(random.Random(SEED + 11), {"train": 1500, "dev": 300})
+    exs += prose_fragments(random.Random(SEED + 17), 1500)
+    ps, pi = data / "prompt_safety", data / "prompt_injection"
 
     def split_of(name: str, key: str, dev_frac: float) -> str:
         return "dev" if stable_unit(name + ":" + key) < dev_frac else "train"
 
-    for r in read_jsonl(ps / "jailbreak_llms_inthewild.jsonl"):
-        exs.append(Example(r["text"], 1, "jailbreak_llms", split_of("jb", str(r["id"]), 0.25), f"jb:{r['id']}", 1.0,
-                           "jailbreak", "jailbreak"))
-    for r in read_jsonl(ps / "cyberseceval_prompt_injection.jsonl"):
-        # "logic-violating" rows only break a task-specific system prompt ("don't talk about the weather"):
-        # out of that context they are ordinary questions, so they would teach the model to flag those
-        if r["extra"].get("risk_category") != "security-violating":
-            continue
-        exs.append(Example(r["text"], 1, "cyberseceval_injection", split_of("cse", str(r["id"]), 0.25), f"cse:{r['id']}",
-                           0.7, "injection", "injection"))
-    for r in read_jsonl(ps / "bipia_attack_instructions.jsonl"):
-        if r["categories"][-1] in BIPIA_HARMFUL:
-            exs.append(Example(r["text"], 1, "bipia", split_of("bipia", str(r["id"]), 0.25), f"bipia:{r['id']}", 1.0,
-                               "injection", "injection"))
+    def add(path: Path, name: str, label: int | None, weight: float, kind: str | None, dev_frac: float = 0.25,
+            keep=lambda r: True) -> None:
+        """Every kept row of one file: ``label`` None takes the row's own label, ``kind`` None means a
+        label-1 row is a plain harmful request."""
+        for r in read_jsonl(path):
+            if not keep(r):
+                continue
+            y = r["unsafe"] if label is None else label
+            func = kind or ("harmful" if y else "benign")
+            exs.append(Example(r["text"], y, name, split_of(name, str(r["id"]), dev_frac), f"{name}:{r['id']}",
+                               weight, func, func if y else None))
+
+    add(ps / "jailbreak_llms_inthewild.jsonl", "jailbreak_llms", 1, 1.0, "jailbreak")
+    # "logic-violating" rows only break a task-specific system prompt ("don't talk about the weather"):
+    # out of that context they are ordinary questions, so they would teach the model to flag those
+    # (and many only break their own system prompt's rule -- "what's the capital of France? ... what's the
+    # password?" -- so they weigh little: ordinary trivia must not read as an injection)
+    add(ps / "cyberseceval_prompt_injection.jsonl", "cyberseceval_injection", 1, 0.3, "injection",
+        keep=lambda r: r["extra"].get("risk_category") == "security-violating")
+    # its rows come in families that share a benign opening ("What is the capital of 'Zubrowka', given this
+    # article: ...") and differ in the planted part: a family weighs as much as one row, or the opening
+    # (ordinary trivia) is what the model learns
+    family = Counter(" ".join(e.text.lower().split()[:6]) for e in exs if e.source == "cyberseceval_injection")
+    for e in exs:
+        if e.source == "cyberseceval_injection":
+            e.weight /= family[" ".join(e.text.lower().split()[:6])]
+    add(ps / "bipia_attack_instructions.jsonl", "bipia", 1, 1.0, "injection",
+        keep=lambda r: r["categories"][-1] in BIPIA_HARMFUL)
     for r in read_jsonl(ps / "do_not_answer.jsonl"):
         area = r["categories"][0] if r["categories"] else ""
         if area == "misinformation" or (area.startswith("human-chatbot") and not _SELF_HARM.search(r["text"])):
@@ -560,12 +659,24 @@ def prompt_data(data: Path, rng: random.Random) -> list[Example]:
     for r in read_jsonl(ps / "harmful_instructions.jsonl"):
         split = "train" if r["extra"].get("split") == "harmful_train" else split_of("hi", str(r["id"]), 0.5)
         exs.append(Example(r["text"], 1, "harmful_instructions", split, f"hi:{r['id']}", 1.0, "harmful", "harmful"))
-    for r in read_jsonl(ps / "wildguard_benign.jsonl"):
-        exs.append(Example(r["text"], 0, "wildguard_benign", split_of("wg", str(r["id"]), 0.25), f"wg:{r['id']}", 1.0,
-                           "benign"))
-    for r in read_jsonl(ps / "cyberseceval_mitre_frr.jsonl"):
-        exs.append(Example(r["text"], 0, "mitre_frr", split_of("frr", str(r["id"]), 0.2), f"frr:{r['id']}", 0.5,
-                           "benign"))
+    add(ps / "advbench_behaviors.jsonl", "advbench", 1, 1.0, "harmful")
+    add(ps / "advbench_autodan_jailbreaks.jsonl", "advbench_autodan", 1, 0.5, "jailbreak")
+    add(ps / "jbb_jailbreak_artifacts.jsonl", "jbb_artifacts", 1, 0.7, "jailbreak")
+    add(ps / "cyberseceval_interpreter.jsonl", "cyberseceval_interpreter", 1, 0.3, "harmful")  # 489 near-alike
+    # benign requests, instructions and look-alikes weigh more: the harmful sets are mostly imperative
+    # ("Write a script that ..."), and the model must not learn that an instruction is an attack
+    add(ps / "coconot.jsonl", "coconot", None, 1.5, None)  # harmful requests and their benign contrasts
+    add(ps / "jbb_behaviors.jsonl", "jbb_behaviors", None, 2.0, None)
+    add(ps / "self_instruct_benign.jsonl", "self_instruct", 0, 2.0, "benign")
+    add(ps / "wildguard_benign.jsonl", "wildguard_benign", 0, 1.5, "benign")
+    add(ps / "cyberseceval_mitre_frr.jsonl", "mitre_frr", 0, 0.5, "benign", dev_frac=0.2)
+    # English/German injections and ordinary queries; labels are noisy, so they weigh less
+    for r in read_jsonl(pi / "deepset_prompt_injections.jsonl"):
+        split = "dev" if r["extra"].get("split") == "test" else "train"
+        exs.append(Example(r["text"], r["unsafe"], "deepset", split, f"deepset:{r['id']}", 0.3,
+                           "injection" if r["unsafe"] else "benign", "injection" if r["unsafe"] else None))
+    # retrieved emails (clean): documents that ask the reader things are not prompt attacks
+    add(pi / "bipia_email_contexts.jsonl", "bipia_email_clean", 0, 1.0, "benign", keep=lambda r: not r["unsafe"])
     # ordinary non-prompt text (tweets, web text, statements about groups) is not a prompt attack either
     for r in read_jsonl(data / "toxicity" / "davidson_hate.jsonl"):
         if stable_unit("ps-dav:" + str(r["id"])) < 0.12:
@@ -630,6 +741,10 @@ def build_matrix(feats: list[dict[str, set[str]]], vocab: dict[str, int] | None,
                     cols.append(j)
                     vals.append(v)
     X = sparse.csr_matrix((vals, (rows, cols)), shape=(len(feats), len(vocab)), dtype=np.float64)
+    # Feature sets iterate in an order that depends on PYTHONHASHSEED; sorted indices give liblinear the same
+    # summation order every run, hence byte-identical weights.
+    X.sum_duplicates()
+    X.sort_indices()
     return X, vocab
 
 
@@ -704,9 +819,36 @@ def print_table(title: str, rows: list[tuple[str, dict]]) -> str:
 
 
 # ============================================================================ main
+OVERLAP = None  # the evaluation-overlap checker, set by main() (windows are texts trained on too)
+
+
+def as_windows(exs: list[Example]) -> list[Example]:
+    """Texts longer than one inference window become their windows (same label and group, the weight shared),
+    so the model learns on what it will score: long texts are scored window by window (long_text.py). A window
+    is a new text, so it is checked against the evaluation sets again (a public jailbreak's window can repeat
+    an evaluation prompt that the whole did not): such windows are dropped."""
+    out, dropped = [], 0
+    for e in exs:
+        parts = long_text.windows(e.text)
+        if parts is None:
+            out.append(e)
+            continue
+        for part in parts:
+            if OVERLAP is not None and OVERLAP(part):
+                if e.source in HAND_WRITTEN or e.source.startswith("prose"):
+                    raise SystemExit(f"a window of a hand-written text overlaps the evaluation sets: {part[:80]!r}")
+                dropped += 1
+                continue
+            out.append(Example(part, e.label, e.source, e.split, e.group, e.weight / len(parts), e.func, e.kind,
+                               e.labels))
+    if dropped:
+        print(f"  windows of long shared-data texts dropped as overlapping: {dropped}", flush=True)
+    return out
+
+
 def train_binary(name: str, exs: list[Example], featurizer: Featurizer, lexicon: dict[str, str], config: dict,
                  C: float, keep: int, min_abs: float, threshold_rule: dict, head: str, min_df: int = 2) -> dict:
-    train = [e for e in exs if e.split == "train"]
+    train = as_windows([e for e in exs if e.split == "train"])
     t0 = time.time()
     feats = [featurizer(e.text) for e in train]
     X, vocab = build_matrix(feats, None, min_df=min_df)
@@ -720,14 +862,41 @@ def train_binary(name: str, exs: list[Example], featurizer: Featurizer, lexicon:
     # plus the shared data, each weighted as in training
     mask = np.array([threshold_rule.get("source") is None or e.source in threshold_rule["source"] for e in train])
     t = pick_threshold(oof[mask], y[mask], w[mask], threshold_rule.get("max_fpr"), threshold_rule.get("min_recall"))
+    slope = fit_length_slope(clf, vocab, featurizer, t)
     spec = {"format": lm.FORMAT, "name": name, "config": config, "lexicon": lexicon, "known": featurizer.known,
-            "heads": {head: export_head(clf, vocab, keep, min_abs)}, "calibration": {head: float(f"{t:.5g}")}}
-    print(f"[{name}] exported {len(spec['heads'][head]['weights'])} weights, threshold logit {t:.3f}", flush=True)
+            "heads": {head: export_head(clf, vocab, keep, min_abs)}, "calibration": {head: float(f"{t:.5g}")},
+            "length": {"slope": slope, "window_bytes": long_text.WINDOW_BYTES}}
+    print(f"[{name}] exported {len(spec['heads'][head]['weights'])} weights, threshold logit {t:.3f}, "
+          f"length slope {slope}", flush=True)
     return spec
 
 
+def fit_length_slope(clf: LogisticRegression, vocab: dict[str, int], featurizer: Featurizer, threshold: float,
+                     docs: int = 48, size: int = 40_000) -> float:
+    """The scale of the upper tail of benign windows' logits (see modchain/backends/local/long_text.py):
+    long benign train-split documents are cut into windows as inference cuts them, and the mean excess of
+    the logits above their 90th percentile estimates an exponential tail's scale (its maximum-likelihood
+    estimate). Clamped to [0.25, 3] so a degenerate tail cannot switch the correction off or make it huge."""
+    rng = random.Random(SEED + 13)
+    rag, pydoc = rag_passages(), pydoc_paragraphs()
+    pool = rag["train"] + pydoc["train"]
+    texts = []
+    for _ in range(docs):
+        parts, total = [], 0
+        while total < size:
+            parts.append(rng.choice(pool))
+            total += len(parts[-1]) + 2
+        texts.extend(long_text.windows("\n\n".join(parts)) or [])
+    X, _ = build_matrix([featurizer(t) for t in texts], vocab)
+    z = np.sort(clf.decision_function(X) - threshold)
+    tail = z[int(0.9 * len(z)):]
+    slope = float(np.clip(np.mean(tail - tail[0]), 0.25, 3.0))
+    print(f"  benign windows: {len(z)}, above threshold {float(np.mean(z >= 0)):.4f}, tail scale {slope:.3f}")
+    return float(f"{slope:.3g}")
+
+
 def train_kind(exs: list[Example], featurizer: Featurizer, lexicon, config, C: float, keep: int, min_abs: float) -> dict:
-    train = [e for e in exs if e.split == "train" and e.label == 1]
+    train = as_windows([e for e in exs if e.split == "train" and e.label == 1])
     feats = [featurizer(e.text) for e in train]
     X, vocab = build_matrix(feats, None)
     w = np.array([e.weight for e in train])
@@ -764,6 +933,64 @@ def latency_us(fn, texts: list[str], runs: int = 3000) -> float:
     return statistics.median(samples)
 
 
+def overlap_checker(decontam_dir: Path):
+    """The evaluation-overlap checker of ``decontam_dir`` (shared/decontam): text -> reason or None."""
+    if not (decontam_dir / "decontam.py").is_file():
+        raise SystemExit(f"no decontam.py in {decontam_dir}: pass --decontam DIR (training never runs unchecked)")
+    sys.path.insert(0, str(decontam_dir))
+    from decontam import Overlap  # noqa: PLC0415
+
+    return Overlap()
+
+
+HAND_WRITTEN = {"cases", "borderline", "everyday_chat"}  # sources written for modchain (training/cases)
+
+
+def decontaminate(name: str, exs: list[Example], overlap) -> list[Example]:
+    """Every text to train or tune on, checked against the evaluation sets after all expansion. A hand-written
+    text that overlaps stops the script before any model is written (fix the case file); a row of the public
+    shared data that overlaps is dropped and counted (some public sets share items with evaluation sets)."""
+    keep, dropped, bad = [], Counter(), []
+    for e in exs:
+        reason = overlap(e.text)
+        if reason is None:
+            keep.append(e)
+        elif e.source in HAND_WRITTEN or e.source.startswith("prose"):
+            bad.append((e, reason))
+        else:
+            dropped[e.source] += 1
+    print(f"[{name}] decontamination: {len(exs)} texts; shared-data rows dropped as overlapping: "
+          f"{dict(sorted(dropped.items())) or 0}; hand-written overlaps: {len(bad)}", flush=True)
+    if bad:
+        for e, reason in bad[:20]:
+            print(f"  {reason}: {e.source}/{e.split}/{e.func}: {e.text[:100]!r}", file=sys.stderr)
+        raise SystemExit(f"{name}: {len(bad)} hand-written training texts overlap the evaluation sets; rewrite them")
+    assert not any(overlap(e.text) for e in keep)
+    return keep
+
+
+def text_hash(text: str) -> str:
+    """The normalized-text hash the test suite compares its generalisation set with (NFKC, casefold, words)."""
+    import unicodedata
+
+    norm = " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold()))
+    return hashlib.sha256(norm.encode()).hexdigest()[:16]
+
+
+def dump_texts(path: Path, named: dict[str, list[Example]]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for model, exs in named.items():
+            for e in exs:
+                f.write(json.dumps({"text": e.text, "label": e.label, "source": e.source, "split": e.split,
+                                    "model": model}, ensure_ascii=False) + "\n")
+
+
+def write_hashes(path: Path, named: dict[str, list[Example]]) -> None:
+    hashes = sorted({text_hash(e.text) for exs in named.values() for e in exs})
+    with open(path, "wb") as f:
+        f.write(gzip.compress(("\n".join(hashes) + "\n").encode(), compresslevel=9, mtime=0))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True, help="the shared data folder (toxicity/, prompt_safety/)")
@@ -772,25 +999,37 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report", type=Path, default=None, help="also write the metrics table to this file")
     ap.add_argument("--ps-c", type=float, default=PS_C, help="inverse L2 strength of the prompt-safety head")
     ap.add_argument("--ps-min-recall", type=float, default=PS_MIN_RECALL, help="prompt-safety threshold recall floor")
+    ap.add_argument("--decontam", type=Path, default=None,
+                    help="folder of decontam.py and its hashes (default: <data>/../decontam)")
+    ap.add_argument("--dump-texts", type=Path, default=None,
+                    help="write every text trained or tuned on here (JSON Lines: text, label, source, split, model)")
+    ap.add_argument("--hashes", type=Path, default=ROOT / "training" / "trained_text_hashes.txt.gz",
+                    help="where to write the normalized hashes of those texts (for the test suite)")
     args = ap.parse_args(argv)
+    global OVERLAP
+    overlap = OVERLAP = overlap_checker(args.decontam or args.data.resolve().parent / "decontam")
+    used: dict[str, list[Example]] = {}
     args.out.mkdir(parents=True, exist_ok=True)
     report: list[str] = []
     meta_common = {"trainer": "training/train_text_classifiers.py", "seed": SEED}
 
     if args.only in (None, "toxicity"):
         rng = random.Random(SEED)
-        exs = toxicity_data(args.data, rng)
+        exs = decontaminate("toxicity", toxicity_data(args.data, rng), overlap)
+        used["toxicity"] = exs
         tox_lex = lexicon_map(TOX_LEXICON)
         fz = Featurizer(tox_lex, TOX_CONFIG, known_words([e.text for e in exs if e.split == "train"], tox_lex))
         spec = train_binary("toxicity", exs, fz, tox_lex, TOX_CONFIG, C=4.0, keep=60000, min_abs=0.02,
-                            threshold_rule={"source": {"cases"}, "max_fpr": 0.2}, head="toxic")
+                            threshold_rule={"source": {"cases"}, "max_fpr": 0.2},
+                            head="toxic")
         counts = Counter((e.source, e.split, e.label) for e in exs)
         path = write_model(spec, args.out, {**meta_common, "examples": {f"{s}/{sp}/{lab}": n for (s, sp, lab), n in sorted(counts.items())}})
         report.append(evaluate_toxicity(exs, path))
 
     if args.only in (None, "prompt_safety"):
         rng = random.Random(SEED + 1)
-        exs = prompt_data(args.data, rng)
+        exs = decontaminate("prompt_safety", prompt_data(args.data, rng), overlap)
+        used["prompt_safety"] = exs
         ps_lex = lexicon_map(PS_LEXICON)
         fz = Featurizer(ps_lex, PS_CONFIG, known_words([e.text for e in exs if e.split == "train"], ps_lex),
                         pattern_features)
@@ -802,6 +1041,10 @@ def main(argv: list[str] | None = None) -> None:
         write_model(kind, args.out, meta_common)
         report.append(evaluate_prompt_safety(exs, path))
 
+    if args.dump_texts:
+        dump_texts(args.dump_texts, used)
+    if args.only is None:  # the hash list covers both models' texts
+        write_hashes(args.hashes, used)
     sizes = "\n".join(f"{p.name}: {p.stat().st_size / 1024:.0f} KiB" for p in sorted(args.out.glob("*.json.gz")))
     print("\nmodel files\n" + sizes)
     report.append("model files\n" + sizes)
@@ -825,7 +1068,7 @@ def _fresh_scorers(out: Path):
     return tl, psh
 
 
-_NEW_SETS = {"everyday_chat": "everyday chat (hand-written dev pools)", "borderline": "OR-Bench-hard style benign (dev)"}
+_NEW_SETS = {"everyday_chat": "everyday chat (hand-written dev pools)", "borderline": "sensitive-but-fine prompts (dev)"}
 _BENCH_NAME = "benign 200-char chat (speed benchmark's)"
 
 
@@ -848,7 +1091,7 @@ def evaluate_toxicity(exs: list[Example], path: Path) -> str:
     sets: dict[str, list[Example]] = defaultdict(list)
     for e in dev:
         if e.source == "cases":
-            sets["functional (hand-written dev templates)"].append(e)
+            sets["hand-written dev cases"].append(e)
             if e.func.startswith("spell_"):
                 sets["  of which spelling variants"].append(e)
         elif e.source.startswith("davidson") and e.source != "davidson_offensive":
@@ -864,9 +1107,9 @@ def evaluate_toxicity(exs: list[Example], path: Path) -> str:
     rows.append((_BENCH_NAME, metrics([int(max(tl.score_toxicity(t).values()) >= 0.5) for t in bench], [0] * len(bench))))
     text = print_table("TOXICITY (flag = max label >= 0.5)", rows)
     by_func: dict[str, list[Example]] = defaultdict(list)
-    for e in sets["functional (hand-written dev templates)"]:
+    for e in sets["hand-written dev cases"]:
         by_func[e.func].append(e)
-    lines = ["  per functionality (dev): name  n  flagged-rate  (label)"]
+    lines = ["  per category (hand-written dev): name  n  flagged-rate  (label)"]
     for f, es in sorted(by_func.items()):
         rate = sum(preds[id(e)] for e in es) / len(es)
         lines.append(f"    {f:<24} {len(es):>4}  {rate:.2f}  ({es[0].label})")
@@ -887,7 +1130,7 @@ def evaluate_prompt_safety(exs: list[Example], path: Path) -> str:
     for e in dev:
         if e.source == "cases":
             if e.label == 0:
-                sets["over-refusal style benign (hand-written)"].append(e)
+                sets["benign prompts that sound risky (hand-written)"].append(e)
             else:
                 sets["harmful / jailbreak / injection (hand-written)"].append(e)
         elif e.source in _NEW_SETS:

@@ -33,9 +33,9 @@ class PromptGuardConfig(StrictModel):
     allowlist: tuple[str, ...] = Field((), description="Phrases whose denylist matches are ignored.")
     denylist_mode: Literal["word", "phrase"] = "word"
     toxicity: ToxicityConfig | None = Field(
-        default_factory=lambda: ToxicityConfig(threshold=0.6), description="None: no toxicity check.")
+        default_factory=ToxicityConfig, description="None: no toxicity check.")
     prompt_safety: PromptSafetyConfig | None = Field(
-        default_factory=lambda: PromptSafetyConfig(threshold=0.8), description="None: no prompt-safety check.")
+        default_factory=PromptSafetyConfig, description="None: no prompt-safety check.")
     backend: BackendConfig = Field(default_factory=BackendConfig, description="Backend of the text checks.")
     fail_open: bool = Field(False, description="On a backend error let the prompt through (with a warning).")
     stop_at_denylist: bool = Field(

@@ -362,6 +362,8 @@ class LinearTextModel:
                 tables.setdefault(fam, {})[feat] = w
             self.tables.append(tables)
         self.meta: dict = spec.get("meta", {})
+        # threshold raise per ln(number of windows) for long texts (see long_text.py); 0 in older files
+        self.length_slope: float = float(spec.get("length", {}).get("slope", 0.0))
 
     def features(self, text: str, extra: Iterable[str] = ()) -> dict[str, set[str] | frozenset[str]]:
         """``featurize(normalize_for_model(text), ...)``, from the per-message caches shared by all models

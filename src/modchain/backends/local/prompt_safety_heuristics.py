@@ -31,6 +31,7 @@ and instructions split across messages are mostly missed. Measured accuracy: ``m
 from __future__ import annotations
 
 from modchain.backends.local.linear_model import LinearTextModel, load_model
+from modchain.backends.local.long_text import length_shift, windows
 from modchain.backends.local.normalize import GateSet, compile_squeezed, squeezed_text
 
 __all__ = ["pattern_features", "pattern_score", "score_prompt_safety"]
@@ -157,22 +158,55 @@ def _model() -> LinearTextModel:
     return load_model("prompt_safety")
 
 
-def score_prompt_safety(text: str) -> tuple[float, str | None]:
-    """``(probability that text is a harmful request, jailbreak or injection attempt, kind or None)``."""
-    if not text or text.isspace():
-        return 0.0, None
+def _is_trivial(text: str) -> bool:
+    """Too little language to carry a request: punctuation, numbers, or a single word ("?", "admin", "42").
+    Such a text is judged by the attack patterns alone (issue 12: these were blocked at the default)."""
+    words = 0
+    for token in text.split():
+        letters = sum(ch.isalpha() for ch in token)
+        if letters:
+            # scripts written without spaces (Chinese, Japanese, Thai) put a sentence in one "token"
+            words += 1 if letters < 6 or token.isascii() else letters // 2
+            if words > 1:
+                return False
+    return True
+
+
+def _score_window(text: str, shift: float) -> tuple[float, str | None, list[int]]:
+    """``(score, kind, pattern hits)`` of one window; ``shift`` raises the model's threshold (long texts)."""
     hits = _pattern_hits(text)
     pat, pat_kind = _combine(hits)
+    if _is_trivial(text):
+        return pat, pat_kind, hits
     model = _model()
-    p = model.probabilities(text, _features_from_hits(hits))["unsafe"]
+    (logit,) = model.logits(text, _features_from_hits(hits))
+    p = model.calibrate([logit - shift])["unsafe"]
     score = round(max(p, pat), 4)
+    return score, pat_kind, hits
+
+
+def score_prompt_safety(text: str) -> tuple[float, str | None]:
+    """``(probability that text is a harmful request, jailbreak or injection attempt, kind or None)``.
+
+    A text longer than one window is scored per window with a length-calibrated threshold
+    (``long_text``): a benign 200 KB page is as unlikely to be flagged as a benign paragraph.
+    """
+    if not text or text.isspace():
+        return 0.0, None
+    parts = windows(text)
+    if parts is None:
+        window, (score, pat_kind, hits) = text, _score_window(text, 0.0)
+    else:
+        shift = length_shift(len(parts), _model().length_slope)
+        scored = [(part, _score_window(part, shift)) for part in parts]
+        window, (score, pat_kind, hits) = max(scored, key=lambda item: item[1][0])
     if score < _KIND_THRESHOLD:
         return score, None
     if pat_kind is not None:
         return score, pat_kind
     if hits:  # only weak cues fired: the strongest still names the kind
         return score, _PATTERNS[max(hits, key=lambda i: _PATTERNS[i][1])][2]
-    kinds = load_model("prompt_kind").probabilities(text, _features_from_hits(hits))
+    kinds = load_model("prompt_kind").probabilities(window, _features_from_hits(hits))
     kind = max((_J, _I), key=kinds.__getitem__)
     # the "harmful" head wins unless jailbreak/injection is itself likely: a plain harmful request
     return score, (kind if kinds[kind] >= 0.3 and kinds[kind] >= kinds["harmful"] / 3 else None)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 
 from modchain.backends.local.linear_model import LinearTextModel, load_model
+from modchain.backends.local.long_text import length_shift, windows
 from modchain.backends.local.normalize import (
     GateSet,
     compile_squeezed,
@@ -259,21 +260,34 @@ def _model() -> LinearTextModel:
     return load_model("toxicity")
 
 
-def toxicity_probability(text: str) -> tuple[float, frozenset[str]]:
-    """(calibrated probability that ``text`` is toxic, the lexicon classes the model saw in it)."""
+def toxicity_probability(text: str, shift: float = 0.0) -> tuple[float, frozenset[str]]:
+    """(calibrated probability that ``text`` is toxic, the lexicon classes the model saw in it); ``shift``
+    raises the decision threshold (a window of a long text, see ``long_text``)."""
     model = _model()
     families = model.features(text)
     (logit,) = model.logits_from_features(families)
-    p = model.calibrate([logit])["toxic"]
+    p = model.calibrate([logit - shift])["toxic"]
     return p, frozenset(f for f in families["f"] if "&" not in f)
 
 
 def score_toxicity(text: str) -> dict[str, float]:
     """Scores in [0, 1] for every label in ``TOXICITY_LABELS``; the highest equals the model's
-    calibrated toxicity probability (0.5 = its decision threshold). All 0.0 for empty text."""
+    calibrated toxicity probability (0.5 = its decision threshold). All 0.0 for empty text.
+
+    A text longer than one window is scored per window, with the model's threshold raised for the number
+    of windows (``long_text``); each label takes its highest window. A decisive phrase counts in full."""
     if not text or text.isspace():
         return dict(_ZERO)
-    p, classes = toxicity_probability(text)
+    parts = windows(text)
+    if parts is None:
+        return _score_window(text, 0.0)
+    shift = length_shift(len(parts), _model().length_slope)
+    scored = [_score_window(part, shift) for part in parts]
+    return {label: max(s[label] for s in scored) for label in TOXICITY_LABELS}
+
+
+def _score_window(text: str, shift: float) -> dict[str, float]:
+    p, classes = toxicity_probability(text, shift)
     if p < _ATTRIBUTION_FLOOR:  # nearly every benign message: only the decisive phrases can change it
         p = max(p, _decisive(_phrase_hits(squeezed_text(text))))
         if p < _ATTRIBUTION_FLOOR:

@@ -1,0 +1,41 @@
+"""Length-robust verdicts for the offline classifiers: score long texts in windows, calibrate the aggregate.
+
+A linear model scores a bag of features. Before this module a long text was scored whole: its first few
+thousand tokens only (the featurizer's cap), and with every weak cue of a long page adding to one logit, so a
+benign 2 KB page was flagged more often than a sentence and a 200 KB one nearly always (issue 12). Now a text
+longer than one window is cut into overlapping windows at sentence or word boundaries (``WINDOW_BYTES``;
+an attack phrase shorter than ``OVERLAP_BYTES`` lies whole in some window) and each window is scored alone.
+
+Taking the plain maximum over n windows would still raise the false-positive rate with n: n benign windows
+are n chances for a noisy score to cross the threshold. So the windows' logits are compared with a threshold
+raised by ``slope * ln(n)``: if benign windows' logits have an exponential upper tail of scale ``slope``
+(P(z > t) ~ q e^(-t/slope)), the chance that the largest of n crosses ``t + slope ln n`` is about that of one
+window crossing ``t`` -- the false-positive rate no longer grows with length. The training script fits
+``slope`` to the tail of benign prose windows and stores it in the model file (``length.slope``). Evidence
+that does not come from the noisy model -- the high-precision attack patterns, the decisive toxicity phrases
+-- is taken per window at full strength, since one planted instruction in a long page is still an attack.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["OVERLAP_BYTES", "WINDOW_BYTES", "length_shift", "windows"]
+
+WINDOW_BYTES = 4000  # about 700 words: a long prompt fits whole; the featurizer's token cap is never reached
+OVERLAP_BYTES = 400  # longer than any attack pattern or toxic phrase the scorers match
+
+
+def windows(text: str) -> list[str] | None:
+    """The overlapping windows of a long text, or ``None`` when it fits in one (score it whole)."""
+    # a character is at most 4 UTF-8 bytes: short texts need no encoding to know they fit
+    if len(text) <= WINDOW_BYTES // 4 or len(text.encode("utf-8")) <= WINDOW_BYTES:
+        return None
+    from modchain.text.splitting import overlapping_windows  # stdlib-only helper shared with the AWS backends
+
+    return [text[start:end] for start, end in overlapping_windows(text, WINDOW_BYTES, OVERLAP_BYTES)]
+
+
+def length_shift(n_windows: int, slope: float) -> float:
+    """How much to raise a window's logit threshold when it is the largest of ``n_windows``."""
+    return slope * math.log(n_windows) if n_windows > 1 else 0.0
