@@ -6,10 +6,13 @@
     cat prompt.txt | modchain                  standard input
     modchain eval pii labelled.jsonl           measure a backend on a labelled file (one JSON object out)
     modchain serve blip2 --model DIR_OR_ID     run a BLIP-2 SageMaker-style endpoint (/ping, /invocations)
+    modchain serve moderation -c cfg.yaml      the HTTP moderation service (needs the ``serve`` extra)
+    modchain --version
 
 Exit codes: 0 every input allowed, 1 at least one input blocked, 2 bad usage or configuration,
 3 a backend failed (and the filter was not configured to fail open), 4 JSON Lines rows failed and were
-skipped (``--on-error skip``; takes precedence over 1: those rows were not moderated at all).
+skipped (``--on-error skip``; takes precedence over 1: those rows were not moderated at all), 141 the
+reader of standard output went away (``modchain ... | head``; the shell's code for SIGPIPE, no traceback).
 """
 
 from __future__ import annotations
@@ -18,15 +21,15 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_BACKEND, EXIT_ROWS_FAILED = 0, 1, 2, 3, 4
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader closed the pipe
 SUBCOMMANDS = ("moderate", "eval", "serve", "screen")
-#: Rows per backend call in JSON Lines mode: large enough to pack remote requests, small enough to stream.
-BATCH_SIZE = 64
-PROGRESS_MIN_ROWS = 200
+#: A single text at least this large (bytes) gets an elapsed-time line on a terminal's standard error.
+PROGRESS_MIN_BYTES = 1_000_000
 
 
 class UsageError(Exception):
@@ -35,6 +38,7 @@ class UsageError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modchain", description="Composable content moderation.")
+    parser.add_argument("--version", action="version", version=f"modchain {_version()}")
     sub = parser.add_subparsers(dest="command")
     mod = sub.add_parser("moderate", help="moderate text (the default command)",
                          description="Moderate a string, a file or standard input for PII, toxicity and "
@@ -52,12 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     mod.add_argument("--json", action="store_true", help="print machine-readable JSON (one object per input)")
     mod.add_argument("-c", "--config", help="YAML file with a ModerationConfig (filters, backend, fail_open)")
     mod.add_argument("--backend", help="override the config's backend: local, comprehend, bedrock, or a registered one")
+    mod.add_argument("--tier", choices=("fast", "cascade", "accurate"),
+                     help="local backend: fast (linear models, default), cascade or accurate (offline encoder)")
     mod.add_argument("--region", help="AWS region for remote backends")
     mod.add_argument("--endpoint-url", help="AWS endpoint override (VPC endpoints, local emulators)")
     mod.add_argument("--guardrail-id", help="Bedrock guardrail id (bedrock backend)")
     mod.add_argument("--guardrail-version", help="Bedrock guardrail version (default DRAFT)")
     mod.add_argument("--fail-open", action="store_true", help="let content through when a backend fails")
-    mod.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    mod.add_argument("--conversation-id", metavar="ID",
+                     help="conversation scope for anonymize filters (placeholders such as [EMAIL_1] are numbered "
+                     "per conversation; required by configs that anonymize)")
+    mod.add_argument("--no-progress", action="store_true",
+                     help="never show progress (shown on a terminal for JSON Lines and texts over 1 MB)")
     mod.add_argument("--workers", type=_positive_int, default=1,
                      help="JSON Lines: moderate in this many processes (offline backend: one per core)")
     _add_eval_parser(sub)
@@ -68,11 +78,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("modchain")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _add_serve_parser(sub: Any) -> None:
-    srv = sub.add_parser("serve", help="run a model behind a local SageMaker-style endpoint",
-                         description="Serve a vision model with SageMaker's container contract: GET /ping, "
-                         "POST /invocations, and POST /endpoints/NAME/invocations for boto3 clients.")
-    models = srv.add_subparsers(dest="model_kind", required=True, metavar="{blip2,visual}")
+    srv = sub.add_parser("serve", help="run the HTTP moderation service or a model behind a SageMaker-style endpoint",
+                         description="Serve the moderation service (OpenAI-compatible /v1/moderations), or a "
+                         "vision model with SageMaker's container contract: GET /ping, POST /invocations, and "
+                         "POST /endpoints/NAME/invocations for boto3 clients.")
+    models = srv.add_subparsers(dest="model_kind", required=True, metavar="{moderation,blip2,visual}")
+    # Listed for --help only: main() hands everything after `serve moderation` to the service's own parser.
+    models.add_parser("moderation", add_help=False, help="the HTTP moderation service (pip install 'modchain[serve]'; "
+                      "`modchain serve moderation --help` for its options)")
     blip2 = models.add_parser("blip2", help="BLIP-2 visual question answering (seed and batched contracts)")
     blip2.add_argument("--model", required=True, help="BLIP-2 model id or local checkpoint directory")
     blip2.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -83,6 +106,28 @@ def _add_serve_parser(sub: Any) -> None:
     from modchain.serving.visual_handler import add_serve_parser as add_visual_serve_parser
 
     add_visual_serve_parser(models)
+
+
+#: Where ``modchain serve moderation`` lives; imported only when that command runs (FastAPI is optional).
+SERVICE_MODULE = "modchain.serving.moderation"
+
+
+def serve_moderation(argv: list[str]) -> int:
+    """``modchain serve moderation ARGS...``: the service parses its own arguments; FastAPI is optional."""
+    import importlib
+
+    try:
+        service_main = importlib.import_module(SERVICE_MODULE).main
+    except ModuleNotFoundError as exc:
+        # Only a missing optional dependency (or the service package itself) means "install the extra"; a
+        # missing modchain module inside it is a bug and surfaces as one.
+        name = exc.name or ""
+        if name.split(".")[0] == "modchain" and not SERVICE_MODULE.startswith(name):
+            raise
+        print("modchain: the moderation service needs the serve extra: pip install 'modchain[serve]'",
+              file=sys.stderr)
+        return EXIT_USAGE
+    return service_main(argv)
 
 
 def serve(args: argparse.Namespace, out: TextIO) -> int:
@@ -106,6 +151,7 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
 _EVAL_OPTIONS = """\
 options (every task):
   --backend NAME      local (default), comprehend, bedrock, or a registered backend
+  --tier TIER         local backend: fast (default), cascade or accurate (offline encoder)
   --region, --endpoint-url, --guardrail-id, --guardrail-version   as for `modchain moderate`
   --model, --device   model id or path and torch device, for model-backed backends
   -c, --config FILE   take the backend settings from this ModerationConfig YAML (options above override)
@@ -127,6 +173,8 @@ def _add_eval_parser(sub: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("file", help="labelled JSON Lines file")
     common.add_argument("--backend", help="local, comprehend, bedrock, or a registered backend (default: local)")
+    common.add_argument("--tier", choices=("fast", "cascade", "accurate"),
+                        help="local backend: fast (linear models, default), cascade or accurate (offline encoder)")
     common.add_argument("--region", help="AWS region for remote backends")
     common.add_argument("--endpoint-url", help="AWS endpoint override (VPC endpoints, local emulators)")
     common.add_argument("--guardrail-id", help="Bedrock guardrail id (bedrock backend)")
@@ -168,6 +216,7 @@ def _config(args: argparse.Namespace) -> Any:
         "name": args.backend, "region_name": args.region, "endpoint_url": args.endpoint_url,
         "guardrail_id": args.guardrail_id, "guardrail_version": args.guardrail_version,
         "model": getattr(args, "model", None), "device": getattr(args, "device", None),
+        "tier": getattr(args, "tier", None),
     }.items() if v is not None}
     fail_open = getattr(args, "fail_open", False)
     if backend_updates or fail_open:
@@ -182,147 +231,61 @@ def _config(args: argparse.Namespace) -> Any:
 def _build_chain(args: argparse.Namespace) -> Any:
     from modchain.text.chain import ModerationChain
 
-    return ModerationChain(_config(args))
+    config = _config(args)
+    if args.conversation_id is None and any(getattr(f, "action", None) == "anonymize" for f in config.filters):
+        raise UsageError("this config anonymizes, which numbers placeholders per conversation: "
+                         "give --conversation-id ID")
+    # The chain's unique_id is its default conversation scope (what anonymize numbers placeholders in).
+    return ModerationChain(config, unique_id=args.conversation_id)
 
 
-def _read_rows(stream: TextIO, text_key: str, *, skip: bool = False) -> Iterator[tuple[int, Any]]:
-    """``(line, row)`` per non-blank line; a bad row raises :class:`InputError`, or with ``skip`` comes as
-    ``(line, InputError)`` in its place so the rows after it are still moderated."""
-    from modchain.core.errors import InputError
-
-    for line_no, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
-        problem = None
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:  # exc.msg names the syntax error, never the line's text
-            problem = f"not valid JSON ({exc.msg})"
-        except RecursionError:
-            problem = "JSON nested too deeply"
-        else:
-            if isinstance(row, str):
-                row = {text_key: row}
-            if not isinstance(row, dict) or not isinstance(row.get(text_key), str):
-                problem = f"expected a JSON string or an object with a string {text_key!r}"
-        if problem is None:
-            yield line_no, row
-        elif skip:
-            yield line_no, InputError(problem)
-        else:
-            raise InputError(f"line {line_no}: {problem}")
+def _read_text(source: str | None, stdin: TextIO) -> str:
+    """A whole file or standard input as one text, without a leading UTF-8 byte order mark (not text: it
+    would otherwise come back in the sanitized output)."""
+    if source and source != "-":
+        return Path(source).read_text(encoding="utf-8-sig")
+    if stdin.isatty():
+        raise UsageError("no input (give TEXT, --file, or pipe text to standard input)")
+    return stdin.read().removeprefix("\ufeff")
 
 
-def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any] | Exception]:
-    """Rows in chunks; a bad row first yields the good rows read before it, then the error itself."""
-    chunk: list[Any] = []
-    try:
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-    except Exception as exc:  # noqa: BLE001 - re-raised by the consumer after the rows before it
-        if chunk:
-            yield chunk
-        yield exc
-        return
-    if chunk:
-        yield chunk
+class _Working:
+    """A one-line "moderating 5.0 MB ... 12 s" on a terminal's standard error while a large text is moderated:
+    the offline chain takes seconds per megabyte and would otherwise look hung. The elapsed time is all it
+    claims (the chain reports no fraction done); nothing is written when standard error is not a terminal."""
 
+    def __init__(self, size: int, err: TextIO, *, enabled: bool = True, interval: float = 1.0) -> None:
+        import threading
 
-def _human(result: Any, out: TextIO, label: str = "") -> None:
-    status = "ALLOWED" if result.allowed else f"BLOCKED by {result.blocked_by}"
-    out.write(f"{label}{status}\n")
-    for f in result.findings:
-        span = f" chars {f.start}-{f.end}" if f.start is not None else ""
-        where = f" text {f.text_index}" if f.text_index else ""
-        kind = f" ({f.category})" if f.category else ""
-        out.write(f"  {f.filter:<13} {f.label:<22} score={f.score:.2f}{where}{span}{kind}\n")
-    for fr in result.filters:
-        if fr.error:
-            out.write(f"  {fr.filter:<13} backend error {fr.error} (failed open)\n")
-    if result.allowed:
-        out.write(f"sanitized: {result.sanitized_text}\n")
+        self.size, self.err, self.interval = size, err, interval
+        self.enabled = enabled and size >= PROGRESS_MIN_BYTES and err.isatty()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _run(self) -> None:
+        import time
 
-def _record(result: Any) -> dict[str, Any]:
-    record = result.summary()
-    record["sanitized"] = result.sanitized_text if result.allowed else None
-    return record
+        started = time.monotonic()
+        while not self._done.wait(self.interval):
+            self.err.write(f"\rmodchain: moderating {self.size / 1e6:.1f} MB ... {time.monotonic() - started:.0f} s")
+            self.err.flush()
+        self.err.write("\r\033[K")  # clear the line for the output that follows
+        self.err.flush()
 
+    def __enter__(self) -> _Working:
+        if self.enabled:
+            self._thread.start()
+        return self
 
-def _moderate_rows(chain: Any, stream: TextIO, args: argparse.Namespace, out: TextIO) -> int:
-    if args.workers > 1:
-        from modchain.text.parallel import ProcessModerator
-
-        with ProcessModerator(chain.config, processes=args.workers) as moderator:
-            return _write_rows(moderator, stream, args, out, BATCH_SIZE * args.workers * 8)
-    return _write_rows(chain, stream, args, out, BATCH_SIZE)
-
-
-def _write_rows(chain: Any, stream: TextIO, args: argparse.Namespace, out: TextIO, batch_size: int) -> int:
-    from tqdm import tqdm
-
-    skip = getattr(args, "on_error", "stop") == "skip"
-    blocked, failed, total = False, [], 0
-    rows = _read_rows(stream, args.text_key, skip=skip)
-    show = not args.no_progress and sys.stderr.isatty()
-    progress = tqdm(unit="row", disable=not show, file=sys.stderr, miniters=PROGRESS_MIN_ROWS)
-    with progress:
-        for chunk in _chunks(rows, batch_size):
-            if isinstance(chunk, Exception):
-                raise chunk
-            texts = [row[args.text_key] for _, row in chunk if isinstance(row, dict)]
-            results = iter(_moderate_chunk(chain, texts, skip))
-            for line_no, row in chunk:
-                result = next(results) if isinstance(row, dict) else row
-                total += 1
-                if isinstance(result, Exception):
-                    failed.append(line_no)
-                    _row_error(out, line_no, result, args.json)
-                    continue
-                blocked |= not result.allowed
-                if args.json:
-                    extra = {k: v for k, v in row.items() if k != args.text_key}
-                    out.write(json.dumps({**extra, **_record(result)}, ensure_ascii=False) + "\n")
-                else:
-                    _human(result, out, label=f"line {line_no}: ")
-            progress.update(len(chunk))
-    if failed:
-        shown = ", ".join(map(str, failed[:10])) + (", ..." if len(failed) > 10 else "")
-        print(f"modchain: {len(failed)} of {total} rows failed and were skipped (line {shown})", file=sys.stderr)
-        return EXIT_ROWS_FAILED
-    return EXIT_BLOCKED if blocked else EXIT_OK
-
-
-def _moderate_chunk(chain: Any, texts: list[str], skip: bool) -> list[Any]:
-    """Results in order; with ``skip``, a refused chunk goes row by row: only rows at fault become errors."""
-    from modchain.core.errors import InputError
-
-    try:
-        return list(chain.moderate_batch(texts))
-    except InputError:
-        if not skip:
-            raise
-    results: list[Any] = []
-    for text in texts:
-        try:
-            results.extend(chain.moderate_batch([text]))
-        except InputError as exc:
-            results.append(exc)
-    return results
-
-
-def _row_error(out: TextIO, line_no: int, error: Exception, as_json: bool) -> None:
-    # The typed error's message names positions and kinds, never the row's text (a project rule for errors).
-    if as_json:
-        out.write(json.dumps({"line": line_no, "error": {"type": type(error).__name__, "message": str(error)}}) + "\n")
-    else:
-        out.write(f"line {line_no}: ERROR {type(error).__name__}: {error}\n")
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._done.set()
+            self._thread.join()
 
 
 def moderate(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    from modchain.cli_jsonl import moderate_rows, print_result, result_record
+
     chain = _build_chain(args)
     source = args.file
     if args.text is not None and source:
@@ -333,19 +296,16 @@ def moderate(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
     elif jsonl:
         if source and source != "-":
             with open(source, encoding="utf-8") as stream:
-                return _moderate_rows(chain, stream, args, out)
-        return _moderate_rows(chain, stdin, args, out)
-    elif source and source != "-":
-        text = Path(source).read_text(encoding="utf-8")
+                return moderate_rows(chain, stream, args, out)
+        return moderate_rows(chain, stdin, args, out)
     else:
-        if stdin.isatty():
-            raise UsageError("no input (give TEXT, --file, or pipe text to standard input)")
-        text = stdin.read()
-    result = chain.moderate(text)
+        text = _read_text(source, stdin)
+    with _Working(len(text.encode("utf-8", "surrogatepass")), sys.stderr, enabled=not args.no_progress):
+        result = chain.moderate(text)
     if args.json:
-        out.write(json.dumps(_record(result), ensure_ascii=False) + "\n")
+        out.write(json.dumps(result_record(result), ensure_ascii=False) + "\n")
     else:
-        _human(result, out)
+        print_result(result, out)
     return EXIT_OK if result.allowed else EXIT_BLOCKED
 
 
@@ -364,14 +324,32 @@ def evaluate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here as often as in a write
+        return code
+    except BrokenPipeError:
+        # The reader (`| head`) has what it wanted. Point stdout at /dev/null so the interpreter's own flush
+        # at exit cannot fail again, and exit quietly (the pattern in Python's signal module docs).
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # stdout replaced by an object with no file descriptor
+            pass
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str]) -> int:
     from modchain.core.errors import BackendError, ConfigurationError, InputError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     # `modchain "text"` and `modchain --json "text"` mean `modchain moderate ...`.
-    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["moderate", *argv]
-    args = _parser().parse_args(argv)
     try:
+        if argv[:2] == ["serve", "moderation"]:
+            return serve_moderation(argv[2:])
+        args = _parser().parse_args(argv)
         if args.command == "eval":
             return evaluate(args, sys.stdout)
         if args.command == "serve":
@@ -381,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return screen(args, sys.stdout)
         return moderate(args, sys.stdin, sys.stdout)
+    except BrokenPipeError:
+        raise  # an OSError, but not a usage error: main() exits quietly
     except (ConfigurationError, InputError, UsageError, OSError) as exc:
         print(f"modchain: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -8,6 +8,7 @@ redact NAME).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -67,7 +68,7 @@ class StrictModel(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigurationError(f"invalid {cls.__name__}: {exc}") from exc
+            raise ConfigurationError(short_validation_message(exc, cls.__name__)) from None
 
     @classmethod
     def from_yaml(cls: type[_M], path: str | Path) -> _M:
@@ -107,6 +108,7 @@ class LabelledFilterConfig(FilterConfig):
 
     labels: tuple[str, ...] = ()
     known_labels: ClassVar[frozenset[str]] = frozenset()
+    label_kind: ClassVar[str] = ""
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -119,8 +121,44 @@ class LabelledFilterConfig(FilterConfig):
         normalized = tuple(str(label).strip().upper() for label in labels)
         unknown = sorted(set(normalized) - cls.known_labels)
         if unknown:
-            raise ValueError(f"unknown label(s) {unknown}; known: {sorted(cls.known_labels)}")
+            raise ValueError(_unknown_labels_message(cls.label_kind, unknown, cls.known_labels))
         return normalized
+
+    def __init__(self, /, **data: Any) -> None:
+        # Direct construction (``PiiConfig(labels=["SNN"])``) raises the project's typed error with one short
+        # line per problem, instead of pydantic's dump of the input, the known labels and a docs link.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigurationError(short_validation_message(exc, type(self).__name__)) from None
+
+
+def _unknown_labels_message(kind: str, unknown: list[str], known: frozenset[str]) -> str:
+    """"unknown label 'SNN' (did you mean 'SSN'?)"; with no close name, the short toxicity list or
+    where the long PII list lives, never a 36-name dump."""
+    import difflib
+
+    parts, guessed = [], True
+    for label in unknown:
+        close = difflib.get_close_matches(label, sorted(known), n=2, cutoff=0.6)
+        guessed &= bool(close)
+        parts.append(f"{label!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""))
+    message = f"unknown label{'s' if len(unknown) > 1 else ''} {', '.join(parts)}"
+    if not guessed:
+        message += (f"; known {kind} labels: {', '.join(sorted(known))}" if len(known) <= 12
+                    else f"; the {kind} labels are listed in modchain.core.config.{kind.upper()}_LABELS")
+    return message
+
+
+def short_validation_message(exc: ValidationError, model: str) -> str:
+    """One ``field: problem`` line per error, without pydantic's input echo and documentation links."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"]) or "value"
+        # A nested filter config already wrote its own short message: keep its text, not its "invalid X: ".
+        message = re.sub(r"^invalid \w+: ", "", error["msg"].removeprefix("Value error, "))
+        lines.append(f"{where}: {message}")
+    return f"invalid {model}: " + "; ".join(lines)
 
 
 class PiiConfig(LabelledFilterConfig):
@@ -128,6 +166,7 @@ class PiiConfig(LabelledFilterConfig):
 
     type: Literal["pii"] = "pii"
     known_labels: ClassVar[frozenset[str]] = PII_LABELS
+    label_kind: ClassVar[str] = "PII"
     labels: tuple[str, ...] = Field(
         (), description="PII types to act on (Comprehend names such as SSN, EMAIL); empty means all."
     )
@@ -145,6 +184,7 @@ class ToxicityConfig(LabelledFilterConfig):
     type: Literal["toxicity"] = "toxicity"
     # MISCONDUCT: Bedrock Guardrails' content filter with no Comprehend equivalent.
     known_labels: ClassVar[frozenset[str]] = frozenset(TOXICITY_LABELS) | {"MISCONDUCT"}
+    label_kind: ClassVar[str] = "toxicity"
     labels: tuple[str, ...] = Field((), description=f"Labels to act on, from {TOXICITY_LABELS}; empty means all.")
     action: Literal["detect", "block"] = "block"
 
@@ -186,7 +226,20 @@ class BackendConfig(StrictModel):
         "(filters that name a backend are built from this same config).",
     )
     device: str | None = Field(
-        None, description="Model-backed backends: torch device such as cpu, cuda, cuda:1, mps; unset: cuda if available."
+        None, description="Model-backed backends: torch device such as cpu, cuda, cuda:1, mps; unset: cuda if "
+        "available. The local backend's cascade / accurate tiers: cpu or cuda; unset: cuda when onnxruntime's "
+        "CUDA provider works, else cpu.",
+    )
+    tier: Literal["fast", "cascade", "accurate"] = Field(
+        "fast",
+        description="local backend, toxicity and prompt safety: fast = the pure-Python linear models; accurate = "
+        "the fine-tuned encoder (onnxruntime) on every text; cascade = the linear models decide what they are sure "
+        "of and only uncertain texts go to the encoder. Findings' backend name says the tier (local, "
+        "local:cascade, local:accurate). PII is the same on every tier.",
+    )
+    encoder_path: str | None = Field(
+        None, description="local backend, cascade / accurate tiers: a directory with another encoder model; "
+        "unset means the packaged one.",
     )
 
     @field_validator("name")

@@ -1,11 +1,16 @@
 """``modchain screen DIR``: screen a fine-tuning dataset folder from the command line.
 
-    modchain screen my_dataset                          report in my_dataset/.modchain-screening/
+    modchain screen my_dataset                          report next to it, in my_dataset.modchain-screening/
     modchain screen my_dataset --out report --workers 2 --threshold 0.5
     modchain screen my_dataset --list-flagged           flagged files only, one per line (summary on stderr)
     modchain screen my_dataset --move-flagged quarantine/
     modchain screen my_dataset --ray                    on Ray Data (the running cluster, or a local one)
     modchain screen my_dataset --moderation modchain.backends.rekognition:RekognitionModerationLabeler
+
+The report folder also holds the run's state (checkpoint, quarantine journal), so by default it sits next to
+the dataset, never inside it: a dataset folder stays as it was (checksums, sync, versioning). A folder a
+previous version left inside the dataset (``DIR/.modchain-screening``) is still used when present, so its
+runs resume.
 
 Resuming: a rerun skips the items a compatible checkpoint in the report folder already holds; ``--resume``
 insists on one (exit 2 when there is none), ``--restart`` discards it. Exit codes: 0 everything clean,
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_FLAGGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -33,7 +39,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog="exit codes: 0 all clean, 1 something flagged or unreadable, 2 usage, 3 backend failure, "
         "130 interrupted (rerun to resume)")
     parser.add_argument("dir", help="dataset folder")
-    parser.add_argument("--out", help="report folder (default: DIR/.modchain-screening)")
+    parser.add_argument("--out", help="report and state folder (default: DIR.modchain-screening next to DIR; "
+                        "an existing DIR/.modchain-screening from an earlier version is reused)")
     parser.add_argument("--moderation", metavar="MODULE:NAME",
                         help="image moderation to use instead of NudeNet: a labeler, ImageModerationChain or "
                         "factory importable as MODULE:NAME (e.g. modchain.backends.rekognition:"
@@ -108,6 +115,22 @@ def _write_paths(out: TextIO, paths: list[str]) -> None:
     buffer.flush()
 
 
+def default_out_dir(root: Path) -> Path:
+    """``DIR.modchain-screening`` beside the dataset; the in-dataset folder of earlier versions while it
+    holds state, so an interrupted run or a quarantine journal it wrote is picked up, not orphaned."""
+    from modchain.screening.checkpoint import CHECKPOINT
+    from modchain.screening.journal import JOURNAL
+    from modchain.screening.screener import DEFAULT_OUT
+
+    legacy = root / DEFAULT_OUT
+    if (legacy / CHECKPOINT).exists() or (legacy / JOURNAL).exists():
+        return legacy
+    resolved = root.resolve()
+    if resolved.parent == resolved:  # the file system root has no "beside"
+        return legacy
+    return resolved.parent / f"{resolved.name}{DEFAULT_OUT}"
+
+
 def _final_report(report: Any, out_dir: Any) -> Any:
     """The report with every finished quarantine move in it, written; then those moves count as reported,
     so the next screening of the (now smaller) dataset does not list them again."""
@@ -125,19 +148,17 @@ def _final_report(report: Any, out_dir: Any) -> Any:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
     """Run ``modchain screen``; errors propagate (``cli.main`` maps them to exit codes 2 and 3)."""
-    from pathlib import Path
-
     from modchain.core.errors import ConfigurationError
     from modchain.screening.checkpoint import CHECKPOINT, Checkpoint
     from modchain.screening.quarantine import quarantine
     from modchain.screening.report import dumps_json
-    from modchain.screening.screener import DEFAULT_OUT, DatasetScreener
+    from modchain.screening.screener import DatasetScreener
 
     err = err if err is not None else sys.stderr
     root = Path(args.dir)
     if not root.is_dir():
         raise ConfigurationError(f"dataset folder not found: {args.dir}")
-    out_dir = Path(args.out) if args.out else root / DEFAULT_OUT
+    out_dir = Path(args.out) if args.out else default_out_dir(root)
     options: dict[str, Any] = {"threshold": args.threshold, "workers": args.workers, "batch_size": args.batch_size,
                                "recursive": not args.no_recursive, "check_prompt": not args.no_prompt,
                                "backend_errors": "record" if args.fail_open_errors else "raise",

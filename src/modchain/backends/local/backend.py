@@ -1,24 +1,126 @@
-"""The offline default backend: pure Python, no network, no model download, no torch.
+"""The offline default backend: no network, no model download, and on its default tier no torch and no onnxruntime.
 
-PII: checksum- and rule-validated recognizers (``pii_recognizers``). Toxicity and prompt safety: logistic
-models trained by ``training/train_text_classifiers.py`` and shipped in ``models/`` (see its MODELS.md),
-evaluated in pure Python. Measure any of them with ``modchain eval``.
+PII: checksum- and rule-validated recognizers (``pii_recognizers``), the same on every tier. Toxicity and
+prompt safety come in three tiers (``BackendConfig.tier``):
+
+* ``fast`` -- logistic models trained by ``training/train_text_classifiers.py`` and shipped in ``models/``
+  (see its MODELS.md), evaluated in pure Python.
+* ``accurate`` -- the fine-tuned multi-task encoder (``encoder.EncoderScorer``, ONNX on onnxruntime) on
+  every text, one batch per filter call. Its overall ``toxic`` probability is spread over Comprehend's seven
+  labels by the fast tier's lexicon attribution (``toxicity_lexicon.attribute``); prompt safety is its
+  ``unsafe`` head, with the kind from the fast tier's attack patterns when they fire, else its kind heads.
+* ``cascade`` -- the fast models decide what they are sure of; only texts whose fast score falls inside
+  ``CASCADE_BAND`` go to the encoder (one batch per filter call).
+
+The encoder loads on first use and is shared by every backend with the same model path and device; one
+forward pass gives every head, so the toxicity and prompt-safety filters of one chain share it through a
+small per-text cache. Findings name the tier: ``local``, ``local:accurate``, ``local:cascade``.
+Measure them with ``modchain eval --tier ...`` and ``benchmarks/tiers.py``.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from modchain.backends.base import Scored, TextBackend
 from modchain.backends.local.pii_recognizers import SUPPORTED_PII_LABELS, find_pii
-from modchain.backends.local.prompt_safety_heuristics import score_prompt_safety
-from modchain.backends.local.toxicity_lexicon import TOXICITY_LABELS, score_toxicity
+from modchain.backends.local.prompt_safety_heuristics import pattern_score, score_prompt_safety
+from modchain.backends.local.toxicity_lexicon import TOXICITY_LABELS, attribute, score_toxicity
+from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
+
+TIERS: tuple[str, ...] = ("fast", "cascade", "accurate")
+#: Cascade: a fast-tier score inside this closed interval is uncertain and goes to the encoder; outside
+#: it the fast verdict stands. Wider costs more encoder calls and brings the cascade closer to ``accurate``.
+CASCADE_BAND: tuple[float, float] = (0.2, 0.8)
+_KIND_HEADS = ("jailbreak", "injection")
+_CACHE_SIZE = 512  # encoder outputs kept per backend: the prompt-safety filter reuses the toxicity pass
+_CACHE_MAX_LEN = 2000  # longer texts are not cached (rare, and each would pin a large key)
+
+# (model path, device) -> loaded scorer, shared by every backend instance (a chain may build several).
+_SCORERS: dict[tuple[str | None, str | None], Any] = {}
+_SCORERS_LOCK = threading.Lock()
+
+
+def _load_scorer(path: str | None, device: str | None) -> Any:
+    key = (path, device)
+    with _SCORERS_LOCK:
+        scorer = _SCORERS.get(key)
+        if scorer is None:
+            from modchain.backends.local.encoder import EncoderScorer
+
+            try:
+                if device is None:
+                    scorer = _load_auto(EncoderScorer, path)
+                else:
+                    scorer = EncoderScorer.load(path, device=device)
+            # a model folder that lacks a file, a runtime that went away, a device that cannot run it
+            except (OSError, ImportError, RuntimeError, ValueError) as exc:
+                raise ConfigurationError(f"cannot load the local backend's encoder: {exc}") from exc
+            _SCORERS[key] = scorer
+        return scorer
+
+
+def _load_auto(scorer_class: Any, path: str | None) -> Any:
+    """No device given: CUDA when onnxruntime has a working CUDA provider (onnxruntime-gpu on a GPU machine),
+    else the CPU. onnxruntime-gpu lists its CUDA provider on machines without a GPU too, hence the fallback."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        try:
+            return scorer_class.load(path, device="cuda")
+        except RuntimeError:
+            pass
+    return scorer_class.load(path, device="cpu")
+
+
+def _check_encoder(tier: str, path: str | None) -> None:
+    """Fail at configuration time, with the fix, when a tier needs an encoder that cannot run here."""
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        from modchain.backends.local.encoder import encoder_available
+    except ImportError as exc:  # the module itself is missing (or one of its light imports)
+        why, fix = f"the encoder module cannot be imported ({type(exc).__name__})", "reinstall modchain"
+    else:
+        why = fix = ""
+        if any(importlib.util.find_spec(name) is None for name in ("onnxruntime", "tokenizers")):
+            why, fix = "onnxruntime or tokenizers is not installed", "pip install onnxruntime tokenizers"
+        elif path is None and not encoder_available():
+            why, fix = ("this installation has no packaged encoder model",
+                        "set encoder_path to a model folder (training/train_encoder.py writes one)")
+        elif path is not None and not Path(path).exists():
+            why, fix = (f"encoder_path {path!r} does not exist",
+                        "point it at a folder with model.onnx, tokenizer.json and encoder.json")
+    if why:
+        raise ConfigurationError(
+            f"the local backend's {tier!r} tier needs the offline encoder, but {why}: {fix}, or use tier 'fast'")
 
 
 class LocalBackend(TextBackend):
-    name = "local"
+    name = "local"  # the registry name; instances report their tier (``local:cascade``), see __init__
     labels = {"pii": frozenset(SUPPORTED_PII_LABELS), "toxicity": frozenset(TOXICITY_LABELS)}
+
+    def __init__(self, tier: str = "fast", *, encoder_path: str | None = None, device: str | None = None,
+                 encoder: Any = None) -> None:
+        """``encoder``: an object with ``score_batch(texts) -> list[dict]`` to use instead of loading
+        ``encoder.EncoderScorer`` (a preloaded or custom scorer); the encoder is otherwise loaded on first use."""
+        if tier not in TIERS:
+            raise ConfigurationError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
+        if tier != "fast" and encoder is None:
+            _check_encoder(tier, encoder_path)
+        self.tier = tier
+        self.name = "local" if tier == "fast" else f"local:{tier}"
+        self._encoder = encoder
+        self._encoder_path, self._device = encoder_path, device
+        self._cache: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # -- PII: the same recognizers on every tier ------------------------------------------------------
 
     def _pii(self, texts: list[str], config: Any) -> list[Scored]:
         labels = config.labels or None
@@ -28,30 +130,111 @@ class LocalBackend(TextBackend):
             for text in texts
         ]
 
+    # -- toxicity ------------------------------------------------------------------------------------
+
     def _toxicity(self, texts: list[str], config: Any) -> list[Scored]:
+        scores = self._tiered(texts, score_toxicity, lambda s: max(s.values()),
+                              lambda text, heads: attribute(text, heads["toxic"]))
         out = []
-        for text in texts:
-            scores = score_toxicity(text)
+        for text, labelled in zip(texts, scores):
             findings = [Finding(filter="toxicity", label=label, score=score, start=0, end=len(text),
-                                backend=self.name) for label, score in scores.items()]
-            out.append(Scored(findings, raw=scores))
+                                backend=self.name) for label, score in labelled.items()]
+            out.append(Scored(findings, raw=labelled))
         return out
 
+    # -- prompt safety -------------------------------------------------------------------------------
+
     def _prompt_safety(self, texts: list[str], config: Any) -> list[Scored]:
+        verdicts = self._tiered(texts, score_prompt_safety, lambda v: v[0], _prompt_verdict)
         out = []
-        for text in texts:
-            score, kind = score_prompt_safety(text)
+        for text, (score, kind) in zip(texts, verdicts):
             finding = Finding(filter="prompt_safety", label="UNSAFE_PROMPT", score=score, start=0, end=len(text),
                               backend=self.name, category=kind)
             out.append(Scored([finding], raw={"UNSAFE_PROMPT": score, "kind": kind}))
         return out
+
+    # -- tiers ---------------------------------------------------------------------------------------
+
+    def _tiered(self, texts: list[str], fast: Callable[[str], Any], fast_score: Callable[[Any], float],
+                from_heads: Callable[[str, dict[str, float]], Any]) -> list[Any]:
+        """One verdict per text: ``fast(text)`` on the fast tier (and for the cascade's sure texts), else
+        ``from_heads(text, encoder heads)``; the encoder sees every text that needs it in one batch."""
+        if self.tier == "fast":
+            return [fast(text) for text in texts]
+        verdicts: list[Any] = [None] * len(texts)
+        pending: list[int] = []
+        low, high = CASCADE_BAND
+        for i, text in enumerate(texts):
+            if not text or text.isspace():
+                verdicts[i] = fast(text)  # nothing to judge: the fast tier's all-zero verdict, no encoder call
+            elif self.tier == "cascade":
+                verdict = fast(text)
+                if low <= fast_score(verdict) <= high:
+                    pending.append(i)
+                else:
+                    verdicts[i] = verdict
+            else:
+                pending.append(i)
+        if pending:
+            heads = self._encode([texts[i] for i in pending])
+            for i, h in zip(pending, heads):
+                verdicts[i] = from_heads(texts[i], h)
+        return verdicts
+
+    def _encode(self, texts: list[str]) -> list[dict[str, float]]:
+        """Encoder heads per text: cached ones from this backend's recent calls, the rest in one batch."""
+        with self._cache_lock:
+            found = {t: self._cache[t] for t in texts if t in self._cache}
+            for t in found:
+                self._cache.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            heads = self._scorer().score_batch(missing)
+            if len(heads) != len(missing):
+                from modchain.core.errors import BackendError
+
+                raise BackendError(f"encoder returned {len(heads)} results for {len(missing)} texts",
+                                   backend=self.name)
+            with self._cache_lock:
+                for t, h in zip(missing, heads):
+                    found[t] = h
+                    if len(t) <= _CACHE_MAX_LEN:
+                        self._cache[t] = h
+                while len(self._cache) > _CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return [found[t] for t in texts]
+
+    def _scorer(self) -> Any:
+        if self._encoder is None:
+            self._encoder = _load_scorer(self._encoder_path, self._device)
+        return self._encoder
 
     def clear_cache(self) -> None:
         """Drop the per-text caches of the offline models (``modchain eval`` times cold passes)."""
         from modchain.backends.local.linear_model import clear_caches
 
         clear_caches()
+        with self._cache_lock:
+            self._cache.clear()
 
     @classmethod
     def from_config(cls, config: Any = None) -> LocalBackend:
-        return cls()
+        if config is None:
+            return cls()
+        return cls(getattr(config, "tier", "fast"), encoder_path=getattr(config, "encoder_path", None),
+                   device=getattr(config, "device", None))
+
+
+def _prompt_verdict(text: str, heads: dict[str, float]) -> tuple[float, str | None]:
+    """``(unsafe, kind)`` from the encoder's heads: the kind of a firing attack pattern, else the stronger of
+    the jailbreak / injection heads when it is itself likely and not outweighed by "harmful" (a plain harmful
+    request, kind None)."""
+    score = round(heads["unsafe"], 4)
+    if score < 0.5:
+        return score, None
+    pat_kind = pattern_score(text)[1]
+    if pat_kind is not None:
+        return score, pat_kind
+    kind = max(_KIND_HEADS, key=lambda k: heads.get(k, 0.0))
+    likely = heads.get(kind, 0.0) >= 0.5 and heads.get(kind, 0.0) >= heads.get("harmful", 0.0)
+    return score, kind if likely else None

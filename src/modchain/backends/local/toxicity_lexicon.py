@@ -47,7 +47,7 @@ from modchain.backends.local.normalize import (
     squeezed_text,
 )
 
-__all__ = ["TOXICITY_LABELS", "lexicon_scores", "score_toxicity", "toxicity_probability"]
+__all__ = ["TOXICITY_LABELS", "attribute", "lexicon_scores", "score_toxicity", "toxicity_probability"]
 
 TOXICITY_LABELS: tuple[str, ...] = (
     "PROFANITY", "HATE_SPEECH", "INSULT", "GRAPHIC", "HARASSMENT_OR_ABUSE", "SEXUAL", "VIOLENCE_OR_THREAT",
@@ -291,10 +291,19 @@ def _score_window(text: str, shift: float) -> dict[str, float]:
     if p < _ATTRIBUTION_FLOOR:  # nearly every benign message: only the decisive phrases can change it
         p = max(p, _decisive(_phrase_hits(squeezed_text(text))))
         if p < _ATTRIBUTION_FLOOR:
-            label = _HATE if "<GROUP>" in classes or "<SLUR>" in classes else _INS if "<YOU>" in classes else _HARASS
+            label = _cheap_label(classes)
             return {lab: (round(p, 4) if lab == label else 0.0) for lab in TOXICITY_LABELS}
     evidence, decisive = _lexicon(text)
-    p = max(p, decisive)
+    return _spread(max(p, decisive), evidence, classes)
+
+
+def _cheap_label(classes: frozenset[str]) -> str:
+    """Where a score goes without lexicon evidence: a group or slur is hate, "you" an insult, else abuse."""
+    return _HATE if "<GROUP>" in classes or "<SLUR>" in classes else _INS if "<YOU>" in classes else _HARASS
+
+
+def _spread(p: float, evidence: dict[str, float], classes: frozenset[str]) -> dict[str, float]:
+    """``p`` over the labels in proportion to the lexicon ``evidence``; the strongest label gets ``p``."""
     if "<GROUP>" in classes or "<SLUR>" in classes:
         # hate is about groups: a group or slur makes HATE_SPEECH at least as strong as anything else
         evidence[_HATE] = max(evidence.values()) or 1.0
@@ -303,3 +312,16 @@ def _score_window(text: str, shift: float) -> dict[str, float]:
         label = _INS if "<YOU>" in classes else _HARASS
         evidence[label], top = 1.0, 1.0
     return {label: round(p * evidence[label] / top, 4) for label in TOXICITY_LABELS}
+
+
+def attribute(text: str, p: float) -> dict[str, float]:
+    """The seven labels for an overall toxicity probability ``p`` from another model (the encoder tiers):
+    the same lexicon attribution as ``score_toxicity``, so the highest label equals ``p`` and "any label
+    >= 0.5" is that model's decision. The fast model's decisive-phrase floor is not applied: ``p`` decides."""
+    if not text or text.isspace():
+        return dict(_ZERO)
+    classes = frozenset(f for f in _model().features(text)["f"] if "&" not in f)
+    if p < _ATTRIBUTION_FLOOR:
+        label = _cheap_label(classes)
+        return {lab: (round(p, 4) if lab == label else 0.0) for lab in TOXICITY_LABELS}
+    return _spread(p, _lexicon(text)[0], classes)
