@@ -42,8 +42,8 @@ class Audit(ModerationCallbackHandler):
 
 guard = ModerationChain(ModerationConfig(filters=[
     PiiConfig(action="redact"),          # SSNs, emails, ... are masked in the stream
-    ToxicityConfig(),
-    PromptSafetyConfig(),
+    ToxicityConfig(threshold=0.6),
+    PromptSafetyConfig(threshold=0.8),
 ]), callbacks=[Audit()])
 
 print("1. safety_first: the SSN is redacted before release")
