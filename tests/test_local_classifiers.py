@@ -80,7 +80,7 @@ def test_inference_needs_no_numpy_or_sklearn():
     "Immigrants are not people, they are rats.",          # negation used to dehumanise
     "Why are immigrants always so filthy and lazy?",      # question phrasing
     "I think that trans people should be wiped out.",     # opinion phrasing
-], set()))
+], {"Women belong in the kitchen, not in parliament."}))
 def test_hate_is_flagged_with_hate_speech_on_top(text):
     scores = score_toxicity(text)
     assert max(scores.values()) >= 0.5, scores

@@ -362,16 +362,8 @@ def _withheld(message: AnyMessage, notice: str) -> AnyMessage:
 
 
 def _guarded_tool(tool: BaseTool, adapter: _ChainToolGuard) -> GuardedTool:
-    """:func:`guard_tool`'s wrapper around a chain adapter (guard_tool itself takes only a ToolOutputGuard):
-    same name, schema, callbacks and error policies, so the wrapper is the only traced tool run."""
-    schema = tool.args_schema if tool.args_schema is not None else tool.get_input_schema()
-    return GuardedTool(name=tool.name, description=tool.description, args_schema=schema,
-                       return_direct=tool.return_direct, response_format=tool.response_format,
-                       tags=tool.tags, metadata=tool.metadata, extras=tool.extras,
-                       callbacks=tool.callbacks, verbose=tool.verbose,
-                       handle_tool_error=tool.handle_tool_error,
-                       handle_validation_error=tool.handle_validation_error,
-                       wrapped=tool, output_guard=adapter)
+    """:func:`guard_tool`'s wrapper around a chain adapter (guard_tool itself takes only a ToolOutputGuard)."""
+    return GuardedTool.around(tool, adapter)
 
 
 def _as_response(response: Any) -> ModelResponse:

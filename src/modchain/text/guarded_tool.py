@@ -42,6 +42,22 @@ class GuardedTool(BaseTool):
     wrapped: BaseTool = Field(exclude=True)
     output_guard: Any = Field(exclude=True)
 
+    @classmethod
+    def around(cls, tool: BaseTool, output_guard: Any) -> GuardedTool:
+        """The wrapper of ``tool``: its name, description, arguments, callbacks, verbosity and error policies
+        (the wrapper is the traced run), moderating with ``output_guard`` (anything with
+        ``moderate_output_with_verdicts``)."""
+        # A BaseTool subclass without args_schema derives its arguments from its _run signature; the wrapper's
+        # _run takes *args/**kwargs, so the schema is copied explicitly or the model would see no arguments.
+        schema = tool.args_schema if tool.args_schema is not None else tool.get_input_schema()
+        return cls(name=tool.name, description=tool.description, args_schema=schema,
+                   return_direct=tool.return_direct, response_format=tool.response_format,
+                   tags=tool.tags, metadata=tool.metadata, extras=tool.extras,
+                   callbacks=tool.callbacks, verbose=tool.verbose,
+                   handle_tool_error=tool.handle_tool_error,
+                   handle_validation_error=tool.handle_validation_error,
+                   wrapped=tool, output_guard=output_guard)
+
     @property
     def _injected_args_keys(self) -> frozenset[str]:  # type: ignore[override]
         # Injected arguments (InjectedToolCallId, ToolRuntime ...) are the wrapped tool's: kept out of the

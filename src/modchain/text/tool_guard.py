@@ -212,17 +212,7 @@ def guard_tool(tool: BaseTool, guard: ToolOutputGuard | ToolGuardConfig | dict[s
         guard = ToolOutputGuard(guard, **guard_kwargs)
     elif guard_kwargs:
         raise ConfigurationError("guard_kwargs only apply when guard_tool builds the guard from a config")
-    # A BaseTool subclass without args_schema derives its arguments from its _run signature; the wrapper's
-    # _run takes *args/**kwargs, so the schema is copied explicitly or the model would see no arguments.
-    schema = tool.args_schema if tool.args_schema is not None else tool.get_input_schema()
-    # The wrapper is the traced run, so it takes the tool's callbacks, verbosity and error policies too.
-    return GuardedTool(name=tool.name, description=tool.description, args_schema=schema,
-                       return_direct=tool.return_direct, response_format=tool.response_format,
-                       tags=tool.tags, metadata=tool.metadata, extras=tool.extras,
-                       callbacks=tool.callbacks, verbose=tool.verbose,
-                       handle_tool_error=tool.handle_tool_error,
-                       handle_validation_error=tool.handle_validation_error,
-                       wrapped=tool, output_guard=guard)
+    return GuardedTool.around(tool, guard)
 
 
 def guard_tools(tools: Sequence[BaseTool], guard: ToolOutputGuard | ToolGuardConfig | dict[str, Any] | None = None,

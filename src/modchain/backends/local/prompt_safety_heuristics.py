@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from modchain.backends.local.linear_model import LinearTextModel, load_model
 from modchain.backends.local.long_text import length_shift, windows
-from modchain.backends.local.normalize import GateSet, compile_squeezed, squeezed_text
+from modchain.backends.local.normalize import GateSet, compile_squeezed, squeezed_text, without_redactions
 
 __all__ = ["pattern_features", "pattern_score", "score_prompt_safety"]
 
@@ -191,6 +191,7 @@ def score_prompt_safety(text: str) -> tuple[float, str | None]:
     A text longer than one window is scored per window with a length-calibrated threshold
     (``long_text``): a benign 200 KB page is as unlikely to be flagged as a benign paragraph.
     """
+    text = without_redactions(text)
     if not text or text.isspace():
         return 0.0, None
     parts = windows(text)

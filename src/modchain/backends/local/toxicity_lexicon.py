@@ -45,6 +45,7 @@ from modchain.backends.local.normalize import (
     normalize_text,
     squeeze,
     squeezed_text,
+    without_redactions,
 )
 
 __all__ = ["TOXICITY_LABELS", "attribute", "lexicon_scores", "score_toxicity", "toxicity_probability"]
@@ -276,6 +277,7 @@ def score_toxicity(text: str) -> dict[str, float]:
 
     A text longer than one window is scored per window, with the model's threshold raised for the number
     of windows (``long_text``); each label takes its highest window. A decisive phrase counts in full."""
+    text = without_redactions(text)
     if not text or text.isspace():
         return dict(_ZERO)
     parts = windows(text)
