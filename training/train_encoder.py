@@ -220,7 +220,7 @@ def train(model, pool: list[Row], args) -> tuple[int, float]:
         if epoch > 0:
             epoch_rows = list(epoch_rows)
             random.Random(SEED + epoch).shuffle(epoch_rows)
-        for batch in length_buckets(lambda: epoch_rows, random.Random(SEED + 100 + epoch)):
+        for batch in length_buckets(lambda: epoch_rows, random.Random(SEED + 100 + epoch)):  # noqa: B023 (late binding on purpose: the plan shortens the list)
             ids, mask, y, m, w = collate(batch)
             logits = model(ids, mask)
             loss = ((bce(logits, y) * m).sum(1) * w).sum() / w.sum()
@@ -359,8 +359,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     import torch
-    from modchain.backends.embedding_injection import DEFAULT_EMBEDDING_MODEL, resolve_model_path
     from tokenizers import Tokenizer
+
+    from modchain.backends.embedding_injection import DEFAULT_EMBEDDING_MODEL, resolve_model_path
 
     random.seed(SEED)
     np.random.seed(SEED)

@@ -184,7 +184,7 @@ def _find_card(text: str) -> Iterator[PiiMatch]:
                         break
                     ends.append((j, digits))
                     j += 1
-                for j, digits in reversed(ends):
+                for j, _digits in reversed(ends):
                     start, end = groups[i][0], groups[j][1]
                     d = text[start:end].replace(" ", "").replace("-", "")
                     scored = _card_score(text, start, end, d, i == 0 and j == len(groups) - 1)
