@@ -53,3 +53,13 @@ def pydoc_paragraphs() -> dict[str, list[str]]:
             if len(para) >= 120 and para.count(" ") >= 15 and not re.search(r"[{}]|::=|>>>|\*\*\*", para):
                 out[pydoc_split(topic)].append(para)
     return out
+
+
+def concatenate(pool: list[str], rng, size: int) -> str:
+    """Random paragraphs of ``pool`` joined by blank lines until the text reaches ``size`` characters."""
+    parts: list[str] = []
+    total = 0
+    while total < size:
+        parts.append(rng.choice(pool))
+        total += len(parts[-1]) + 2
+    return "\n\n".join(parts)

@@ -274,19 +274,12 @@ def fit_slopes(scorer: EncoderScorer, shifts: dict[str, float], docs: int = 12, 
     """The upper-tail scale of benign prose windows' calibrated logits (see long_text.py), per head."""
     rng = random.Random(SEED + 13)
     pool = tc.rag_passages()["train"] + tc.pydoc_paragraphs()["train"]
-    texts = []
-    for _ in range(docs):
-        parts, total = [], 0
-        while total < size:
-            parts.append(rng.choice(pool))
-            total += len(parts[-1]) + 2
-        texts.append("\n\n".join(parts))
+    texts = [tc.prose.concatenate(pool, rng, size) for _ in range(docs)]
     windows = [w for ws in scorer.raw_window_logits(texts) for w in ws]
     slopes = {h: 0.0 for h in HEADS}
     for h in ("toxic", "unsafe"):
-        z = np.sort(np.array([w[h] + shifts[h] for w in windows]))
-        tail = z[int(0.9 * len(z)):]
-        slopes[h] = float(f"{float(np.clip(np.mean(tail - tail[0]), 0.25, 3.0)):.3g}")
+        z = np.array([w[h] + shifts[h] for w in windows])
+        slopes[h] = float(f"{tc.tail_scale(z):.3g}")
         print(f"  {h}: {len(z)} benign windows, above threshold {float(np.mean(z >= 0)):.4f}, slope {slopes[h]}")
     return slopes
 

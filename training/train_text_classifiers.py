@@ -496,12 +496,7 @@ def prose_documents(rng: random.Random, n: dict[str, int]) -> list[Example]:
         for k in range(n[split]):
             name = "passages" if k % 2 == 0 else "pydoc"
             size = int(math.exp(rng.uniform(math.log(150), math.log(9000))))
-            parts, total = [], 0
-            while total < size:
-                para = rng.choice(pools[name])
-                parts.append(para)
-                total += len(para) + 2
-            text = "\n\n".join(parts)[:size]
+            text = prose.concatenate(pools[name], rng, size)[:size]
             text = text[: text.rfind(" ")] if " " in text[100:] else text  # end on a word
             out.append(Example(text, 0, f"prose_{name}", split, f"prose:{name}:{split}:{k}", 1.0, "prose"))
     return out
@@ -873,26 +868,25 @@ def train_binary(name: str, exs: list[Example], featurizer: Featurizer, lexicon:
 
 def fit_length_slope(clf: LogisticRegression, vocab: dict[str, int], featurizer: Featurizer, threshold: float,
                      docs: int = 48, size: int = 40_000) -> float:
-    """The scale of the upper tail of benign windows' logits (see modchain/backends/local/long_text.py):
-    long benign train-split documents are cut into windows as inference cuts them, and the mean excess of
-    the logits above their 90th percentile estimates an exponential tail's scale (its maximum-likelihood
-    estimate). Clamped to [0.25, 3] so a degenerate tail cannot switch the correction off or make it huge."""
+    """The scale of the upper tail of benign windows' logits (see modchain/backends/local/long_text.py): long
+    benign train-split documents are cut into windows as inference cuts them, and tail_scale reads their logits."""
     rng = random.Random(SEED + 13)
     rag, pydoc = rag_passages(), pydoc_paragraphs()
     pool = rag["train"] + pydoc["train"]
-    texts = []
-    for _ in range(docs):
-        parts, total = [], 0
-        while total < size:
-            parts.append(rng.choice(pool))
-            total += len(parts[-1]) + 2
-        texts.extend(long_text.windows("\n\n".join(parts)) or [])
+    texts = [w for _ in range(docs) for w in long_text.windows(prose.concatenate(pool, rng, size)) or []]
     X, _ = build_matrix([featurizer(t) for t in texts], vocab)
-    z = np.sort(clf.decision_function(X) - threshold)
-    tail = z[int(0.9 * len(z)):]
-    slope = float(np.clip(np.mean(tail - tail[0]), 0.25, 3.0))
+    z = clf.decision_function(X) - threshold
+    slope = tail_scale(z)
     print(f"  benign windows: {len(z)}, above threshold {float(np.mean(z >= 0)):.4f}, tail scale {slope:.3f}")
     return float(f"{slope:.3g}")
+
+
+def tail_scale(logits) -> float:
+    """The mean excess of the logits above their 90th percentile (an exponential tail's maximum-likelihood scale),
+    clamped to [0.25, 3] so a degenerate tail cannot switch the length correction off or make it huge."""
+    z = np.sort(np.asarray(logits, dtype=float))
+    tail = z[int(0.9 * len(z)):]
+    return float(np.clip(np.mean(tail - tail[0]), 0.25, 3.0))
 
 
 def train_kind(exs: list[Example], featurizer: Featurizer, lexicon, config, C: float, keep: int, min_abs: float) -> dict:
