@@ -20,8 +20,8 @@ from modchain import (
 guard = ModerationChain(ModerationConfig(filters=[
     PiiConfig(labels=["SSN", "CREDIT_DEBIT_NUMBER"], action="block"),  # never send these to the model
     PiiConfig(action="redact"),                                        # mask any other personal data
-    ToxicityConfig(threshold=0.6),
-    PromptSafetyConfig(threshold=0.8),
+    ToxicityConfig(threshold=0.6),      # the default is 0.5; this guard also reads the model's answers,
+    PromptSafetyConfig(threshold=0.8),  # which are not prompts: only confident verdicts block them
 ]))
 llm = FakeListLLM(responses=["Sure! Reach our support team at help@example.com or +1 (206) 555-0100."])
 chain = PromptTemplate.from_template("Question: {question}\nAnswer:") | guard | llm | guard
