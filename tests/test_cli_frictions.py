@@ -77,10 +77,13 @@ def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path):
 # -- byte order mark ------------------------------------------------------------------------------------
 
 def test_a_leading_bom_does_not_survive_into_the_output(tmp_path):
+    # PII redaction only: the test is about the BOM, not about the classifiers' verdict on a short request
+    config = tmp_path / "pii.yaml"
+    config.write_text("filters:\n  - type: pii\n", encoding="utf-8")
     path = tmp_path / "note.txt"
     path.write_text(BOM + "mail me at a@b.com", encoding="utf-8")
-    from_file = json.loads(run("--json", "-f", str(path)).stdout)
-    from_stdin = json.loads(run("--json", stdin=BOM + "mail me at a@b.com").stdout)
+    from_file = json.loads(run("--json", "-c", str(config), "-f", str(path)).stdout)
+    from_stdin = json.loads(run("--json", "-c", str(config), stdin=BOM + "mail me at a@b.com").stdout)
     assert from_file["sanitized"] == from_stdin["sanitized"] == "mail me at *******"
 
 
