@@ -147,6 +147,12 @@ def test_empty_text_never_reaches_the_encoder():
     assert max(scored[0].raw.values()) == 0.0 and max(scored[1].raw.values()) == 0.0
 
 
+def test_the_encoder_reads_text_without_redaction_runs_as_the_fast_tier_does():
+    scorer = StandInScorer()
+    LocalBackend("accurate", encoder=scorer).run("toxicity", ["Your SSN *********** is on file"], TOX)
+    assert "*" not in scorer.batches[0][0] and scorer.batches[0][0].startswith("Your SSN ")
+
+
 # -- cascade and batching ------------------------------------------------------------------------------
 
 def _in_band(score: float) -> bool:

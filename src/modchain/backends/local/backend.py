@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modchain.backends.base import Scored, TextBackend
+from modchain.backends.local.normalize import without_redactions
 from modchain.backends.local.pii_recognizers import SUPPORTED_PII_LABELS, find_pii
 from modchain.backends.local.prompt_safety_heuristics import pattern_score, score_prompt_safety
 from modchain.backends.local.toxicity_lexicon import TOXICITY_LABELS, attribute, score_toxicity
@@ -176,9 +177,11 @@ class LocalBackend(TextBackend):
             else:
                 pending.append(i)
         if pending:
-            heads = self._encode([texts[i] for i in pending])
+            # the encoder reads what the fast scorers read: redaction runs are not content on any tier
+            readable = {i: without_redactions(texts[i]) for i in pending}
+            heads = self._encode([readable[i] for i in pending])
             for i, h in zip(pending, heads):
-                verdicts[i] = from_heads(texts[i], h)
+                verdicts[i] = from_heads(readable[i], h)
         return verdicts
 
     def _encode(self, texts: list[str]) -> list[dict[str, float]]:
