@@ -293,15 +293,15 @@ def _score_window(text: str, shift: float) -> dict[str, float]:
     if p < _ATTRIBUTION_FLOOR:  # nearly every benign message: only the decisive phrases can change it
         p = max(p, _decisive(_phrase_hits(squeezed_text(text))))
         if p < _ATTRIBUTION_FLOOR:
-            label = _cheap_label(classes)
-            return {lab: (round(p, 4) if lab == label else 0.0) for lab in TOXICITY_LABELS}
+            return _unattributed(p, classes)
     evidence, decisive = _lexicon(text)
     return _spread(max(p, decisive), evidence, classes)
 
 
-def _cheap_label(classes: frozenset[str]) -> str:
-    """Where a score goes without lexicon evidence: a group or slur is hate, "you" an insult, else abuse."""
-    return _HATE if "<GROUP>" in classes or "<SLUR>" in classes else _INS if "<YOU>" in classes else _HARASS
+def _unattributed(p: float, classes: frozenset[str]) -> dict[str, float]:
+    """A score too low to attribute goes to one label: a group or slur is hate, "you" an insult, else abuse."""
+    label = _HATE if "<GROUP>" in classes or "<SLUR>" in classes else _INS if "<YOU>" in classes else _HARASS
+    return {lab: (round(p, 4) if lab == label else 0.0) for lab in TOXICITY_LABELS}
 
 
 def _spread(p: float, evidence: dict[str, float], classes: frozenset[str]) -> dict[str, float]:
@@ -324,6 +324,5 @@ def attribute(text: str, p: float) -> dict[str, float]:
         return dict(_ZERO)
     classes = frozenset(f for f in _model().features(text)["f"] if "&" not in f)
     if p < _ATTRIBUTION_FLOOR:
-        label = _cheap_label(classes)
-        return {lab: (round(p, 4) if lab == label else 0.0) for lab in TOXICITY_LABELS}
+        return _unattributed(p, classes)
     return _spread(p, _lexicon(text)[0], classes)
