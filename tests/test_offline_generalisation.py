@@ -17,6 +17,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -108,17 +109,12 @@ def test_regression_training_rows_are_remembered(name, predict):
 
 # --- length: false positives do not grow with the length of a benign page --------------------------
 def _held_out_passages() -> list[str]:
-    """benchmarks/data passages in the rag benchmark's dev/test half (never trained on by these models), without
-    the pages about AI safety and prompting, which quote attacks verbatim (as benchmarks/long_documents.py)."""
-    out = []
-    for path in sorted((ROOT / "benchmarks" / "data").glob("rag_*.txt")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.startswith("["):
-                kind, text = line[1:].split("] ", 1)
-                unit = int(hashlib.sha256(("rag-clean:" + text.strip()).encode()).hexdigest()[:12], 16) / float(1 << 48)
-                if unit >= 0.5 and kind not in ("ai_safety", "prompting"):
-                    out.append(text.strip())
-    return out
+    """The project's passages in the half the trainer holds out (training/prose.py), without the pages about AI
+    safety and prompting, which quote attacks verbatim (as benchmarks/long_documents.py)."""
+    sys.path.insert(0, str(ROOT / "training"))
+    import prose
+
+    return [text for kind, text in prose.rag_passages()["dev"] if kind not in ("ai_safety", "prompting")]
 
 
 def _page(size: int, seed: int) -> str:
@@ -155,7 +151,6 @@ def test_no_case_file_test_literal_or_generalisation_text_overlaps_the_evaluatio
     if not (decontam / "decontam.py").is_file():
         pytest.skip("shared/decontam is not beside this checkout")
     import subprocess
-    import sys
 
     proc = subprocess.run([sys.executable, str(ROOT / "training" / "check_decontamination.py"), "--decontam",
                            str(decontam)], capture_output=True, text=True, timeout=300)

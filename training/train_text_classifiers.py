@@ -267,9 +267,7 @@ def lexicon_map(spec: dict[str, list[str]]) -> dict[str, str]:
 
 
 # ============================================================================ data
-def stable_unit(key: str) -> float:
-    """Deterministic pseudo-random number in [0, 1) from a string (split assignment)."""
-    return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) / float(1 << 48)
+stable_unit = prose.stable_unit  # deterministic number in [0, 1) from a string (split assignment)
 
 
 def _sha(text: str) -> str:
