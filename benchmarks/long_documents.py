@@ -46,16 +46,6 @@ def pydoc_paragraphs() -> list[str]:
     return prose.pydoc_paragraphs()["dev"]
 
 
-def build(paragraphs: list[str], size: int, rng: random.Random) -> str:
-    parts: list[str] = []
-    total = 0
-    while total < size:
-        p = rng.choice(paragraphs)
-        parts.append(p)
-        total += len(p) + 2
-    return "\n\n".join(parts)[:size]
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=60, help="documents per size and source (default 60)")
@@ -73,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
             n = args.docs if size < 100_000 else max(10, args.docs // 3)
             blocked, by, times = 0, Counter(), []
             for _ in range(n):
-                doc = build(paragraphs, size, rng)
+                doc = prose.concatenate(paragraphs, rng, size)[:size]
                 t0 = time.perf_counter()
                 result = chain.moderate(doc)
                 times.append((time.perf_counter() - t0) * 1000)
