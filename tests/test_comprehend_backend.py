@@ -110,7 +110,9 @@ def test_throttling_fails_closed_by_default_and_open_when_configured(comprehend,
     comprehend.fail_next(1, "ThrottlingException")
     with pytest.raises(BackendThrottledError):
         chain_for(comprehend_client, PiiConfig()).invoke(f"ssn {SSN}")
-    comprehend.fail_next(1, "InternalServerException", status=500)
+    # the PII request fails, whichever filter's request reaches the emulator first (remote filters overlap)
+    comprehend.respond_with({"__type": "InternalServerException", "message": "boom"},
+                            operation="DetectPiiEntities", status=500)
     chain = chain_for(comprehend_client, PiiConfig(fail_open=True), ToxicityConfig())
     result = chain.moderate("hello")
     assert result.allowed and result.filters[0].error == "BackendUnavailableError"

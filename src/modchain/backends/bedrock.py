@@ -19,6 +19,7 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from typing import Any
 
 from modchain.backends.aws_common import FanOut, call_aws, concurrency_for, make_client, prepare_client
@@ -55,6 +56,8 @@ class BedrockGuardrailsBackend(TextBackend):
 
     name = "bedrock"
     labels = {"toxicity": frozenset(CONTENT_LABELS.values())}
+    #: Calls wait on the network, and are thread-safe: a chain overlaps the calls of its filters.
+    io_bound = True
 
     def __init__(
         self,
@@ -83,6 +86,9 @@ class BedrockGuardrailsBackend(TextBackend):
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        # Requests in flight by cache key: a chain's filters ask for the same text at once, and must share
+        # one call (the whole point of the cache) rather than all miss it together.
+        self._inflight: dict[str, Future[dict[str, Any]]] = {}
 
     @classmethod
     def from_config(cls, config: Any) -> BedrockGuardrailsBackend:
@@ -111,16 +117,36 @@ class BedrockGuardrailsBackend(TextBackend):
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
+            pending = self._inflight.get(key)
+            if pending is None:
+                self._inflight[key] = mine = Future()
+        if pending is not None:
+            try:
+                return pending.result()  # the same text's call, made by another filter right now
+            except Exception:  # noqa: BLE001 - that call failed: make our own, as a sequential chain would
+                return self._call(text)
+        try:
+            response = self._call(text)
+        except BaseException as exc:
+            with self._lock:
+                self._inflight.pop(key, None)
+            mine.set_exception(exc)
+            raise
+        with self._lock:
+            self._cache[key] = response
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            self._inflight.pop(key, None)
+        mine.set_result(response)
+        return response
+
+    def _call(self, text: str) -> dict[str, Any]:
         response = call_aws(self.name, "ApplyGuardrail", self.client.apply_guardrail,
                             guardrailIdentifier=self.guardrail_id, guardrailVersion=self.guardrail_version,
                             source=self.source, content=[{"text": {"text": text}}])
         response.pop("ResponseMetadata", None)
         # Checked before caching: a malformed answer is an error now and must not be served again later.
         guardrail_response(response, backend=self.name)
-        with self._lock:
-            self._cache[key] = response
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
         return response
 
     def _chunks(self, texts: list[str]) -> list[tuple[int, int, int]]:

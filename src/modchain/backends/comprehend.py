@@ -12,7 +12,8 @@ How requests are shaped, and why:
 * Prompt safety: one ClassifyDocument call per text (a classifier's verdict on a concatenation says
   nothing about its parts); longer texts are cut into overlapping parts at the document limit and the
   riskiest part counts.
-* Independent calls run concurrently; ``a*`` variants do so without blocking the event loop.
+* Independent calls run concurrently; ``a*`` variants do so without blocking the event loop. A chain
+  overlaps its filters' calls too (``io_bound``); identical requests in flight at once share one call.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +79,8 @@ class ComprehendBackend(TextBackend):
 
     name = "comprehend"
     labels = {"toxicity": frozenset(TOXICITY_LABELS)}
+    #: Calls wait on the network, and are thread-safe: a chain overlaps the calls of its filters.
+    io_bound = True
 
     def __init__(
         self,
@@ -101,6 +105,8 @@ class ComprehendBackend(TextBackend):
         self._fanout = FanOut(concurrency_for(client, max_concurrency))
         self._arn: str | None = None
         self._client_lock = threading.Lock()
+        self._inflight: dict[tuple[str, str], Future[dict[str, Any]]] = {}
+        self._inflight_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Any) -> ComprehendBackend:
@@ -131,6 +137,35 @@ class ComprehendBackend(TextBackend):
         partition = partition_for_region(region)
         return f"arn:{partition}:comprehend:{region}:aws:document-classifier-endpoint/prompt-safety"
 
+    def _shared(self, operation: str, fn: Any, **params: Any) -> dict[str, Any]:
+        """``call_aws``, with one request for identical requests in flight at the same time.
+
+        Filters of one chain call overlap (see ``modchain.text.chain``): two filters of one type on this
+        backend (block SSN, then redact the rest) ask the same question at once, and share one answer. A
+        failed request is not shared: each waiter then asks on its own, as it would have one after another.
+        """
+        key = (operation, repr(params))
+        with self._inflight_lock:
+            pending = self._inflight.get(key)
+            if pending is None:
+                self._inflight[key] = mine = Future()
+        if pending is not None:
+            try:
+                return pending.result()
+            except Exception:  # noqa: BLE001 - not shared: ask again, as a sequential chain would
+                return call_aws(self.name, operation, fn, **params)
+        try:
+            response = call_aws(self.name, operation, fn, **params)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(response)
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(key, None)
+        return response
+
     # -- PII ---------------------------------------------------------------------------------------------
 
     def _pii_documents(self, texts: Sequence[str]) -> list[tuple[str, list[_Piece]]]:
@@ -155,8 +190,8 @@ class ComprehendBackend(TextBackend):
         return documents
 
     def _detect_document(self, document: tuple[str, list[_Piece]]) -> dict[str, Any]:
-        return call_aws(self.name, "DetectPiiEntities", self.client.detect_pii_entities,
-                        Text=document[0], LanguageCode=self.language_code)
+        return self._shared("DetectPiiEntities", self.client.detect_pii_entities,
+                            Text=document[0], LanguageCode=self.language_code)
 
     def _pii_results(self, texts: Sequence[str], documents: list[tuple[str, list[_Piece]]],
                      responses: list[dict[str, Any]]) -> list[Scored]:
@@ -202,8 +237,8 @@ class ComprehendBackend(TextBackend):
         return segments, list(pack(sizes, TOXICITY_MAX_SEGMENTS, TOXICITY_TOTAL_MAX_BYTES))
 
     def _toxicity_call(self, batch: list[str]) -> dict[str, Any]:
-        return call_aws(self.name, "DetectToxicContent", self.client.detect_toxic_content,
-                        TextSegments=[{"Text": t} for t in batch], LanguageCode=self.language_code)
+        return self._shared("DetectToxicContent", self.client.detect_toxic_content,
+                            TextSegments=[{"Text": t} for t in batch], LanguageCode=self.language_code)
 
     def _toxicity_results(self, texts: Sequence[str], segments: list[tuple[int, int, int]],
                           groups: list[list[int]], responses: list[dict[str, Any]]) -> list[Scored]:
@@ -239,8 +274,8 @@ class ComprehendBackend(TextBackend):
                 if text[s:e].strip()]
 
     def _classify_call(self, chunk: str) -> dict[str, Any]:
-        return call_aws(self.name, "ClassifyDocument", self.client.classify_document,
-                        Text=chunk, EndpointArn=self.prompt_safety_arn())
+        return self._shared("ClassifyDocument", self.client.classify_document,
+                            Text=chunk, EndpointArn=self.prompt_safety_arn())
 
     def _classify_results(self, texts: Sequence[str], chunks: list[tuple[int, int, int]],
                           responses: list[dict[str, Any]]) -> list[Scored]:

@@ -1,16 +1,35 @@
 """ModerationChain: the text guard you pipe around any LLM (``prompt | guard | llm | guard``).
 
 One call runs the configured filters in order over every text of the input (all messages, all text parts),
-each filter seeing the previous one's output. A batch is moderated as one unit per filter: the texts of all
-inputs go to the backend together, so a remote backend can pack and parallelize requests across messages.
+each filter deciding on the previous one's output. A batch is moderated as one unit per filter: the texts of
+all inputs go to the backend together, so a remote backend can pack and parallelize requests across messages.
+
+Filters on I/O-bound backends (Comprehend, Bedrock) overlap their requests within one call (see
+``filter_rounds``): with PII, toxicity and prompt safety on Comprehend, one message costs about one round trip
+instead of three. What a filter decides, and everything a caller observes, is what the sequential order gives:
+results, findings and their order, the text each callback beacon reports, callback and tracing order, and
+which filter's error or violation ends the call. What stays sequential, and why:
+
+* a filter after a ``redact``/``anonymize`` filter whose backend is a *different* instance (say local PII
+  redaction, then toxicity on Comprehend): that service must only ever receive the rewritten text;
+* a filter whose text an earlier filter of the same call did rewrite: its early scores were for the old text,
+  so it is asked again with the rewritten one (one more round trip, only for the texts that changed;
+  e.g. a message with an email redacted, then scored for toxicity);
+* filters on CPU-bound backends (the offline ``local`` one, Hugging Face models): overlapping gains nothing
+  under the interpreter lock, so they run one after another in the caller's thread, with no thread pool.
+
+Overlapping filters may send a request whose answer is then not needed (the message was blocked by an
+earlier filter); it is dropped as if never made: no finding, callback or trace event comes from it, and its
+failure does not fail the call. ``FilterResult.elapsed_ms`` is each filter's own backend time, so with
+overlapping filters they add up to more than the call took. ``parallel_filters=False`` turns overlapping off.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +42,18 @@ from modchain.core.registry import create_backend
 from modchain.core.results import FilterResult, Finding, ModerationResult
 from modchain.core.vault import AnonymizationVault, scope_key
 from modchain.text.filter_base import TextFilter
+from modchain.text.filter_rounds import (
+    Outcome,
+    Step,
+    arun_step,
+    carry,
+    make_step,
+    run_step,
+    scores,
+    settle_all,
+    still_needed,
+    submit,
+)
 from modchain.text.messages import Unpacked, unpack
 from modchain.text.pii import PiiFilter
 from modchain.text.prompt_safety import PromptSafetyFilter
@@ -101,6 +132,8 @@ class ModerationChain(Runnable[Any, Any]):
             ``config={"configurable": {"unique_id": ...}}`` instead.
         vault: where anonymized placeholders are kept (shared with :meth:`restorer`).
         input_key: the key holding the text when the input is a dict.
+        parallel_filters: let filters on I/O-bound backends (Comprehend, Bedrock) of one call overlap their
+            requests (default); False runs every filter after the previous one settled.
     """
 
     def __init__(
@@ -115,6 +148,7 @@ class ModerationChain(Runnable[Any, Any]):
         input_key: str = "input",
         name: str | None = None,
         raise_callback_errors: bool = False,
+        parallel_filters: bool = True,
     ) -> None:
         if config is None:
             config = ModerationConfig()
@@ -138,6 +172,7 @@ class ModerationChain(Runnable[Any, Any]):
         self.vault = vault if vault is not None else AnonymizationVault()
         self.input_key = input_key
         self.name = name or "ModerationChain"
+        self.parallel_filters = parallel_filters
 
     # -- backends --------------------------------------------------------------------------------------
 
@@ -270,15 +305,48 @@ class ModerationChain(Runnable[Any, Any]):
             unique_id=item.unique_id,
         )
 
-    def _steps(self, items: list[_Item]) -> Iterator[tuple[int, TextFilter, Any, list[str], list[tuple[_Item, int]]]]:
-        """Each filter that has live texts to check, with its backend. Lazy: a step's texts are gathered
-        only after the previous step settled (redactions applied, blocked items dropped)."""
-        for index, text_filter in enumerate(self.filters):
-            if not any(item.live for item in items):
-                return
-            texts, owners = self._pending(items)
-            if owners:
-                yield index, text_filter, self.backend_for(text_filter), texts, owners
+    def _plan(self, items: list[_Item], start: int, carried: dict[int, Any]) -> list[Step]:
+        """The next round: filter ``start`` and the filters after it that may start at the same time.
+
+        A filter joins only if its backend waits on I/O (``io_bound``; a CPU-bound backend gains nothing
+        from overlapping and runs alone, in the caller's thread, with no pool round trip), and only if every
+        text-rewriting filter before it in the round runs on the same backend instance: that service was
+        sent the unrewritten text anyway, while another one must only ever see the rewritten text.
+        """
+        texts, owners = self._pending(items)
+        if not owners:
+            return []
+        steps = [make_step(start, self.filters[start], self.backend_for(self.filters[start]), texts, owners,
+                           carried.pop(start, None))]
+        for index in range(start + 1, len(self.filters) if self.parallel_filters else start + 1):
+            text_filter = self.filters[index]
+            try:
+                backend = self.backend_for(text_filter)
+            except ConfigurationError:
+                break  # raised when the chain reaches this filter in order, as a sequential chain would
+            if not getattr(backend, "io_bound", False) or any(
+                    step.backend is not backend for step in steps if step.text_filter.rewrites_text):
+                break
+            steps.append(make_step(index, text_filter, backend, texts, owners, carried.pop(index, None)))
+        return steps
+
+    def _settled(self, step: Step, outcome: Outcome, first: bool) -> list[tuple[_Item, dict[str, Any]]] | None:
+        """Apply a step's scores; None when a text changed under it (the round must end before it)."""
+        if first:  # nothing has been applied in this round yet
+            scored, error = scores(step, outcome)
+            return self._settle(step.index, step.text_filter, step.backend, step.owners, scored, error,
+                                step.carried_ms + outcome.elapsed_ms)
+        keep, stale = still_needed(step)
+        if stale:
+            return None
+        if not keep:
+            return []  # every text it checked was blocked earlier: as if it had never been asked
+        scored, error = scores(step, outcome)
+        owners = step.owners if len(keep) == len(step.owners) else [step.owners[p] for p in keep]
+        if scored is not None and len(keep) != len(step.owners):
+            scored = [scored[p] for p in keep]
+        return self._settle(step.index, step.text_filter, step.backend, owners, scored, error,
+                            step.carried_ms + outcome.elapsed_ms)
 
     def _moderate_items(self, items: list[_Item], managers: Sequence[Any] = (), configs: Sequence[Any] = ()) -> None:
         if len(items) > BATCH_GROUP:
@@ -289,17 +357,26 @@ class ModerationChain(Runnable[Any, Any]):
                 self._moderate_items(items[i : i + BATCH_GROUP], managers[i : i + BATCH_GROUP],
                                      configs[i : i + BATCH_GROUP])
             return
-        for index, text_filter, backend, texts, owners in self._steps(items):
-            started = time.perf_counter()
-            scored, error = None, None
-            try:
-                scored = backend.run(text_filter.kind, texts, text_filter.config)
-            except BackendError as exc:
-                error = exc
-            elapsed = (time.perf_counter() - started) * 1000
-            for item, beacon in self._settle(index, text_filter, backend, owners, scored, error, elapsed):
-                self.dispatcher.emit(text_filter.kind, beacon, item.unique_id)
-            trace_filter(items, managers, configs, text_filter, index)
+        start, carried = 0, {}
+        while start < len(self.filters) and any(item.live for item in items):
+            steps = self._plan(items, start, carried)
+            if not steps:
+                return
+            futures = [submit(step) for step in steps[1:]]
+            outcomes = [run_step(steps[0])]
+            start = steps[-1].index + 1
+            for position, step in enumerate(steps):
+                if position:
+                    outcomes.append(futures[position - 1].result())
+                events = self._settled(step, outcomes[position], position == 0)
+                if events is None:
+                    for later, future in zip(steps[position:], futures[position - 1:]):
+                        carried[later.index] = carry(later, future.result())
+                    start = step.index
+                    break
+                for item, beacon in events:
+                    self.dispatcher.emit(step.text_filter.kind, beacon, item.unique_id)
+                trace_filter(items, managers, configs, step.text_filter, step.index)
 
     async def _amoderate_items(
         self, items: list[_Item], managers: Sequence[Any] = (), configs: Sequence[Any] = ()
@@ -309,17 +386,35 @@ class ModerationChain(Runnable[Any, Any]):
                 await self._amoderate_items(items[i : i + BATCH_GROUP], managers[i : i + BATCH_GROUP],
                                             configs[i : i + BATCH_GROUP])
             return
-        for index, text_filter, backend, texts, owners in self._steps(items):
-            started = time.perf_counter()
-            scored, error = None, None
+        start, carried = 0, {}
+        while start < len(self.filters) and any(item.live for item in items):
+            steps = self._plan(items, start, carried)
+            if not steps:
+                return
+            if len(steps) == 1:
+                await self._asettle_round(steps, [], items, managers, configs, carried, await arun_step(steps[0]))
+                start = steps[0].index + 1
+                continue
+            tasks = [asyncio.ensure_future(arun_step(step)) for step in steps]
             try:
-                scored = await backend.arun(text_filter.kind, texts, text_filter.config)
-            except BackendError as exc:
-                error = exc
-            elapsed = (time.perf_counter() - started) * 1000
-            for item, beacon in self._settle(index, text_filter, backend, owners, scored, error, elapsed):
-                await self.dispatcher.aemit(text_filter.kind, beacon, item.unique_id)
-            await atrace_filter(items, managers, configs, text_filter, index)
+                start = await self._asettle_round(steps, tasks, items, managers, configs, carried, None)
+            finally:
+                await settle_all([task for task in tasks if not task.done()])
+
+    async def _asettle_round(self, steps: list[Step], tasks: list[Any], items: list[_Item], managers: Sequence[Any],
+                             configs: Sequence[Any], carried: dict[int, Any], first: Outcome | None) -> int:
+        """Settle an async round in order; returns the filter index the next round starts at."""
+        for position, step in enumerate(steps):
+            outcome = first if first is not None else await tasks[position]
+            events = self._settled(step, outcome, position == 0)
+            if events is None:
+                for later, task in zip(steps[position:], tasks[position:]):
+                    carried[later.index] = carry(later, await task)
+                return step.index
+            for item, beacon in events:
+                await self.dispatcher.aemit(step.text_filter.kind, beacon, item.unique_id)
+            await atrace_filter(items, managers, configs, step.text_filter, step.index)
+        return steps[-1].index + 1
 
     # -- public API ------------------------------------------------------------------------------------
 

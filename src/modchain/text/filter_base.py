@@ -7,6 +7,9 @@ from typing import Any, ClassVar
 from modchain.core.errors import VIOLATION_BY_FILTER, ModerationViolation
 from modchain.core.results import Finding
 
+#: Actions that rewrite the text, so a later filter's input depends on this filter's result.
+REWRITING_ACTIONS = frozenset({"redact", "anonymize"})
+
 
 class TextFilter:
     """Selects the findings a config cares about and applies the config's action to one text."""
@@ -20,6 +23,11 @@ class TextFilter:
     @property
     def violation(self) -> type[ModerationViolation]:
         return VIOLATION_BY_FILTER[self.kind]
+
+    @property
+    def rewrites_text(self) -> bool:
+        """Whether this filter may change the text later filters see (``redact``, ``anonymize``)."""
+        return getattr(self.config, "action", None) in REWRITING_ACTIONS
 
     def select(self, findings: list[Finding]) -> list[Finding]:
         threshold = self.config.threshold

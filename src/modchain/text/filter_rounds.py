@@ -1,0 +1,170 @@
+"""Running a chain's filters concurrently without changing what any of them decides.
+
+A chain runs its filters in *rounds*. A round starts at the next filter to run and takes the filters after
+it for as long as they may start at once (see ``ModerationChain._plan``); every filter of a round scores the
+texts as they were when the round started, the backend calls overlap, and the results are then applied
+one filter at a time, in config order, exactly as a sequential chain would apply them.
+
+Why the verdicts stay exact: a filter's scores are used only for texts that are still what it scored. When
+an earlier filter of the round rewrote a text (``redact`` or ``anonymize`` found something), the later
+filters' scores for that text are set aside and the round ends there; the next round scores only the
+rewritten texts again, reusing the set-aside scores of texts that did not change (so a batch does not pay
+twice for its untouched messages). A text blocked by an earlier filter simply drops the later filters'
+scores, as if they had never been asked.
+
+Why no personal data reaches a service it would not have reached: a filter joins a round after a rewriting
+filter only if both run on the same backend instance, which was sent the same unrewritten text by the
+rewriting filter itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from modchain.core.errors import BackendError
+
+if TYPE_CHECKING:  # components do not import backends at load time (see DESIGN.md, "Layers")
+    from modchain.backends.base import Scored
+
+#: Threads that run the second and later filters of a round (the first runs in the caller's thread). They
+#: only wait on a backend's own requests, so they cost memory, not CPU; shared by every chain in the process.
+POOL_THREADS = 32
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="modchain-filters")
+        return _pool
+
+
+@dataclass
+class Step:
+    """One filter of a round: which texts it checks and which of them still need a backend call."""
+
+    index: int
+    text_filter: Any
+    backend: Any
+    owners: list[tuple[Any, int]]  # (item, text index) of every text the filter checks
+    seen: list[str]  # each owner's text when the round started: what the scores are for
+    send: list[int]  # owner positions to score now (all of them unless scores were carried over)
+    reused: dict[int, Scored] = field(default_factory=dict)  # owner position -> a carried-over score
+    carried_ms: float = 0.0  # backend time already spent on the reused scores
+
+
+@dataclass
+class Outcome:
+    scored: list[Scored] | None  # one per ``Step.send`` position
+    error: Exception | None
+    elapsed_ms: float
+
+
+def make_step(index: int, text_filter: Any, backend: Any, texts: list[str], owners: list[tuple[Any, int]],
+              carried: tuple[dict[tuple[int, int], tuple[str, Scored]], float] | None) -> Step:
+    if carried is None:
+        return Step(index, text_filter, backend, owners, texts, list(range(len(owners))))
+    scores, carried_ms = carried
+    reused: dict[int, Scored] = {}
+    for position, (item, text_index) in enumerate(owners):
+        hit = scores.get((id(item), text_index))
+        if hit is not None and hit[0] == texts[position]:
+            reused[position] = hit[1]
+    send = [p for p in range(len(owners)) if p not in reused]
+    return Step(index, text_filter, backend, owners, texts, send, reused, carried_ms if reused else 0.0)
+
+
+def _payload(step: Step) -> list[str]:
+    return step.seen if len(step.send) == len(step.owners) else [step.seen[p] for p in step.send]
+
+
+def run_step(step: Step) -> Outcome:
+    """Score a step's texts; any failure is kept in the outcome and judged when the step is settled."""
+    if not step.send:
+        return Outcome([], None, 0.0)
+    started = time.perf_counter()
+    try:
+        scored = step.backend.run(step.text_filter.kind, _payload(step), step.text_filter.config)
+    except Exception as exc:  # noqa: BLE001 - judged at settle time: a dropped step must not raise
+        return Outcome(None, exc, (time.perf_counter() - started) * 1000)
+    return Outcome(scored, None, (time.perf_counter() - started) * 1000)
+
+
+async def arun_step(step: Step) -> Outcome:
+    if not step.send:
+        return Outcome([], None, 0.0)
+    started = time.perf_counter()
+    try:
+        scored = await step.backend.arun(step.text_filter.kind, _payload(step), step.text_filter.config)
+    except Exception as exc:  # noqa: BLE001 - see run_step
+        return Outcome(None, exc, (time.perf_counter() - started) * 1000)
+    return Outcome(scored, None, (time.perf_counter() - started) * 1000)
+
+
+def submit(step: Step) -> Future[Outcome]:
+    # The caller's context variables (LangChain's run context among them) travel with the call.
+    return _executor().submit(contextvars.copy_context().run, run_step, step)
+
+
+def scores(step: Step, outcome: Outcome) -> tuple[list[Scored] | None, BackendError | None]:
+    """One score per owner, or the backend error; raises any other failure (a configuration error)."""
+    if outcome.error is not None:
+        if isinstance(outcome.error, BackendError):
+            return None, outcome.error
+        raise outcome.error
+    sent = outcome.scored
+    assert sent is not None
+    if len(sent) != len(step.send):
+        name = getattr(step.backend, "name", type(step.backend).__name__)
+        return None, BackendError(f"backend {name!r} returned {len(sent)} results for {len(step.send)} texts",
+                                  backend=name)
+    if not step.reused:
+        return list(sent), None
+    full: list[Scored] = [step.reused.get(p) for p in range(len(step.owners))]  # type: ignore[misc]
+    for position, score in zip(step.send, sent):
+        full[position] = score
+    return full, None
+
+
+def carry(step: Step, outcome: Outcome) -> tuple[dict[tuple[int, int], tuple[str, Scored]], float] | None:
+    """A set-aside step's scores by (item, text index), for the round that checks the rewritten texts."""
+    try:
+        full, error = scores(step, outcome)
+    except Exception:  # noqa: BLE001 - not carried; the next round calls again and meets it in order
+        return None
+    if full is None or error is not None:
+        return None
+    kept = {(id(item), index): (text, score) for (item, index), text, score in zip(step.owners, step.seen, full)}
+    return kept, step.carried_ms + outcome.elapsed_ms
+
+
+def still_needed(step: Step) -> tuple[list[int], bool]:
+    """The owner positions this filter must still settle, and whether any of their texts changed."""
+    keep: list[int] = []
+    stale = False
+    for position, (item, index) in enumerate(step.owners):
+        if not item.live:
+            continue
+        text = item.texts[index]
+        if not text.strip():  # rewritten to blank (a space mask): a sequential chain would skip it
+            continue
+        keep.append(position)
+        if text != step.seen[position]:
+            stale = True
+    return keep, stale
+
+
+async def settle_all(tasks: list[asyncio.Future[Outcome]]) -> None:
+    """Cancel and reap the tasks of a round left unsettled (the caller is raising)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
