@@ -100,7 +100,13 @@ def _check_capability(backend: Any, text_filter: TextFilter) -> None:
     name = getattr(backend, "name", type(backend).__name__)
     if hasattr(backend, "supports") and not backend.supports(text_filter.kind):
         raise ConfigurationError(f"backend {name!r} cannot run the {text_filter.kind!r} filter")
+    if getattr(text_filter.config, "recognizers", ()) and not getattr(backend, "runs_custom_recognizers", False):
+        # Fail closed: a custom entity the backend would silently not look for is a leak, not a config detail.
+        raise ConfigurationError(f"backend {name!r} cannot run custom PII recognizers; use the local backend "
+                                 "for this filter (backend='local')")
     known = getattr(backend, "labels", {}).get(text_filter.kind)
+    if known is not None:
+        known = known | frozenset(getattr(text_filter.config, "custom_labels", ()))
     missing = sorted(set(getattr(text_filter.config, "labels", ())) - known) if known is not None else []
     if missing:
         raise ConfigurationError(

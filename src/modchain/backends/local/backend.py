@@ -105,6 +105,8 @@ def _check_encoder(tier: str, path: str | None) -> None:
 class LocalBackend(TextBackend):
     name = "local"  # the registry name; instances report their tier (``local:cascade``), see __init__
     labels = {"pii": frozenset(SUPPORTED_PII_LABELS), "toxicity": frozenset(TOXICITY_LABELS)}
+    #: Runs a PII filter's custom ``recognizers`` (other backends cannot: the chain refuses such a filter on them).
+    runs_custom_recognizers = True
 
     def __init__(self, tier: str = "fast", *, encoder_path: str | None = None, device: str | None = None,
                  encoder: Any = None) -> None:
@@ -125,9 +127,11 @@ class LocalBackend(TextBackend):
 
     def _pii(self, texts: list[str], config: Any) -> list[Scored]:
         labels = config.labels or None
+        recognizers = getattr(config, "recognizers", ())  # a PII filter's custom recognizers (pii_custom)
         return [
             Scored([Finding(filter="pii", label=m.label, score=m.score, start=m.start, end=m.end,
-                            backend=self.name, explanation=m.recognizer) for m in find_pii(text, labels)])
+                            backend=self.name, explanation=m.recognizer)
+                    for m in find_pii(text, labels, recognizers)])
             for text in texts
         ]
 

@@ -1,9 +1,13 @@
-"""Offline PII recognizers: precompiled ``re`` patterns plus real validation, standard library only.
+"""Offline PII recognizers: precompiled ``re`` patterns plus real validation.
 
 ``find_pii(text)`` returns non-overlapping :class:`PiiMatch` spans labelled with Amazon Comprehend's
 PII entity names. A pattern only proposes a candidate; where a rule exists the candidate must pass
-it: SSA structure (SSN), Luhn + issuer prefix and length (cards), mod-97 + country length (IBAN),
-ABA checksum (routing), NANP rules (US phones), ``ipaddress`` (IPv6). Scores are hand-set:
+it: SSA structure (SSN), Luhn + issuer prefix and length (cards), ABA checksum (routing), NANP rules
+(US phones), ``ipaddress`` (IPv6). International identifiers (IBAN with any separators, UK, Indian,
+Canadian and EU national IDs, SWIFT, passport and licence numbers, libphonenumber-validated phones) live in
+``pii_international`` (python-stdnum / phonenumbers); the text is first normalized with every character
+mapped back (``pii_normalize``: separators such as "/" or an en dash, obfuscated and internationalised
+emails); ``find_pii(..., recognizers=...)`` also runs custom recognizers (``pii_custom``). Scores are hand-set:
 validated next to a context word ("ssn", "routing", "iban") ~0.95-0.99, validated alone
 ~0.85-0.9, shapes that mean little alone lower or context-only (< 0.5): bare 9/10-digit runs,
 short Maestro numbers, Luhn-valid numbers of unknown issuers, digit groups that are phones only
@@ -19,8 +23,9 @@ characters instead of comparing each candidate with every kept span. ``benchmark
 measures it. (A linear-time engine such as RE2 would not help: it has no lookaround or backreferences,
 which these patterns use for token boundaries, and it is a compiled extension.)
 
-Limits: US-centric (SSN, NANP, ABA), English context words (plus a few European phone words); no
-names, addresses or dates (those need a model). A checksum makes a number possible, not real: test
+Limits: the recognizers in this module are US-centric (SSN, NANP, ABA) with English context words (plus a
+few European phone words); see docs/international_pii.md for the others. No names, addresses or dates
+(those need a model). A checksum makes a number possible, not real: test
 card numbers pass. Unsupported labels in ``labels`` are ignored, so a chain configured with
 Comprehend's full label list still runs. Offsets index the original ``str`` (``text[m.start:m.end]``
 is the match). Measured with ``modchain eval pii`` on the files in ``benchmarks/data``.
@@ -31,41 +36,20 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
-import unicodedata
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator
+from typing import Any
 
-__all__ = ["SUPPORTED_PII_LABELS", "PiiMatch", "find_pii"]
+from modchain.backends.local.pii_common import AI, LD, A, L, PiiMatch, R, clean_edges, context_near
+from modchain.backends.local.pii_custom import PiiRecognizer, build_recognizers, run_recognizer
+from modchain.backends.local.pii_international import INTERNATIONAL_FINDERS
+from modchain.backends.local.pii_normalize import LINE_BREAK_BETWEEN_DIGITS, normalize_for_pii
 
-
-@dataclass(frozen=True, slots=True)
-class PiiMatch:
-    label: str
-    start: int  # inclusive
-    end: int  # exclusive
-    score: float
-    recognizer: str
+__all__ = ["SUPPORTED_PII_LABELS", "PiiMatch", "PiiRecognizer", "find_pii"]
 
 
-# ASCII mode: \d is [0-9] (so int() never meets Arabic-Indic digits) and IGNORECASE [a-z] does
-# not also match the Kelvin sign. A number must not be the middle of a longer token: nothing
-# from [\w.+-] before it, no word char or "-" after it, and no ".5"/",5" continuation (decimals,
-# versions, thousands separators).
-_A, _AI = re.ASCII, re.ASCII | re.IGNORECASE
-_L, _R = r"(?<![\w.+-])", r"(?![\w-]|[.,]\d)"
-# The same left boundary, written after a pattern's first digit: a pattern that starts with a plain
-# character class lets ``re`` skip ahead to candidate positions instead of trying every one.
-_LD = r"\d(?<![\w.+-]\d)"
-
-
-def _ctx(rx: re.Pattern[str], text: str, start: int, end: int, before: int = 40, after: int = 20) -> bool:
-    return rx.search(text, max(0, start - before), end + after) is not None
-
-
-def _clean_edges(text: str, start: int, end: int) -> bool:
-    # The patterns run in ASCII mode; this stops "jöhn@x.com" yielding "hn@x.com" (or a number
-    # glued to an Arabic-Indic digit) by looking at the neighbours as Unicode.
-    return not (start and text[start - 1].isalnum()) and not (end < len(text) and text[end].isalnum())
+# Shared with the international and custom recognizers (``pii_common``); the short names are this module's.
+_A, _AI, _L, _R, _LD = A, AI, L, R, LD
+_ctx, _clean_edges = context_near, clean_edges
 
 
 def _cw(words: str) -> re.Pattern[str]:  # context words, each starting on a word boundary
@@ -293,7 +277,9 @@ _NANP_SHAPE = re.compile(r"(?:\(\d{3}\)|\d{3})[ .-]?\d{3}[ .-]?\d{4}")  # judged
 _NOT_PHONE = re.compile(r"(?:\d{4}([-./])\d{1,2}\1\d{1,2}|\d{1,2}([-./ ])\d{1,2}\2(?:\d{4}|\d{2}))(?:[ T]\d{1,2})?"
                         r"|\d{3}-\d{2}-\d{4}|\d{5}-\d{4}|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
                         # a date with the year first, then anything (a time): "1996 09 11 18 17"
-                        r"|(?:19|20)\d\d([-./ ])(?:0?[1-9]|1[0-2])\3(?:0?[1-9]|[12]\d|3[01])(?:\D.*)?")
+                        r"|(?:19|20)\d\d([-./ ])(?:0?[1-9]|1[0-2])\3(?:0?[1-9]|[12]\d|3[01])(?:\D.*)?"
+                        # opening hours written as a range of 24-hour times: "0900-1700"
+                        r"|(?:[01]\d|2[0-3])[0-5]\d ?- ?(?:[01]\d|2[0-3])[0-5]\d")
 _PHONE_CTX = _cw(r"phone|tel\b|tel[eé]f|t[eé]l\b|call(?:ing|ed)?\b|cell|mobile?|m[oó]vil|celular|portable|handy\b"
                  r"|fax|contact|text me|sms|whats ?app|reach|dial|ring\b|voicemail|hotline|landline|answer|messages?\b"
                  r"|(?:my|your|his|her|our|their) (?:\w+ )?number")
@@ -301,9 +287,17 @@ _PHONE_CTX = _cw(r"phone|tel\b|tel[eé]f|t[eé]l\b|call(?:ing|ed)?\b|cell|mobile
 _LABEL_BEFORE = re.compile(r"\b(?:office|desk|home|work|direct)\W{0,3}\Z", _AI)
 _LABEL_AFTER = re.compile(r"\A[ -]?\(?(?:office|desk|home|work|direct)\b", _AI)
 # "order 0412 345 678", "meeting ID 876 5432 1098": a number named as something else is not a phone.
-_ID_BEFORE = re.compile(r"\b(?:order|invoice|ref|reference|tracking|account|acct|serial|sku|part|lot|case|ticket|isbn"
+_ID_BEFORE = re.compile(r"\b(?:order|invoice|receipt|booking|ref|reference|tracking|account|acct|serial|sku|part|lot|case"
+                        r"|ticket|isbn"
                         r"|meeting|passcode|pin|policy|claim|patent|zip|postal|postcode|id)\b\W{0,3}"
                         r"(?:(?:no|nr|num|number|id|code)\b\W{0,3})?(?:(?:is|was)\b\W{0,3})?\Z", _AI)
+# A number named as a national identifier (whose own recognizer may have rejected its checksum: "My NHS
+# number is 314 388 2489" with a wrong check digit) or following a code that mixes letters and digits
+# (a UPS tracking number "1Z 999 AA1 01 2345 6784") is not a phone either.
+_OTHER_ID_BEFORE = re.compile(r"(?:\b(?:nhs|sin|nas|aadhaa?r|uid|bsn|burgerservicenummer|pesel|personnummer|utr|steuer-?id"
+                              r"|idnr|nir|s[ée]cu|dni|nie|nif|iban|ohip|phn|passport|licen[cs]e)\b\W{0,3}"
+                              r"(?:(?:no|nr|num|number|nummer|numero|code)\b\W{0,3})?(?:(?:is|was|ist|est|es|är)\b\W{0,3})?"
+                              r"|\b(?=[a-z]{0,6}\d)(?=\d{0,6}[a-z])[a-z0-9]{2,8} )\Z", re.IGNORECASE)
 # The tail of an IBAN-like group chain ("DE89 3704 0044 0532 0130 01" with a bad checksum) is not a phone.
 _IBAN_BEFORE = re.compile(r"\b[a-z]{2}\d{2}(?: [a-z0-9]{4})* \Z", _AI)
 
@@ -312,6 +306,10 @@ def _phone_context(text: str, start: int, end: int, before: int = 40, after: int
     return (_ctx(_PHONE_CTX, text, start, end, before, after)
             or _LABEL_BEFORE.search(text, max(0, start - 12), start) is not None
             or _LABEL_AFTER.search(text[end : end + 12]) is not None)
+
+
+def _other_id(text: str, start: int) -> bool:
+    return _OTHER_ID_BEFORE.search(text, max(0, start - 40), start) is not None
 
 
 def _named_other(text: str, start: int) -> bool:
@@ -330,6 +328,8 @@ def _find_phone(text: str) -> Iterator[PiiMatch]:
             continue
         if _INTL_BEFORE.search(text, max(0, m.start() - 6), m.start()):
             continue  # the tail of "+44 415 555 2671" is not a US number
+        if _other_id(text, m.start()):
+            continue
         ctx, g = _phone_context(text, m.start(), m.end()), m.group()
         if g.isdigit():  # a bare digit run is as likely an ID as a phone
             score = 0.8 if ctx and not _named_other(text, m.start()) else 0.4
@@ -342,7 +342,7 @@ def _find_phone(text: str) -> Iterator[PiiMatch]:
         for m in _INTL.finditer(text):
             body = m.group().lstrip("+")
             n = _digits(body) - (2 if m.group().startswith("00") else 0)
-            if 7 <= n <= 15 and not _NOT_PHONE.fullmatch(body):
+            if 7 <= n <= 15 and not _NOT_PHONE.fullmatch(body) and not _other_id(text, m.start()):
                 ctx = _phone_context(text, m.start(), m.end())
                 if m.group().startswith("+"):
                     yield PiiMatch("PHONE", m.start(), m.end(), 0.9 if ctx else 0.7, "phone_intl")
@@ -351,7 +351,8 @@ def _find_phone(text: str) -> Iterator[PiiMatch]:
                     yield PiiMatch("PHONE", m.start(), m.end(), 0.85 if ctx else 0.6, "phone_intl")
     for m in _TRUNK.finditer(text):
         g = m.group()
-        if 9 <= _digits(g) <= 11 and not _NOT_PHONE.fullmatch(g) and not _named_other(text, m.start()):
+        if (9 <= _digits(g) <= 11 and not _NOT_PHONE.fullmatch(g) and not _named_other(text, m.start())
+                and not _other_id(text, m.start())):
             if _phone_context(text, m.start(), m.end()):
                 score = 0.9
             else:  # "020 7946 0958" is a phone on its own; "0412 55831" could be anything
@@ -361,8 +362,18 @@ def _find_phone(text: str) -> Iterator[PiiMatch]:
         g = m.group()
         if (7 <= _digits(g) <= 12 and not _NOT_PHONE.fullmatch(g) and not _NANP_SHAPE.fullmatch(g)
                 and _phone_context(text, m.start(), m.end(), before=30, after=12)
-                and not _named_other(text, m.start())):
+                and not _named_other(text, m.start()) and not _other_id(text, m.start())):
             yield PiiMatch("PHONE", m.start(), m.end(), 0.7, "phone_grouped_context")
+
+
+def intl_phone_candidates(text: str) -> Iterator[tuple[int, int, str]]:
+    """Spans shaped like international numbers ("+" or "00", then 7-15 digits), for libphonenumber to judge
+    (``pii_international``)."""
+    for m in _INTL.finditer(text):
+        body = m.group().lstrip("+")
+        n = _digits(body) - (2 if m.group().startswith("00") else 0)
+        if 7 <= n <= 15 and not _NOT_PHONE.fullmatch(body):
+            yield m.start(), m.end(), m.group()
 
 
 # --- Network identifiers ------------------------------------------------------------------------
@@ -432,53 +443,12 @@ def _find_aws(text: str) -> Iterator[PiiMatch]:
 
 
 # --- Bank accounts ------------------------------------------------------------------------------
-_IBAN = re.compile(r"(?<!\w)[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){2,7}(?: ?[a-z0-9]{1,3})?(?!\w)", _AI)
-_IBAN_CTX = _cw(r"iban|account|bank|transfer|swift|bic\b|wire|sepa")
-# IBAN length per country (ISO 13616 registry). Countries not listed are not reported: without
-# the length the mod-97 check alone passes 1 random string in 97.
-_IBAN_LEN = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
-    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
-    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
-    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
-    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
-    "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
-    "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
-    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-    # Joined the registry since 2021.
-    "BI": 27, "DJ": 27, "FK": 18, "HN": 28, "LY": 25, "MN": 20, "NI": 28, "OM": 23, "RU": 33, "SD": 18,
-    "SO": 23, "YE": 30,
-}
 _ABA_CTX = _cw(r"routing|aba\b|rtn\b|transit")
 _ABA_DASHED = re.compile(_LD + r"\d{3}-\d{4}-\d" + _R, _A)  # "0710-0001-3", the check-printing layout
 _ABA_PREFIX = frozenset([*range(13), *range(21, 33), *range(61, 73), 80])  # Fed districts
 
 
-def _iban_end(candidate: str) -> int:
-    """Where the IBAN at the start of ``candidate`` ends (0: none), from its country's length."""
-    want = _IBAN_LEN.get(candidate[:2].upper())
-    if want is None:
-        return 0
-    seen = 0
-    for i, c in enumerate(candidate):
-        seen += c != " "
-        if seen == want:
-            return i + 1 if i + 1 == len(candidate) or candidate[i + 1] == " " else 0
-    return 0
-
-
-def _find_bank(text: str) -> Iterator[PiiMatch]:
-    for m in _IBAN.finditer(text):
-        # The pattern may run on into the next word ("... 7892 before", "... 6769 is"): the country's
-        # length says where the IBAN ends, and that must be the end of a group.
-        end = _iban_end(m.group())
-        s = m.group()[:end].replace(" ", "").upper()
-        if not end or not 2 <= int(s[2:4]) <= 98:
-            continue
-        if int("".join(str(int(c, 36)) for c in s[4:] + s[:4])) % 97 == 1:
-            ctx = _ctx(_IBAN_CTX, text, m.start(), m.start() + end)
-            yield PiiMatch("INTERNATIONAL_BANK_ACCOUNT_NUMBER", m.start(), m.start() + end,
-                           0.98 if ctx else 0.9, "iban_mod97")
+def _find_aba(text: str) -> Iterator[PiiMatch]:
     for m in itertools.chain(_NINE.finditer(text), _ABA_DASHED.finditer(text)):
         d = [ord(c) - 48 for c in m.group() if c != "-"]
         aba = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + d[2] + d[5] + d[8]
@@ -492,57 +462,64 @@ _FINDERS: tuple[tuple[frozenset[str], Callable[[str], Iterator[PiiMatch]]], ...]
     (frozenset(labels.split()), finder) for labels, finder in (
         ("SSN", _find_ssn), ("CREDIT_DEBIT_NUMBER", _find_card), ("EMAIL", _find_email), ("URL", _find_url),
         ("PHONE", _find_phone), ("IP_ADDRESS", _find_ip), ("MAC_ADDRESS", _find_mac),
-        ("AWS_ACCESS_KEY AWS_SECRET_KEY", _find_aws), ("INTERNATIONAL_BANK_ACCOUNT_NUMBER BANK_ROUTING", _find_bank),
+        ("AWS_ACCESS_KEY AWS_SECRET_KEY", _find_aws), ("BANK_ROUTING", _find_aba),
     )
-)
+) + INTERNATIONAL_FINDERS
 SUPPORTED_PII_LABELS: frozenset[str] = frozenset().union(*(labels for labels, _ in _FINDERS))
 
 
-def find_pii(text: str, labels: Collection[str] | None = None) -> list[PiiMatch]:
+def find_pii(text: str, labels: Collection[str] | None = None, recognizers: Iterable[Any] = ()) -> list[PiiMatch]:
     """Validated PII spans in ``text``, non-overlapping and sorted by start.
 
-    ``labels`` keeps only those Comprehend labels (None or empty: all supported ones); the
-    others are not even searched for, so a span is never hidden by a label you did not ask for.
-    Where candidates overlap, the higher score wins, then the longer span, the earlier start,
-    the label name.
+    ``labels`` keeps only those labels (None or empty: all supported ones and every custom recognizer's);
+    the others are not even searched for, so a span is never hidden by a label you did not ask for.
+    ``recognizers``: custom recognizers (``pii_custom.PiiRecognizer`` objects, or ``PiiRecognizerConfig``
+    / dicts in its shape), run next to the built-in ones. Where candidates overlap, the higher score wins,
+    then the longer span, the earlier start, the label name. The text is normalized first (``pii_normalize``:
+    separators, compatibility forms, obfuscated emails) and spans are mapped back onto ``text``.
     """
     if isinstance(labels, str):  # find_pii(t, "SSN") means one label, not the letters S, S, N
         labels = (labels,)
     wanted = SUPPORTED_PII_LABELS.intersection(labels) if labels else SUPPORTED_PII_LABELS
-    if text.isascii():
-        return _find(text, wanted)
-    # Evasions such as full-width digits or zero-width characters inside an address: match on the
-    # NFKC-normalized text without invisible characters, then map spans back onto the original.
-    normalized, origin = _normalized_with_origin(text)
-    if normalized == text:
-        return _find(text, wanted)
-    return [PiiMatch(m.label, origin[m.start], origin[m.end - 1] + 1, m.score, m.recognizer)
-            for m in _find(normalized, wanted)]
+    custom = build_recognizers(recognizers) if recognizers else ()
+    if labels:
+        custom = tuple(r for r in custom if r.labels & set(labels))
+    custom_wanted = frozenset(labels) if labels else frozenset().union(*(r.labels for r in custom))
+    candidates = _mapped(_candidates(*normalize_for_pii(text), wanted, custom, custom_wanted))
+    if LINE_BREAK_BETWEEN_DIGITS.search(text):
+        # Second pass with line breaks between digits as separators, for the numbers people break over
+        # lines; only what spans a break counts (the first pass saw the rest).
+        joined = _candidates(*normalize_for_pii(text, join_lines=True), wanted & _LINE_BROKEN, custom, custom_wanted)
+        candidates += [m for m in _mapped(joined) if any(c in _BREAKS for c in text[m.start:m.end])]
+    return _resolve(candidates, len(text))
 
 
-_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")
+_LINE_BROKEN = frozenset({"SSN", "CREDIT_DEBIT_NUMBER", "INTERNATIONAL_BANK_ACCOUNT_NUMBER"})
+_BREAKS = frozenset("\n\r\v\f\u2028\u2029")
 
 
-def _normalized_with_origin(text: str) -> tuple[str, list[int]]:
-    """NFKC per character, invisible characters dropped; origin[i] is where normalized char i came from."""
-    chars: list[str] = []
-    origin: list[int] = []
-    for index, char in enumerate(text):
-        if char in _INVISIBLE:
-            continue
-        for piece in (char if char.isascii() else unicodedata.normalize("NFKC", char)):
-            chars.append(piece)
-            origin.append(index)
-    return "".join(chars), origin
+def _mapped(found: tuple[list[PiiMatch], list[int] | None]) -> list[PiiMatch]:
+    matches, origin = found
+    if origin is None:
+        return matches
+    return [PiiMatch(m.label, origin[m.start], origin[m.end - 1] + 1, m.score, m.recognizer) for m in matches]
 
 
-def _find(text: str, wanted: Collection[str]) -> list[PiiMatch]:
+def _candidates(text: str, origin: list[int] | None, wanted: Collection[str], custom: tuple[Any, ...] = (),
+                custom_wanted: Collection[str] = frozenset()) -> tuple[list[PiiMatch], list[int] | None]:
+    """Every candidate in the (normalized) ``text``, in its coordinates; ``origin`` passes through."""
     candidates = [m for found, finder in _FINDERS if found & wanted for m in finder(text)
                   if m.label in wanted and _clean_edges(text, m.start, m.end)]
+    for recognizer in custom:
+        candidates += [m for m in run_recognizer(recognizer, text) if m.label in custom_wanted]
+    return candidates, origin
+
+
+def _resolve(candidates: list[PiiMatch], length: int) -> list[PiiMatch]:
     candidates.sort(key=lambda m: (-m.score, m.start - m.end, m.start, m.label, m.end, m.recognizer))
     # One byte per character marks what a kept span covers: a candidate is checked and marked in time
     # proportional to its own length, not to the number of spans kept so far (that was quadratic).
-    covered = bytearray(len(text))
+    covered = bytearray(length)
     kept: list[PiiMatch] = []
     for cand in candidates:
         if covered.find(1, cand.start, cand.end) == -1:
