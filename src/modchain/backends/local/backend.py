@@ -4,7 +4,8 @@ PII: checksum- and rule-validated recognizers (``pii_recognizers``), the same on
 prompt safety come in three tiers (``BackendConfig.tier``):
 
 * ``fast`` -- logistic models trained by ``training/train_text_classifiers.py`` and shipped in ``models/``
-  (see its MODELS.md), evaluated in pure Python.
+  (see its MODELS.md), evaluated in pure Python; a batch of texts is scored as one sparse matrix product per
+  model when numpy is installed (the same scores, ``LinearTextModel.logits_batch``).
 * ``accurate`` -- the fine-tuned multi-task encoder (``encoder.EncoderScorer``, ONNX on onnxruntime) on
   every text, one batch per filter call. Its overall ``toxic`` probability is spread over Comprehend's seven
   labels by the fast tier's lexicon attribution (``toxicity_lexicon.attribute``); prompt safety is its
@@ -28,8 +29,17 @@ from typing import Any
 from modchain.backends.base import Scored, TextBackend
 from modchain.backends.local.normalize import without_redactions
 from modchain.backends.local.pii_recognizers import SUPPORTED_PII_LABELS, find_pii
-from modchain.backends.local.prompt_safety_heuristics import pattern_score, score_prompt_safety
-from modchain.backends.local.toxicity_lexicon import TOXICITY_LABELS, attribute, score_toxicity
+from modchain.backends.local.prompt_safety_heuristics import (
+    pattern_score,
+    score_prompt_safety,
+    score_prompt_safety_batch,
+)
+from modchain.backends.local.toxicity_lexicon import (
+    TOXICITY_LABELS,
+    attribute,
+    score_toxicity,
+    score_toxicity_batch,
+)
 from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
 
@@ -40,6 +50,7 @@ CASCADE_BAND: tuple[float, float] = (0.2, 0.8)
 _KIND_HEADS = ("jailbreak", "injection")
 _CACHE_SIZE = 512  # encoder outputs kept per backend: the prompt-safety filter reuses the toxicity pass
 _CACHE_MAX_LEN = 2000  # longer texts are not cached (rare, and each would pin a large key)
+_FINDINGS_CACHE = 4096  # distinct whole-text findings kept for reuse (they hold scores and lengths, no text)
 
 # (model path, device) -> loaded scorer, shared by every backend instance (a chain may build several).
 _SCORERS: dict[tuple[str | None, str | None], Any] = {}
@@ -122,6 +133,7 @@ class LocalBackend(TextBackend):
         self._encoder_path, self._device = encoder_path, device
         self._cache: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._findings: dict[tuple[Any, ...], Finding] = {}  # see _finding
 
     # -- PII: the same recognizers on every tier ------------------------------------------------------
 
@@ -139,33 +151,42 @@ class LocalBackend(TextBackend):
 
     def _toxicity(self, texts: list[str], config: Any) -> list[Scored]:
         scores = self._tiered(texts, score_toxicity, lambda s: max(s.values()),
-                              lambda text, heads: attribute(text, heads["toxic"]))
-        out = []
-        for text, labelled in zip(texts, scores):
-            findings = [Finding(filter="toxicity", label=label, score=score, start=0, end=len(text),
-                                backend=self.name) for label, score in labelled.items()]
-            out.append(Scored(findings, raw=labelled))
-        return out
+                              lambda text, heads: attribute(text, heads["toxic"]), score_toxicity_batch)
+        finding = self._finding
+        return [Scored([finding("toxicity", label, score, len(text)) for label, score in labelled.items()],
+                       raw=labelled) for text, labelled in zip(texts, scores)]
 
     # -- prompt safety -------------------------------------------------------------------------------
 
     def _prompt_safety(self, texts: list[str], config: Any) -> list[Scored]:
-        verdicts = self._tiered(texts, score_prompt_safety, lambda v: v[0], _prompt_verdict)
-        out = []
-        for text, (score, kind) in zip(texts, verdicts):
-            finding = Finding(filter="prompt_safety", label="UNSAFE_PROMPT", score=score, start=0, end=len(text),
-                              backend=self.name, category=kind)
-            out.append(Scored([finding], raw={"UNSAFE_PROMPT": score, "kind": kind}))
-        return out
+        verdicts = self._tiered(texts, score_prompt_safety, lambda v: v[0], _prompt_verdict, score_prompt_safety_batch)
+        finding = self._finding
+        return [Scored([finding("prompt_safety", "UNSAFE_PROMPT", score, len(text), kind)],
+                       raw={"UNSAFE_PROMPT": score, "kind": kind}) for text, (score, kind) in zip(texts, verdicts)]
+
+    def _finding(self, kind: str, label: str, score: float, end: int, category: str | None = None) -> Finding:
+        """A whole-text finding. Findings are frozen, and a batch repeats the same few (most labels of most
+        messages score 0.0), so equal ones are shared from a small cache instead of built and validated anew."""
+        key = (kind, label, score, end, category)
+        found = self._findings.get(key)
+        if found is None:
+            found = Finding(filter=kind, label=label, score=score, start=0, end=end, backend=self.name,
+                            category=category)
+            if len(self._findings) >= _FINDINGS_CACHE:
+                self._findings.clear()
+            self._findings[key] = found
+        return found
 
     # -- tiers ---------------------------------------------------------------------------------------
 
     def _tiered(self, texts: list[str], fast: Callable[[str], Any], fast_score: Callable[[Any], float],
-                from_heads: Callable[[str, dict[str, float]], Any]) -> list[Any]:
-        """One verdict per text: ``fast(text)`` on the fast tier (and for the cascade's sure texts), else
-        ``from_heads(text, encoder heads)``; the encoder sees every text that needs it in one batch."""
+                from_heads: Callable[[str, dict[str, float]], Any],
+                fast_batch: Callable[[list[str]], list[Any]]) -> list[Any]:
+        """One verdict per text: ``fast_batch(texts)`` (== ``[fast(t) for t in texts]``, vectorized) on the fast
+        tier, ``fast(text)`` for the cascade's sure texts, else ``from_heads(text, encoder heads)``; the encoder
+        sees every text that needs it in one batch."""
         if self.tier == "fast":
-            return [fast(text) for text in texts]
+            return fast_batch(texts)
         verdicts: list[Any] = [None] * len(texts)
         pending: list[int] = []
         low, high = CASCADE_BAND

@@ -40,6 +40,13 @@ _CONFUSABLES = str.maketrans(
 # Leetspeak digits/symbols are only folded when they touch a letter, so "4 apples", "$100"
 # and "192.168.0.1" keep their meaning while "sh1t" and "a$$" become words.
 _LEET_WORD = re.compile(r"[a-z0-9@$]*(?:[a-z][0-9@$]|[0-9@$][a-z])[a-z0-9@$]*")
+# The same substitution, fast: ``_LEET_WORD`` matches exactly the maximal runs of [a-z0-9@$] that hold a letter
+# next to a digit/@/$ (its greedy stars always widen a match to the whole run, and a run without such a pair has
+# no match), and tried at every position it backtracks through every word. This form starts only at a run's
+# first character and looks ahead within the run; ``_LEET_PAIR`` (a charset-first search, so the regex engine
+# skips straight to digits) says whether any run qualifies at all. Equality is tested (test_vectorized_scoring).
+_LEET_RUN = re.compile(r"(?<![a-z0-9@$])(?=[a-z0-9@$]*?(?:[a-z][0-9@$]|[0-9@$][a-z]))[a-z0-9@$]++")
+_LEET_PAIR = re.compile(r"[0-9@$](?:(?<=[a-z].)|(?=[a-z]))")
 _LEET = str.maketrans("01345@$", "oieasas")
 _LEET_KEEP_AT = str.maketrans("01345$", "oieass")
 _EMAIL_TAIL = re.compile(r"\.[a-z]")
@@ -71,10 +78,11 @@ def _normalize(text: str) -> str:
         text = unicodedata.normalize("NFKD", text)
         text = unicodedata.normalize("NFKC", _STRIP.sub("", text)).translate(_CONFUSABLES)
     text = text.lower()
-    if "@" in text or "$" in text or any(c in text for c in "01345"):
-        text = _LEET_WORD.sub(_unleet, text)
+    if _LEET_PAIR.search(text):
+        text = _LEET_RUN.sub(_unleet, text)
     text = _ELONGATED.sub(r"\1\1", text)
-    return _SPACES.sub(" ", text).strip()
+    # == _SPACES.sub(" ", text).strip(): str.split and re's \s both split on exactly the str.isspace characters
+    return " ".join(text.split())
 
 
 _normalize_cached = lru_cache(maxsize=1024)(_normalize)
@@ -219,9 +227,10 @@ class GateSet:
             else:
                 for a in anchors:
                     self.by_anchor.setdefault(a, []).append(i)
-        words = sorted(self.by_anchor)
-        self._scan = re.compile("(?=(" + _trie_regex(words) + "))") if words else None
         self._hit: dict[str, frozenset[int]] = {}  # longest anchor found -> regexes its anchor prefixes gate
+        if self.by_anchor:
+            _ALL_ANCHORS.update(self.by_anchor)
+            _shared_scan.cache_clear()
 
     def _indices(self, found: str) -> frozenset[int]:
         idx = self._hit.get(found)
@@ -236,15 +245,34 @@ class GateSet:
     def active(self, text: str) -> list[int]:
         """Indices (ascending) of the regexes whose gate passes on ``text``."""
         out = set(self.always)
-        if self._scan is not None:
-            for found in set(self._scan.findall(text)):
+        if self.by_anchor:
+            for found in _shared_scan(text) if len(text) <= _CACHE_MAX_LEN else _scan(text):
                 out.update(self._indices(found))
         return sorted(out)
 
 
+# One scan serves every GateSet: the toxicity phrases and the prompt-safety patterns gate on the same squeezed
+# text, so its anchors are found once (cached per text) over a trie of all sets' anchors. At each position the
+# scan finds the longest anchor of any set, and every anchor of a set that starts there is a prefix of it, so
+# ``_indices`` finds the same regexes as a scan over that set's anchors alone.
+_ALL_ANCHORS: set[str] = set()
+_SCANNER: list[re.Pattern[str] | None] = [None, None]  # [compiled scan, for how many anchors]
+
+
+def _scan(text: str) -> frozenset[str]:
+    scanner, built_for = _SCANNER
+    if scanner is None or built_for != len(_ALL_ANCHORS):
+        scanner = re.compile("(?=(" + _trie_regex(sorted(_ALL_ANCHORS)) + "))")
+        _SCANNER[:] = [scanner, len(_ALL_ANCHORS)]
+    return frozenset(scanner.findall(text))
+
+
+_shared_scan = lru_cache(maxsize=1024)(_scan)
+
+
 def clear_caches() -> None:
     """Forget every cached text (they hold message text in memory; also for fair cold-cache timing)."""
-    for cached in (_normalize_cached, _for_model_cached, _squeezed_cached):
+    for cached in (_normalize_cached, _for_model_cached, _squeezed_cached, _shared_scan):
         cached.cache_clear()
 
 

@@ -30,11 +30,13 @@ and instructions split across messages are mostly missed. Measured accuracy: ``m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from modchain.backends.local.linear_model import LinearTextModel, load_model
 from modchain.backends.local.long_text import length_shift, windows
 from modchain.backends.local.normalize import GateSet, compile_squeezed, squeezed_text, without_redactions
 
-__all__ = ["pattern_features", "pattern_score", "score_prompt_safety"]
+__all__ = ["pattern_features", "pattern_score", "score_prompt_safety", "score_prompt_safety_batch"]
 
 _J, _I = "jailbreak", "injection"
 _WEAK = 0.25  # cues that benign prompts use too
@@ -163,6 +165,12 @@ def _is_trivial(text: str) -> bool:
     Such a text is judged by the attack patterns alone (issue 12: these were blocked at the default)."""
     words = 0
     for token in text.split():
+        if token.isascii():  # an ASCII token holds a letter iff case changes it (no per-character loop)
+            if token.lower() != token.upper():
+                words += 1
+                if words > 1:
+                    return False
+            continue
         letters = sum(ch.isalpha() for ch in token)
         if letters:
             # scripts written without spaces (Chinese, Japanese, Thai) put a sentence in one "token"
@@ -201,13 +209,59 @@ def score_prompt_safety(text: str) -> tuple[float, str | None]:
         shift = length_shift(len(parts), _model().length_slope)
         scored = [(part, _score_window(part, shift)) for part in parts]
         window, (score, pat_kind, hits) = max(scored, key=lambda item: item[1][0])
+    return _verdict(window, score, pat_kind, hits)
+
+
+def score_prompt_safety_batch(texts: Sequence[str]) -> list[tuple[float, str | None]]:
+    """``[score_prompt_safety(text) for text in texts]``, with the model's logits for all the texts that fit in
+    one window computed together (``LinearTextModel.logits_batch``: one sparse product when numpy is installed)."""
+    out: list[tuple[float, str | None] | None] = [None] * len(texts)
+    ready: list[tuple[int, str, list[int]]] = []
+    for i, text in enumerate(texts):
+        prepared = without_redactions(text)
+        if not prepared or prepared.isspace():
+            out[i] = (0.0, None)
+        elif windows(prepared) is not None:
+            out[i] = score_prompt_safety(text)
+        else:
+            hits = _pattern_hits(prepared)
+            if _is_trivial(prepared):
+                out[i] = _verdict(prepared, *_combine(hits), hits)
+            else:
+                ready.append((i, prepared, hits))
+    if ready:
+        model = _model()
+        families = [model.features(text, _features_from_hits(hits)) for _, text, hits in ready]
+        unnamed: list[tuple[int, str, float]] = []  # unsafe, and no pattern fired to name the kind
+        for (i, text, hits), (logit,) in zip(ready, model.logits_batch(families)):
+            pat, pat_kind = _combine(hits)
+            score = round(max(model.calibrate([logit])["unsafe"], pat), 4)
+            if score >= _KIND_THRESHOLD and pat_kind is None and not hits:
+                unnamed.append((i, text, score))
+            else:
+                out[i] = _verdict(text, score, pat_kind, hits)
+        if unnamed:  # the kind model for all of them at once (three heads: a sparse product pays here)
+            kind_model = load_model("prompt_kind")
+            extra = _features_from_hits([])
+            logits = kind_model.logits_batch([kind_model.features(text, extra) for _, text, _ in unnamed])
+            for (i, _, score), row in zip(unnamed, logits):
+                out[i] = score, _kind(kind_model.calibrate(row))
+    return out  # type: ignore[return-value]
+
+
+def _verdict(window: str, score: float, pat_kind: str | None, hits: list[int]) -> tuple[float, str | None]:
+    """``(score, kind)`` from the scored window with the highest score and the patterns that fired in it."""
     if score < _KIND_THRESHOLD:
         return score, None
     if pat_kind is not None:
         return score, pat_kind
     if hits:  # only weak cues fired: the strongest still names the kind
         return score, _PATTERNS[max(hits, key=lambda i: _PATTERNS[i][1])][2]
-    kinds = load_model("prompt_kind").probabilities(window, _features_from_hits(hits))
+    return score, _kind(load_model("prompt_kind").probabilities(window, _features_from_hits(hits)))
+
+
+def _kind(kinds: dict[str, float]) -> str | None:
+    """The kind from the prompt-kind model's probabilities: the "harmful" head wins unless jailbreak/injection is
+    itself likely (a plain harmful request, None)."""
     kind = max((_J, _I), key=kinds.__getitem__)
-    # the "harmful" head wins unless jailbreak/injection is itself likely: a plain harmful request
-    return score, (kind if kinds[kind] >= 0.3 and kinds[kind] >= kinds["harmful"] / 3 else None)
+    return kind if kinds[kind] >= 0.3 and kinds[kind] >= kinds["harmful"] / 3 else None

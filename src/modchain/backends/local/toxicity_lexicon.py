@@ -1,7 +1,8 @@
 """Offline toxicity scorer: a trained linear classifier decides, a transparent lexicon attributes labels.
 
 ``score_toxicity(text)`` returns a score in [0, 1] for each of Amazon Comprehend's seven toxicity
-labels. Two parts (standard library only, no numpy, no torch):
+labels. Two parts (standard library only, no torch; numpy, when installed, only speeds up batches of texts,
+with the same scores: ``score_toxicity_batch``):
 
 * **Decision** -- ``models/toxicity.json.gz``, a logistic model over word, class-abstracted and
   character n-grams (``linear_model``), trained by ``training/train_text_classifiers.py`` on public
@@ -36,6 +37,7 @@ lexicon are listed verbatim because a detector has to know them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from modchain.backends.local.linear_model import LinearTextModel, load_model
 from modchain.backends.local.long_text import length_shift, windows
@@ -48,7 +50,8 @@ from modchain.backends.local.normalize import (
     without_redactions,
 )
 
-__all__ = ["TOXICITY_LABELS", "attribute", "lexicon_scores", "score_toxicity", "toxicity_probability"]
+__all__ = ["TOXICITY_LABELS", "attribute", "lexicon_scores", "score_toxicity", "score_toxicity_batch",
+           "toxicity_probability"]
 
 TOXICITY_LABELS: tuple[str, ...] = (
     "PROFANITY", "HATE_SPEECH", "INSULT", "GRAPHIC", "HARASSMENT_OR_ABUSE", "SEXUAL", "VIOLENCE_OR_THREAT",
@@ -221,8 +224,11 @@ def _lexicon(text: str) -> tuple[dict[str, float], float]:
     keep = dict.fromkeys(TOXICITY_LABELS, 1.0)  # running product of (1 - weight): noisy-OR
     aimed_insult = 0.0
     tokens = _TOKEN.findall(norm)
-    # Squeezing only merges letters inside a token, so both token lists line up one to one.
-    for i, (token, squeezed) in enumerate(zip(tokens, _TOKEN.findall(sq))):
+    # Squeezing only merges letters inside a token, so both token lists line up one to one. Only the few tokens
+    # whose squeezed form is a lexicon key can hit: the others are skipped in one pass.
+    squeezed_tokens = _TOKEN.findall(sq)[: len(tokens)]
+    for i in [i for i, squeezed in enumerate(squeezed_tokens) if squeezed in _LEXICON]:
+        token, squeezed = tokens[i], squeezed_tokens[i]
         hits = _lookup(token, squeezed)
         if not hits:
             continue
@@ -283,13 +289,46 @@ def score_toxicity(text: str) -> dict[str, float]:
     parts = windows(text)
     if parts is None:
         return _score_window(text, 0.0)
+    return _score_windows(parts)
+
+
+def _score_windows(parts: list[str]) -> dict[str, float]:
     shift = length_shift(len(parts), _model().length_slope)
     scored = [_score_window(part, shift) for part in parts]
     return {label: max(s[label] for s in scored) for label in TOXICITY_LABELS}
 
 
+def score_toxicity_batch(texts: Sequence[str]) -> list[dict[str, float]]:
+    """``[score_toxicity(text) for text in texts]``, with the model's logits for all the texts that fit in one
+    window computed together (``LinearTextModel.logits_batch``: one sparse product when numpy is installed)."""
+    out: list[dict[str, float] | None] = [None] * len(texts)
+    ready: list[tuple[int, str]] = []
+    for i, text in enumerate(texts):
+        text = without_redactions(text)
+        if not text or text.isspace():
+            out[i] = dict(_ZERO)
+            continue
+        parts = windows(text)
+        if parts is None:
+            ready.append((i, text))
+        else:
+            out[i] = _score_windows(parts)
+    if ready:
+        model = _model()
+        families = [model.features(text) for _, text in ready]
+        for (i, text), fams, (logit,) in zip(ready, families, model.logits_batch(families)):
+            p = model.calibrate([logit])["toxic"]
+            out[i] = _verdict(text, p, frozenset(f for f in fams["f"] if "&" not in f))
+    return out  # type: ignore[return-value]
+
+
 def _score_window(text: str, shift: float) -> dict[str, float]:
     p, classes = toxicity_probability(text, shift)
+    return _verdict(text, p, classes)
+
+
+def _verdict(text: str, p: float, classes: frozenset[str]) -> dict[str, float]:
+    """The seven labels of one window from the model's probability ``p`` and the lexicon classes it saw."""
     if p < _ATTRIBUTION_FLOOR:  # nearly every benign message: only the decisive phrases can change it
         p = max(p, _decisive(_phrase_hits(squeezed_text(text))))
         if p < _ATTRIBUTION_FLOOR:
