@@ -15,6 +15,16 @@ of latency (hold <= one window + check time); low-latency ttft equals unguarded 
 Backends: the offline ``local`` one (default chain: PII redact, toxicity, prompt safety), and the
 Comprehend emulator (a real local HTTP server speaking Comprehend's protocol) with 30 ms per request, to
 show what a remote backend's latency does to each mode.
+
+CPU table first (issue 18's bar: StreamGuard CPU per KB <= 1.5x the same checks called directly): the answer
+repeated ``--cpu-repeat`` times, streamed word by word as ``str`` chunks and as ``AIMessageChunk``s built
+beforehand (so only the guard's own work is timed), through the default chain with no delay; against it,
+``chain.moderate`` called directly on exactly the windows the guard checks. Process CPU time
+(``time.process_time``, every thread counted), median of ``--runs`` interleaved rounds. The "wrapped model"
+row streams from the fake chat model instead and subtracts the model's own CPU (measured alone in the same
+rounds): it is noisier, since two larger numbers are subtracted.
+
+    python benchmarks/streaming.py --only cpu      # the CPU table alone
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from modchain import ModerationChain, ModerationConfig, PiiConfig, ToxicityConfig
+from modchain.text.stream_windows import StreamWindows
 from modchain.text.streaming import StreamGuard
 
 ANSWER = (
@@ -67,7 +78,8 @@ class TimedFakeChat(BaseChatModel):
         self.produced.clear()
         end = 0
         for token in re.findall(r"\S+\s*", self.text):
-            time.sleep(self.delay_s)
+            if self.delay_s:  # no sleep(0): it hands the core to another process, and the caches with it
+                time.sleep(self.delay_s)
             end += len(token)
             self.produced.append((end, time.perf_counter()))
             yield ChatGenerationChunk(message=AIMessageChunk(content=token))
@@ -125,6 +137,62 @@ def bench(label: str, guard: ModerationChain, args: argparse.Namespace) -> None:
               f"{hold * 1000:>13.1f}{hold / window_s:>13.2f}")
 
 
+def window_texts(text: str, guard: StreamGuard) -> list[str]:
+    """The windows a guard checks over ``text`` (they depend on the text only, never on the chunking)."""
+    windows = StreamWindows(guard.config)
+    windows.append(text)
+    out = []
+    while (window := windows.next_window(final=True)) is not None:
+        windows.schedule(window)
+        out.append(window.text)
+    return out
+
+
+def cpu_ms(fn: Any) -> float:
+    started = time.process_time()
+    fn()
+    return (time.process_time() - started) * 1000
+
+
+def cpu_table(args: argparse.Namespace) -> None:
+    chain = ModerationChain()
+    text = " ".join([ANSWER] * args.cpu_repeat)
+    kb = len(text) / 1000
+    tokens = re.findall(r"\S+\s*", text)
+    sources = {"str chunks": tokens, "message chunks": [AIMessageChunk(content=t) for t in tokens]}
+    model = TimedFakeChat(text=text, delay_s=0)
+    rows: dict[str, Any] = {}
+    for mode in ("safety_first", "low_latency"):
+        kw = {"mode": mode, "window_chars": args.window, "overlap_chars": args.overlap}
+        guard = StreamGuard(guard=chain, **kw)
+        wrapped = StreamGuard(model, guard=chain, **kw)
+        windows = window_texts(text, guard)
+        for name, chunks in sources.items():
+            rows[(mode, name)] = (lambda g=guard, c=chunks: list(g.transform(iter(c))), windows, None)
+        rows[(mode, "wrapped model")] = (lambda g=wrapped: list(g.stream("hi")), windows,
+                                         lambda: list(model.stream("hi")))
+    samples: dict[Any, list[tuple[float, float, float]]] = {key: [] for key in rows}
+    for run, _, _ in rows.values():  # warm up
+        run()
+    for _ in range(args.runs):
+        for key, (run, direct_windows, alone) in rows.items():
+            guarded = cpu_ms(run)
+            direct = cpu_ms(lambda w=direct_windows: [chain.moderate(t) for t in w])
+            model_cpu = cpu_ms(alone) if alone else 0.0
+            samples[key].append((guarded - model_cpu, direct, model_cpu))
+    print(f"\nCPU per KB: {len(text)} chars, {len(tokens)} chunks, window {args.window} / overlap {args.overlap}, "
+          f"default chain (offline); median of {args.runs} rounds")
+    print(f"{'mode':<14}{'chunks':<16}{'windows':>8}{'StreamGuard ms/KB':>19}{'direct ms/KB':>14}{'ratio':>8}"
+          f"{'  (bar <= 1.5x)':<15}")
+    for (mode, name), runs in samples.items():
+        guarded = statistics.median(r[0] for r in runs) / kb
+        direct = statistics.median(r[1] for r in runs) / kb
+        note = f"  (model alone {statistics.median(r[2] for r in runs) / kb:.1f} ms/KB, subtracted)" if name == \
+            "wrapped model" else ""
+        print(f"{mode:<14}{name:<16}{len(rows[(mode, name)][1]):>8}{guarded:>19.2f}{direct:>14.2f}"
+              f"{guarded / direct:>7.2f}x{note}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
@@ -132,7 +200,13 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=240)
     parser.add_argument("--overlap", type=int, default=80)
     parser.add_argument("--remote-latency-ms", type=float, default=30.0)
+    parser.add_argument("--cpu-repeat", type=int, default=4, help="copies of the answer in the CPU table's text")
+    parser.add_argument("--only", choices=["cpu", "latency"], help="print only one of the tables")
     args = parser.parse_args()
+    if args.only != "latency":
+        cpu_table(args)
+    if args.only == "cpu":
+        return
     bench("local backend (offline default chain)", ModerationChain(), args)
 
     from modchain.backends.comprehend import ComprehendBackend

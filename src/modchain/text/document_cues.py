@@ -176,6 +176,34 @@ def words_around(words: list[set[str]]) -> tuple[list[set[str]], list[set[str]]]
     return before, after
 
 
+class PageWords:
+    """Which content words of a run of sentences the rest of the page also has, in time linear in the page.
+
+    ``words_around`` answers the same question with one set per sentence of everything before and after
+    it, which grows with the square of the page's length (a 200 KB page: thousands of sets of thousands of
+    words). Here each word keeps the number of sentences it occurs in: a word of a run occurs outside the run
+    exactly when it occurs in more sentences than the run's own."""
+
+    def __init__(self, words: list[set[str]]) -> None:
+        self.words = words
+        self.sentences_with: dict[str, int] = {}
+        for found in words:
+            for word in found:
+                self.sentences_with[word] = self.sentences_with.get(word, 0) + 1
+
+    def run(self, first: int, last: int) -> tuple[set[str], int]:
+        """``(the words of sentences first..last-1, how many of them occur elsewhere in the page)``; the
+        count equals ``len(inside & (before[first] | after[last]))`` of :func:`words_around`."""
+        inside: set[str] = set()
+        here: dict[str, int] = {}
+        for found in self.words[first:last]:
+            inside |= found
+            for word in found:
+                here[word] = here.get(word, 0) + 1
+        sentences_with = self.sentences_with
+        return inside, sum(sentences_with[word] > here[word] for word in inside)
+
+
 def planted_blocks(text: str, sentences: list[tuple[int, int]], max_size: int,
                    words: list[set[str]] | None = None) -> list[tuple[int, int]]:
     """``(first, last + 1)`` of each run of at most ``max_size`` consecutive sentences that reads as planted:
@@ -189,14 +217,14 @@ def planted_blocks(text: str, sentences: list[tuple[int, int]], max_size: int,
     words = words if words is not None else [content_words(text[s:e]) for s, e in sentences]
     requests = [is_request(text[s:e]) for s, e in sentences]
     count = len(sentences)
-    before, after = words_around(words)
+    page = PageWords(words)
     blocks = []
     for first in range(count):
-        inside: set[str] = set()
         for last in range(first + 1, min(first + max_size, count - 1 + first, count) + 1):
-            inside |= words[last - 1]
-            if inside and any(requests[first:last]) and not (inside & (before[first] | after[last])):
-                blocks.append((first, last))
+            if any(requests[first:last]):
+                inside, shared = page.run(first, last)
+                if inside and not shared:
+                    blocks.append((first, last))
     return blocks
 
 
@@ -220,11 +248,46 @@ def request_score(sentence: str) -> float:
 
 def reader_cue_score(text: str) -> float:
     """Noisy-OR of the weights of the AI-reader cues found in ``text`` (0 when none)."""
+    return cue_score([i for i, (_, pattern) in enumerate(READER_CUES) if pattern.search(text)])
+
+
+def cue_score(found: list[int] | tuple[int, ...]) -> float:
+    """:func:`reader_cue_score` from the indices (ascending) of the cues found: the same product, in order."""
     keep = 1.0
-    for weight, pattern in READER_CUES:
-        if pattern.search(text):
-            keep *= 1 - weight
+    for i in found:
+        keep *= 1 - READER_CUES[i][0]
     return round(1 - keep, 4)
+
+
+# Cues whose match in a window is also a match in the whole page, wherever the window sits (see window_cues):
+# no anchor, lookbehind or \B, whose truth at a window's edge could differ from the page's. A leading
+# "(?:^|\s)" is fine: where it matches a window's start, the whitespace before the window matches "\s".
+_EDGE_FREE = tuple(not re.search(r"\^|\$|\(\?<|\\[ABZ]", pattern.pattern.removeprefix("(?:^|\\s)"))
+                   for _, pattern in READER_CUES)
+
+
+def window_cues(text: str, windows: list[tuple[int, int]]) -> list[tuple[int, ...]]:
+    """The indices of the READER_CUES found in each window ``text[start:end]``: exactly
+    ``[i for i, (_, p) in enumerate(READER_CUES) if p.search(text[start:end])]`` per window.
+
+    A page of n sentences has about 2n windows, and most pages hold no cue at all, so each cue is first
+    looked for in the whole page once: one that is not there cannot be in any window. That holds when each
+    window starts at the page's start or right after whitespace and ends at the page's end or right after
+    whitespace (every sentence window does: :func:`sentence_spans` keeps each sentence's trailing whitespace)
+    and the cue has no anchor, lookbehind or ``\\B``: then a match inside a window finds the same
+    characters and the same word boundaries in the page (whitespace is never a word character). Windows
+    with other edges, and the other cues, are searched one by one.
+    """
+    size = len(text)
+    clean = all((start == 0 or text[start - 1].isspace()) and (end == size or text[end - 1].isspace())
+                for start, end in windows)
+    wanted = [i for i, (_, pattern) in enumerate(READER_CUES)
+              if not (clean and _EDGE_FREE[i]) or pattern.search(text)]
+    if not wanted:
+        return [()] * len(windows)
+    patterns = [(i, READER_CUES[i][1]) for i in wanted]
+    # a slice, not search(text, start, end): a match must not see the characters before the window
+    return [tuple(i for i, pattern in patterns if pattern.search(text[start:end])) for start, end in windows]
 
 
 def request_kinds(sentence: str) -> set[str]:

@@ -22,11 +22,12 @@ from collections.abc import Callable
 
 from modchain.text.document_cues import (
     OPENERS,
-    READER_CUES,
+    PageWords,
     content_words,
+    cue_score,
     request_kinds,
+    window_cues,
     window_spans,
-    words_around,
 )
 
 MODEL_NAME = "document_injection"
@@ -61,11 +62,12 @@ def _language_shift(inside: tuple[int, int], outside: tuple[int, int]) -> bool:
     return inside[1] >= 4 and inside[0] <= 0.05 * inside[1] and outside[1] >= 8 and outside[0] >= 0.2 * outside[1]
 
 
-def _overlap_bucket(inside: set[str], outside: set[str]) -> str:
-    """How much of a window's vocabulary the rest of the document shares: none at all (``0``) to most."""
+def _overlap_bucket(inside: set[str], shared_words: int) -> str:
+    """How much of a window's vocabulary (``inside``, of which ``shared_words`` occur elsewhere in the
+    document) the rest of the document shares: none at all (``0``) to most."""
     if not inside:
         return "none"
-    shared = len(inside & outside) / len(inside)
+    shared = shared_words / len(inside)
     return "0" if shared == 0 else "lo" if shared < 0.2 else "mid" if shared < 0.4 else "hi"
 
 
@@ -73,43 +75,58 @@ def window_features(text: str, sentences: list[tuple[int, int]], size: int, max_
                     prompt_safety: Callable[[str], float] | None = None) -> list[tuple[int, int, str, list[str]]]:
     """``(first, last + 1, window text, context features)`` for every window of :func:`window_spans`;
     ``prompt_safety`` (a window's prompt-safety probability) adds its score, bucketed, as features."""
+    return [(first, last, window, feats)
+            for first, last, window, feats, _ in _window_features(text, sentences, size, max_chars, prompt_safety)]
+
+
+def _window_features(text: str, sentences: list[tuple[int, int]], size: int, max_chars: int,
+                     prompt_safety: Callable[[str], float] | None
+                     ) -> list[tuple[int, int, str, list[str], tuple[int, ...]]]:
+    """:func:`window_features`, each with the indices of the READER_CUES found in the window (the guard's
+    reader-cue score reads them too, instead of searching every window a second time).
+
+    Linear in the page: everything about a sentence is computed once, page totals once, and a window reads
+    only its own sentences and those totals."""
     words = [content_words(text[s:e]) for s, e in sentences]
     kinds = [request_kinds(text[s:e]) for s, e in sentences]
     english = [_english_counts(text[s:e]) for s, e in sentences]
     total = (sum(e for e, _ in english), sum(n for _, n in english))
     count = len(sentences)
-    before, after = words_around(words)
+    page_words = PageWords(words)
     # A page that asks its reader things elsewhere (an email, a forum thread, a FAQ) is conversational: one
     # more request in it is ordinary. A request in a page that asks nothing else stands out.
     asking = [bool(k) for k in kinds]
     addressing = [bool(_YOU.search(text[s:e])) for s, e in sentences]
+    all_asking, all_addressing = sum(asking), sum(addressing)
+    every_foreign = all("foreign" in k for k in kinds)
     length = "1" if count == 1 else "2-3" if count <= 3 else "4-7" if count <= 7 else "8+"
+    spans = window_spans(sentences, size, max_chars)
+    found = window_cues(text, [(start, end) for _, _, start, end in spans])
     out = []
-    for first, last, start, end in window_spans(sentences, size, max_chars):
+    for (first, last, start, end), cue_found in zip(spans, found):
         window = text[start:end]
-        inside = set().union(*words[first:last])
-        off = "solo" if count == 1 else _overlap_bucket(inside, before[first] | after[last])
+        inside, shared = page_words.run(first, last)
+        off = "solo" if count == 1 else _overlap_bucket(inside, shared)
         forms = set().union(*kinds[first:last]) or {"plain"}
         word = _first_word(window)
-        shared = len(inside & (before[first] | after[last]))
         feats = [f"off={off}", f"sh={min(shared, 3)}", f"n={length}", f"w={last - first}", f"fw={word}", f"fw={word}&off={off}"]
         feats += [f"{form}&off={off}" for form in forms] + [f"{form}" for form in forms]
         feats += ["at=first"] * (first == 0) + ["at=last"] * (last == count)
-        others = sum(asking) - sum(asking[first:last])
-        page = f"ask={min(others, 2)},you={min(sum(addressing) - sum(addressing[first:last]), 2)}"
+        others = all_asking - sum(asking[first:last])
+        page = f"ask={min(others, 2)},you={min(all_addressing - sum(addressing[first:last]), 2)}"
         feats += [page] + [f"{form}&{page}" for form in forms]
         inside_en = (sum(e for e, _ in english[first:last]), sum(n for _, n in english[first:last]))
         if _language_shift(inside_en, (total[0] - inside_en[0], total[1] - inside_en[1])):
             feats += ["lang=shift", f"lang=shift&off={off}"]
-        if "foreign" in forms and not all("foreign" in kinds[i] for i in range(count)):
+        if "foreign" in forms and not every_foreign:
             feats += ["script=shift", f"script=shift&off={off}"]  # another script than the rest of the page
-        cues = [f"cue{i}" for i, (_, pattern) in enumerate(READER_CUES) if pattern.search(window)]
+        cues = [f"cue{i}" for i in cue_found]
         feats += cues + [f"cue&off={off}"] * bool(cues)
         if prompt_safety is not None:
             unsafe = prompt_safety(window)
             feats += [f"ps>={t}" for t in (0.3, 0.5, 0.7, 0.9) if unsafe >= t]
             feats += [f"ps>=0.5&off={off}", f"ps>=0.5&{page}"] * (unsafe >= 0.5)
-        out.append((first, last, window, feats))
+        out.append((first, last, window, feats, cue_found))
     return out
 
 
@@ -131,8 +148,13 @@ class WindowInjectionModel:
     def score_windows(self, text: str, sentences: list[tuple[int, int]], size: int = 2, max_chars: int = 1500
                       ) -> list[tuple[int, int, float]]:
         """``(first, last + 1, calibrated probability)`` per window; 0.5 is the dev-chosen threshold."""
+        return [(first, last, p) for first, last, p, _ in self.score_windows_cues(text, sentences, size, max_chars)]
+
+    def score_windows_cues(self, text: str, sentences: list[tuple[int, int]], size: int = 2, max_chars: int = 1500
+                           ) -> list[tuple[int, int, float, float]]:
+        """:meth:`score_windows`, each with the window's :func:`~modchain.text.document_cues.reader_cue_score`."""
         model = self.model
         head = model.head_names[0]
-        return [(first, last, model.calibrate(model.logits(window, feats))[head])
-                for first, last, window, feats in window_features(text, sentences, size, max_chars,
-                                                                  self.prompt_safety)]
+        return [(first, last, model.calibrate(model.logits(window, feats))[head], cue_score(found))
+                for first, last, window, feats, found in _window_features(text, sentences, size, max_chars,
+                                                                          self.prompt_safety)]

@@ -32,9 +32,11 @@ from modchain.core.errors import BackendError
 from modchain.text.chain import ModerationChain
 from modchain.text.document_cues import (
     content_words,
+    cue_score,
     planted_blocks,
     reader_cue_score,
     request_score,
+    window_cues,
     window_spans,
 )
 from modchain.text.document_injection import WindowInjectionModel
@@ -104,10 +106,10 @@ class InjectionScorer:
         if self.window_model is not None:
             for d in docs:
                 d.scores["injection"] = 0.0
-                for first, last, score in self.window_model.score_windows(
+                for first, last, score, cue in self.window_model.score_windows_cues(
                         d.text, d.sentences, self.config.window_sentences, self.config.max_window_chars):
                     if self.config.reader_cues:  # explicit AI-reader cues: flagged 0% of the dev clean pages
-                        score = max(score, reader_cue_score(d.text[d.sentences[first][0]:d.sentences[last - 1][1]]))
+                        score = max(score, cue)
                     note(d, "injection", first, last, score)
                     d.scores["injection"] = max(d.scores["injection"], score)
             return
@@ -117,8 +119,10 @@ class InjectionScorer:
         for d in docs:
             best = 0.0
             if cfg.reader_cues:
-                for first, last, start, end in window_spans(d.sentences, cfg.window_sentences, cfg.max_window_chars):
-                    cue = reader_cue_score(d.text[start:end])
+                spans = window_spans(d.sentences, cfg.window_sentences, cfg.max_window_chars)
+                found = window_cues(d.text, [(start, end) for _, _, start, end in spans])
+                for (first, last, _, _), cues in zip(spans, found):
+                    cue = cue_score(cues)
                     note(d, "injection", first, last, cue)
                     best = max(best, cue)
             if cfg.context_gate:

@@ -68,6 +68,8 @@ def chunk_text(chunk: Any, reasoning: bool = False) -> str:
     if isinstance(chunk, str):
         return chunk
     if isinstance(chunk, BaseMessage):
+        if isinstance(chunk.content, str) and not reasoning:  # the usual chat-model token: no parts to walk
+            return chunk.content
         return "".join(text for _, text in _text_parts(chunk, reasoning))
     raise InputError(
         f"cannot moderate a stream of {type(chunk).__name__}: expected str chunks or message chunks "

@@ -14,6 +14,12 @@ guard=chain)``). The stream's text is checked in overlapping windows laid over t
 
 In both modes the tail is checked before the stream completes and every checked window reaches the
 ``on_after_stream`` callbacks. A backend error stops the stream (fail closed) unless the chain fails open.
+
+Where a window is checked: a guard whose filters all run on the offline fast tier (pure-Python CPU work) is
+checked in the stream's own thread, between chunks. Under the GIL a worker thread could not check it beside
+the stream anyway, only hand the interpreter back and forth (that round trip cost more CPU than the checks
+themselves), so this gives the same release order and hold time at less cost. Every other guard (remote
+backends, the encoder tiers, any guard that is not a ModerationChain) is checked in the worker as above.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import ensure_config, get_callback_manager_for_config
 
 from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.errors import ConfigurationError
@@ -51,6 +58,19 @@ def _combine(values: list[Any]) -> Any:
         except TypeError:
             total = value
     return total
+
+
+def _cpu_only(guard: Any) -> bool:
+    """Whether every filter of ``guard`` runs on the offline fast tier: in this process, on the CPU, never
+    waiting for a service or releasing the GIL for a model (``local:cascade`` and ``local:encoder`` run ONNX,
+    which does). Anything unknown counts as not: it keeps the worker thread."""
+    filters, backend_for = getattr(guard, "filters", None), getattr(guard, "backend_for", None)
+    if not filters or not callable(backend_for):
+        return False
+    try:
+        return all(getattr(backend_for(f), "name", None) == "local" for f in filters)
+    except Exception:  # noqa: BLE001 - a backend that cannot be built fails at the first check, as before
+        return False
 
 
 class StreamGuard(Runnable[Any, Any]):
@@ -96,6 +116,13 @@ class StreamGuard(Runnable[Any, Any]):
         self.checker = WindowChecker(self.guard, self.config, CallbackDispatcher(handlers))
         self.chunks = ChunkText(self.config.reasoning)
         self.name = name or "StreamGuard"
+        self._inline: bool | None = None  # decided on first use: building a backend may fail, and fails there
+
+    def _checks_inline(self) -> bool:
+        """Whether windows are checked in the stream's thread: every filter on the offline fast tier."""
+        if self._inline is None:
+            self._inline = _cpu_only(self.guard)
+        return self._inline
 
     # -- holding and releasing (safety first) ---------------------------------------------------------
 
@@ -132,6 +159,44 @@ class StreamGuard(Runnable[Any, Any]):
     # the window's own check, not for the model to stall while a remote backend answers.
 
     def _guard(self, chunks: Iterator[Any], run: StreamRun) -> Iterator[Any]:
+        return (self._guard_inline if self._checks_inline() else self._guard_worker)(chunks, run)
+
+    def _guard_inline(self, chunks: Iterator[Any], run: StreamRun) -> Iterator[Any]:
+        """The stream loop of a CPU-only guard: each window is checked here, as soon as its text is in.
+
+        The same order as the worker loop: safety-first releases text once the windows touching it passed
+        (window by window, so the head of a long chunk goes out after its first window); low-latency hands
+        a chunk on first and checks the windows it completed when the consumer asks for the next one, so a
+        violation stops the stream before the chunk after it."""
+        holding = self.config.mode == "safety_first"
+        windows, check, chunks_text = run.windows, self.checker.check, self.chunks
+        try:
+            for chunk in chunks:
+                chunk = chunks_text.prepare(chunk)
+                if holding:
+                    self._hold(run, chunk)
+                    while (window := windows.next_window()) is not None:
+                        windows.schedule(window)
+                        self._passed(run, window, check(run, window))
+                        yield from self._release(run)
+                    yield from self._release(run)  # a chunk without text, when nothing is held before it
+                    continue
+                text = chunks_text.text(chunk)
+                windows.append(text)
+                yield chunk  # released before any window holding it is checked
+                run.sent += len(text)
+                while (window := windows.next_window()) is not None:
+                    windows.schedule(window)
+                    check(run, window)  # raises the violation; released text is never redacted afterwards
+                windows.trim()
+            while (window := windows.next_window(final=True)) is not None:  # the tail, before the stream ends
+                windows.schedule(window)
+                self._passed(run, window, check(run, window))
+            yield from self._release(run)
+        except Exception as exc:
+            raise run.stopped(exc)  # noqa: B904 - the violation itself is the error
+
+    def _guard_worker(self, chunks: Iterator[Any], run: StreamRun) -> Iterator[Any]:
         holding = self.config.mode == "safety_first"
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modchain-stream")
         checks: deque[tuple[Window, Future[str]]] = deque()
@@ -241,14 +306,21 @@ class StreamGuard(Runnable[Any, Any]):
                 yield chunk
 
     def _transform(self, inputs: Iterator[Any], config: RunnableConfig) -> Iterator[Any]:
-        yield from self._guard(self._source(inputs, config), self.checker.begin(config))
+        return self._guard(self._source(inputs, config), self.checker.begin(config))
 
     async def _atransform(self, inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[Any]:
         async for chunk in self._aguard(self._asource(inputs, config), self.checker.begin(config)):
             yield chunk
 
     def transform(self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        yield from self._transform_stream_with_config(input, self._transform, config)
+        config = ensure_config(config)
+        if get_callback_manager_for_config(config).handlers:
+            yield from self._transform_stream_with_config(input, self._transform, config)
+        else:
+            # Nobody traces this run (no handler, no tracer from the environment): skip LangChain's per-chunk
+            # run bookkeeping (a tee of the input, and the input and output chunks added up for on_chain_end),
+            # which cost about as much CPU as the guard itself.
+            yield from self._transform(input, config)
 
     async def atransform(
         self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
