@@ -148,7 +148,7 @@ def test_normalization_origin_maps_every_character():
     for join in (False, True):
         normalized, origin = normalize_for_pii(text, join_lines=join)
         assert origin is not None and len(origin) == len(normalized)
-        assert origin == sorted(origin) and all(0 <= i < len(text) for i in origin)
+        assert list(origin) == sorted(origin) and all(0 <= i < len(text) for i in origin)
     assert normalize_for_pii("plain ascii, nothing to do 123-45-6789") == ("plain ascii, nothing to do 123-45-6789", None)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 
 __all__ = ["LINE_BREAK_BETWEEN_DIGITS", "normalize_for_pii"]
 
@@ -68,7 +69,7 @@ def _apply(text: str, origin: list[int] | None, edits: list[_Edit]) -> tuple[str
         return text, origin
     base = origin if origin is not None else range(len(text))
     pieces: list[str] = []
-    new_origin: list[int] = []
+    new_origin = array("i")  # 4 bytes a character, not a list of int objects
     cursor = 0
     for start, end, repl in edits:
         pieces.append(text[cursor:start])
@@ -86,17 +87,30 @@ def _apply(text: str, origin: list[int] | None, edits: list[_Edit]) -> tuple[str
     return "".join(pieces), new_origin
 
 
-def _unicode_forms(text: str) -> tuple[str, list[int] | None]:
-    """NFKC per character, invisible characters dropped."""
-    chars: list[str] = []
-    origin: list[int] = []
-    for index, char in enumerate(text):
+_NOT_PLAIN = re.compile("[^\x00-\x7f]")  # the invisible characters are all non-ASCII too
+
+
+def _unicode_forms(text: str) -> tuple[str, array | None]:
+    """NFKC per character, invisible characters dropped. ASCII runs are copied whole: only the characters
+    that are not ASCII are looked at one by one."""
+    pieces: list[str] = []
+    origin = array("i")  # 4 bytes a character (a list of int objects costs ~36)
+    cursor = 0
+    for m in _NOT_PLAIN.finditer(text):
+        index, char = m.start(), m.group()
+        if index > cursor:
+            pieces.append(text[cursor:index])
+            origin.extend(range(cursor, index))
+        cursor = index + 1
         if char in _INVISIBLE:
             continue
-        for piece in (char if char.isascii() else unicodedata.normalize("NFKC", char)):
-            chars.append(piece)
-            origin.append(index)
-    out = "".join(chars)
+        piece = unicodedata.normalize("NFKC", char)
+        pieces.append(piece)
+        origin.extend([index] * len(piece))
+    if cursor < len(text):
+        pieces.append(text[cursor:])
+        origin.extend(range(cursor, len(text)))
+    out = "".join(pieces)
     return (text, None) if out == text else (out, origin)
 
 
