@@ -110,7 +110,10 @@ def test_a_phrase_split_anywhere_is_caught(case, prefix, mode, window, data):
     anywhere = data.draw(st.lists(st.integers(1, len(text) - 1), max_size=6))
     guard = StreamGuard(guard=GUARD, mode=mode, window_chars=window, overlap_chars=70)
     out, error = run_stream(guard, split_at(text, inner + anywhere))
-    assert isinstance(error, violation) and isinstance(error, StreamViolation)
+    # The bar is that the phrase is caught. Which filter catches it may vary: a window holding only the start
+    # of the injection can read as abuse to the toxicity model, which then stops the stream first.
+    assert isinstance(error, StreamViolation)
+    assert isinstance(error, violation) or (violation is PromptSafetyViolation and isinstance(error, ToxicityViolation))
     if mode == "safety_first":  # not one character of the phrase went out
         assert len("".join(out)) <= start
 
