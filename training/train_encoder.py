@@ -58,17 +58,19 @@ def build_model(base: str | Path):
     return wrap_encoder(AutoModel.from_pretrained(str(base), attn_implementation="eager"))
 
 
-def wrap_encoder(encoder):
+def wrap_encoder(encoder, heads=None):
+    """``encoder`` with mean pooling and ``heads`` (a module from the pooled vector to ``len(HEADS)`` logits;
+    default: a fresh linear layer)."""
     import torch
 
     class MultiHead(torch.nn.Module):
-        """Encoder, mean pooling over real tokens, one linear layer of ``len(HEADS)`` logits."""
+        """Encoder, mean pooling over real tokens, then the heads."""
 
-        def __init__(self, encoder) -> None:
+        def __init__(self, encoder, heads) -> None:
             super().__init__()
             self.encoder = encoder
             self.dropout = torch.nn.Dropout(0.1)
-            self.heads = torch.nn.Linear(encoder.config.hidden_size, len(HEADS))
+            self.heads = heads if heads is not None else torch.nn.Linear(encoder.config.hidden_size, len(HEADS))
 
         def forward(self, input_ids, attention_mask):
             # token types are all 0 for one segment; made inside so the graph takes two inputs only
@@ -78,12 +80,14 @@ def wrap_encoder(encoder):
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
             return self.heads(self.dropout(pooled))
 
-    return MultiHead(encoder)
+    return MultiHead(encoder, heads)
 
 
-def export_model(model, tokenizer_file: str | Path, out: str | Path, spec: dict, quantize: bool) -> Path:
-    """Write ``model.onnx`` (encoder+heads, opset 17, dynamic batch and sequence axes; int8 by onnxruntime's
-    dynamic quantization when ``quantize``), ``tokenizer.json`` and ``encoder.json`` (``spec``) to ``out``."""
+def export_model(model, tokenizer_file: str | Path, out: str | Path, spec: dict, quantize: bool | str) -> Path:
+    """Write ``model.onnx`` (encoder+heads, opset 17, dynamic batch and sequence axes), ``tokenizer.json`` and
+    ``encoder.json`` (``spec``) to ``out``. ``quantize``: False keeps fp32; True is onnxruntime's dynamic int8
+    quantization of every weight; ``"embeddings"`` quantizes only the embedding tables (the Gather ops: most of
+    a small encoder's bytes) and keeps the matrix products in fp32, where int8 activations cost accuracy."""
     import torch
 
     out = Path(out)
@@ -100,11 +104,13 @@ def export_model(model, tokenizer_file: str | Path, out: str | Path, spec: dict,
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(fp32), str(out / "model.onnx"), weight_type=QuantType.QInt8)
+            only = {"op_types_to_quantize": ["Gather"]} if quantize == "embeddings" else {}
+            quantize_dynamic(str(fp32), str(out / "model.onnx"), weight_type=QuantType.QInt8, **only)
         else:
             shutil.copyfile(fp32, out / "model.onnx")
     shutil.copyfile(tokenizer_file, out / "tokenizer.json")
-    full = {"heads": list(HEADS), "max_len": MAX_LEN, "stride": STRIDE, "quantized": bool(quantize), **spec}
+    full = {"heads": list(HEADS), "max_len": MAX_LEN, "stride": STRIDE,
+            "quantized": quantize if isinstance(quantize, str) else bool(quantize), **spec}
     (out / "encoder.json").write_text(json.dumps(full, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return out
 
