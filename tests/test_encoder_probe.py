@@ -82,7 +82,6 @@ def test_heads_fold_the_standardisation_into_the_first_layer(monkeypatch):
 
 def test_truncated_export_scores_as_torch_does(base, tmp_path):
     import numpy as np
-
     from transformers import AutoModel
 
     encoder = AutoModel.from_pretrained(str(base), attn_implementation="eager").eval()

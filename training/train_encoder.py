@@ -206,6 +206,19 @@ def collate(rows: list[Row]):
     return ids, mask, y, m, w
 
 
+def dump_texts(path: Path, trained: list[Row], held: dict[str, list]) -> None:
+    """``--dump-texts``: every window trained on and every held-back text thresholds were tuned on, one JSON
+    object per line (``shared/decontam/decontam.py`` reads it)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for r in trained:
+            f.write(json.dumps({"text": r.text, "label": r.label, "source": r.source, "split": "train",
+                                "model": "encoder/" + r.task}, ensure_ascii=False) + "\n")
+        for task, exs in held.items():
+            for e in exs:
+                f.write(json.dumps({"text": e.text, "label": e.label, "source": e.source, "split": "train-held",
+                                    "model": "encoder/" + task}, ensure_ascii=False) + "\n")
+
+
 # ============================================================================ training
 def train(model, pool: list[Row], args) -> tuple[int, float]:
     import torch
@@ -398,15 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.save_state:  # the fine-tuned weights, to re-export without retraining (--from-state)
         torch.save(model.state_dict(), args.save_state)
     if args.dump_texts:
-        trained = stratified_order(pool, random.Random(SEED))[:n_train]
-        with open(args.dump_texts, "w", encoding="utf-8") as f:
-            for r in trained:
-                f.write(json.dumps({"text": r.text, "label": r.label, "source": r.source, "split": "train",
-                                    "model": "encoder/" + r.task}, ensure_ascii=False) + "\n")
-            for task, exs in used.items():
-                for e in exs:
-                    f.write(json.dumps({"text": e.text, "label": e.label, "source": e.source, "split": "train-held",
-                                        "model": "encoder/" + task}, ensure_ascii=False) + "\n")
+        dump_texts(args.dump_texts, stratified_order(pool, random.Random(SEED))[:n_train], used)
 
     model.eval()
     meta = {"trainer": "training/train_encoder.py", "seed": SEED, "base": "sentence-transformers/all-MiniLM-L6-v2",

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import random
 import sys
 from pathlib import Path
 
@@ -240,14 +238,7 @@ def train_and_export(args, base: Path, pool, held, dev, sets) -> None:
     net = nets[(depth, hidden)]
 
     if args.dump_texts:
-        with open(args.dump_texts, "w", encoding="utf-8") as f:
-            for r in pool:
-                f.write(json.dumps({"text": r.text, "label": r.label, "source": r.source, "split": "train",
-                                    "model": "encoder/" + r.task}, ensure_ascii=False) + "\n")
-            for task, exs in held.items():
-                for e in exs:
-                    f.write(json.dumps({"text": e.text, "label": e.label, "source": e.source, "split": "train-held",
-                                        "model": "encoder/" + task}, ensure_ascii=False) + "\n")
+        te.dump_texts(args.dump_texts, pool, held)
     meta = {"trainer": "training/train_encoder_probe.py", "seed": te.SEED,
             "base": "sentence-transformers/all-MiniLM-L6-v2 (frozen)", "layers": depth + 1, "head_hidden": hidden,
             "train_windows": len(pool), "head_epochs": EPOCHS,

@@ -101,7 +101,7 @@ def _check_encoder(tier: str, path: str | None) -> None:
     else:
         why = fix = ""
         if any(importlib.util.find_spec(name) is None for name in ("onnxruntime", "tokenizers")):
-            why, fix = "onnxruntime or tokenizers is not installed", "pip install onnxruntime tokenizers"
+            why, fix = "onnxruntime or tokenizers is not installed", "pip install 'modchain[accurate]'"
         elif path is None and not encoder_available():
             why, fix = ("this installation has no packaged encoder model",
                         "set encoder_path to a model folder (training/train_encoder.py writes one)")
