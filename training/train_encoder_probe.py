@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import random
 import sys
 from pathlib import Path
 
@@ -93,25 +94,59 @@ def prepare(args):
 
     data = te.load_examples(args)
     overlap = data.pop("_overlap")
-    pool, held, dev = [], {}, {}
+    pool, fragments, held, dev = [], [], {}, {}
     for task, exs in data.items():
         train_exs = [e for e in exs if e.split == "train" and not te.held_back(e)]
         held[task] = [e for e in exs if e.split == "train" and te.held_back(e)]
         dev[task] = te.dev_sample(exs, args.dev_cap)
         rows = te.token_rows(tc.as_windows(train_exs), task, tok, overlap)
+        if args.fragments:
+            fragments += fragment_rows(train_exs, task, tok, overlap, args.fragments)
         pool += rows
         print(f"[{task}] {len(train_exs)} train texts -> {len(rows)} windows; {len(held[task])} held back; "
               f"{len(dev[task])} dev", flush=True)
     encoder = AutoModel.from_pretrained(str(base), attn_implementation="eager").eval()
     args.cache.mkdir(parents=True, exist_ok=True)
-    pool_set = WindowSet("pool", [r.text for r in pool], [r.ids for r in pool], list(range(len(pool))))
-    sets = {"pool": pool_set}
+    sets = {name: WindowSet(name, [r.text for r in rows], [r.ids for r in rows], list(range(len(rows))))
+            for name, rows in (("pool", pool), ("fragments", fragments)) if rows}
     for task in data:  # dev is scored by the exported model only (train_and_export): no features needed
         sets[f"held-{task}"] = WindowSet.of_texts(f"held-{task}", [e.text for e in held[task]], tok)
     for s in sets.values():
         print(f"features of {s.name}: {len(s.texts)} texts, {len(s.ids)} windows", flush=True)
         s.load_features(encoder, args.cache)
-    return base, pool, held, dev, sets
+    if fragments:  # the training rows are the windows then the fragments, as their features are stacked
+        sets["pool"].features = np.concatenate([sets["pool"].features, sets.pop("fragments").features])
+    return base, pool + fragments, held, dev, sets
+
+
+FRAGMENT_WEIGHT = 0.5  # of the text's own weight
+
+
+def fragment_rows(exs: list, task: str, tok, overlap, per_task: int) -> list:
+    """Benign cut-outs: pieces of benign train texts that start and end mid-word, as stream and document
+    windows do. Without them every fragment the encoder saw in training was a window of a long jailbreak or
+    prose document, and it learned that a text starting mid-sentence is an attack (a clean "...uld arrive by
+    Thursday. Anything else I can help with?" scored 0.95 unsafe). Only benign texts are cut: a piece of a
+    harmful request is not always harmful. Each piece is checked against the evaluation sets."""
+    import types
+
+    rng = random.Random(te.SEED + 7)
+    benign = sorted((e for e in exs if e.label == 0 and len(e.text) >= 60),
+                    key=lambda e: tc.stable_unit("fragment:" + e.group + e.text[:40]))[:per_task]
+    rows, dropped = [], 0
+    for e in benign:
+        n = len(e.text)
+        start = rng.randrange(1, n // 3)
+        end = min(n, start + rng.randrange(30, 400))
+        text = e.text[start:end]
+        if overlap(text):
+            dropped += 1
+            continue
+        ids = tok.encode(text).ids
+        piece = types.SimpleNamespace(label=0, kind=None, source="fragment/" + e.source, group=e.group)
+        rows.append(te.Row(piece, task, text, e.weight * FRAGMENT_WEIGHT, ids))
+    print(f"  [{task}] {len(rows)} benign fragments ({dropped} dropped as overlapping)", flush=True)
+    return rows
 
 
 # ============================================================================ heads
@@ -283,6 +318,8 @@ def parse_args(argv):
     ap.add_argument("--dev-cap", type=int, default=200, help="dev rows per source scored for the tables")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--features-only", action="store_true", help="compute and cache the features, then stop")
+    ap.add_argument("--fragments", type=int, default=4000,
+                    help="benign cut-outs added per task (fragment_rows; 0: none)")
     ap.add_argument("--depths", type=lambda v: [int(d) - 1 for d in v.split(",")], default=[1, 2, 3, 5],
                     help="encoder depths (layers kept) to try, comma-separated (default 2,3,4,6)")
     ap.add_argument("--hidden", type=lambda v: [int(h) for h in v.split(",")], default=[0, HIDDEN],
