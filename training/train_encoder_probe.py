@@ -9,7 +9,8 @@ encoder once over every training and held-back window, keeps the mean-pooled out
 (``encoder_features.py``, cached), then trains small heads on those features in seconds. Because each
 depth's features are there, it also chooses how many of the six layers the shipped model keeps: the
 shallowest depth whose held-back quality is within ``--depth-tolerance`` of the best, since every layer
-dropped is inference time saved.
+dropped is inference time saved. ``--fragments`` adds benign cut-outs (``fragment_rows``): stream and document
+windows start and end mid-word, and without such pieces the heads read every fragment as an attack.
 
 Data, decontamination, windows, thresholds and length slopes are ``train_encoder.py``'s (the same
 ``load_examples``, ``token_rows``, ``fit_shifts``, ``fit_slopes``, ``--dump-texts``); the exported model has the
