@@ -194,3 +194,15 @@ def test_created_clients_retry_throttling_max_retries_times(comprehend, monkeypa
     comprehend.fail_next(3, "ThrottlingException")
     with pytest.raises(BackendThrottledError):
         backend.run("pii", ["again"], PiiConfig())
+
+
+def test_a_pii_label_comprehend_cannot_detect_is_refused_not_silently_missed(comprehend, comprehend_client):
+    from modchain import ConfigurationError
+    from modchain.core.config import EU_PII_LABELS
+
+    chain = chain_for(comprehend_client, PiiConfig(labels=["SSN", "DE_TAX_IDENTIFICATION_NUMBER"]))
+    with pytest.raises(ConfigurationError, match="cannot detect.*DE_TAX_IDENTIFICATION_NUMBER"):
+        chain.invoke("Steuer-ID 86095742719")
+    assert EU_PII_LABELS.isdisjoint(ComprehendBackend.labels["pii"])
+    for config in (PiiConfig(labels=["SSN", "UK_NATIONAL_INSURANCE_NUMBER"]), PiiConfig()):  # Comprehend's own
+        chain_for(comprehend_client, config).invoke(f"ssn {SSN}")

@@ -35,7 +35,7 @@ from modchain.backends.aws_common import (
 )
 from modchain.backends.aws_responses import pii_entities, prompt_classes, toxicity_results
 from modchain.backends.base import Scored, TextBackend
-from modchain.core.config import TOXICITY_LABELS
+from modchain.core.config import COMPREHEND_PII_LABELS, TOXICITY_LABELS
 from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
 from modchain.text.splitting import overlapping_windows, pack, split_spans, utf8_len
@@ -78,7 +78,9 @@ class ComprehendBackend(TextBackend):
     """
 
     name = "comprehend"
-    labels = {"toxicity": frozenset(TOXICITY_LABELS)}
+    # A config that asks Comprehend for a label it cannot detect (an EU national ID) is refused when the chain is
+    # built, instead of finding nothing.
+    labels = {"pii": COMPREHEND_PII_LABELS, "toxicity": frozenset(TOXICITY_LABELS)}
     #: Calls wait on the network, and are thread-safe: a chain overlaps the calls of its filters.
     io_bound = True
 

@@ -31,10 +31,8 @@ TOXICITY_LABELS: tuple[str, ...] = (
 )
 
 
-#: Amazon Comprehend's PII entity types; every PII backend reports these names. Comprehend has no EU national
-#: IDs: the local backend's follow its naming, ``<ISO country>_<the identifier's English name>`` (see
-#: docs/international_pii.md). A PII filter's own ``recognizers`` may add more labels (see PiiConfig).
-PII_LABELS: frozenset[str] = frozenset({
+#: Amazon Comprehend's PII entity types; every PII backend reports these names.
+COMPREHEND_PII_LABELS: frozenset[str] = frozenset({
     "ADDRESS", "AGE", "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "BANK_ACCOUNT_NUMBER", "BANK_ROUTING",
     "CA_HEALTH_NUMBER", "CA_SOCIAL_INSURANCE_NUMBER", "CREDIT_DEBIT_CVV", "CREDIT_DEBIT_EXPIRY",
     "CREDIT_DEBIT_NUMBER", "DATE_TIME", "DRIVER_ID", "EMAIL", "INTERNATIONAL_BANK_ACCOUNT_NUMBER", "IN_AADHAAR",
@@ -42,10 +40,17 @@ PII_LABELS: frozenset[str] = frozenset({
     "NAME", "PASSPORT_NUMBER", "PASSWORD", "PHONE", "PIN", "SSN", "SWIFT_CODE", "UK_NATIONAL_HEALTH_SERVICE_NUMBER",
     "UK_NATIONAL_INSURANCE_NUMBER", "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER", "URL", "USERNAME",
     "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER", "VEHICLE_IDENTIFICATION_NUMBER",
-    # EU national identifiers (local backend; no Comprehend equivalent)
+})
+
+#: EU national identifiers, which Comprehend does not detect: the local backend names them after Comprehend's
+#: pattern, ``<ISO country>_<the identifier's English name>`` (see docs/international_pii.md).
+EU_PII_LABELS: frozenset[str] = frozenset({
     "DE_TAX_IDENTIFICATION_NUMBER", "ES_NATIONAL_IDENTITY_NUMBER", "FR_SOCIAL_SECURITY_NUMBER", "IT_FISCAL_CODE",
     "NL_CITIZEN_SERVICE_NUMBER", "PL_NATIONAL_IDENTIFICATION_NUMBER", "SE_PERSONAL_IDENTITY_NUMBER",
 })
+
+#: Every PII label a filter may name. A PII filter's own ``recognizers`` may add more (see PiiConfig).
+PII_LABELS: frozenset[str] = COMPREHEND_PII_LABELS | EU_PII_LABELS
 
 
 def _check_backend_name(name: str | None) -> str | None:
