@@ -123,12 +123,7 @@ class LabelledFilterConfig(FilterConfig):
     @field_validator("labels", mode="before")
     @classmethod
     def _upper_labels(cls, labels: Any) -> tuple[str, ...]:
-        # Labels are compared with backend output, which always uses upper-case names.
-        if labels is None:
-            return ()
-        if isinstance(labels, str):
-            labels = [labels]
-        normalized = tuple(str(label).strip().upper() for label in labels)
+        normalized = _upper_case_labels(labels)
         unknown = sorted(set(normalized) - cls.known_labels)
         if unknown:
             raise ValueError(_unknown_labels_message(cls.label_kind, unknown, cls.known_labels))
@@ -141,6 +136,16 @@ class LabelledFilterConfig(FilterConfig):
             super().__init__(**data)
         except ValidationError as exc:
             raise ConfigurationError(short_validation_message(exc, type(self).__name__)) from None
+
+
+def _upper_case_labels(labels: Any) -> tuple[str, ...]:
+    """``labels`` (None, one name or a list) as a tuple of upper-case names: labels are compared with backend
+    output, which always uses upper-case names."""
+    if labels is None:
+        return ()
+    if isinstance(labels, str):
+        labels = [labels]
+    return tuple(str(label).strip().upper() for label in labels)
 
 
 def _unknown_labels_message(kind: str, unknown: list[str], known: frozenset[str]) -> str:
@@ -257,11 +262,7 @@ class PiiConfig(LabelledFilterConfig):
     @classmethod
     def _upper_labels(cls, labels: Any) -> tuple[str, ...]:
         # Upper-cased here; checked against PII_LABELS plus the custom recognizers' labels below.
-        if labels is None:
-            return ()
-        if isinstance(labels, str):
-            labels = [labels]
-        return tuple(str(label).strip().upper() for label in labels)
+        return _upper_case_labels(labels)
 
     @field_validator("recognizers", mode="before")
     @classmethod
