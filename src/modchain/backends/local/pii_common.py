@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["A", "AI", "L", "LD", "R", "PiiMatch", "clean_edges", "context_near", "context_words"]
+__all__ = ["A", "AI", "L", "LD", "R", "PiiMatch", "ascii_context_words", "clean_edges", "context_near", "context_words"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +46,8 @@ def clean_edges(text: str, start: int, end: int) -> bool:
 def context_words(words: str) -> re.Pattern[str]:
     """Context words, each starting on a word boundary (Unicode, case-insensitive: "Sécurité", "PESEL")."""
     return re.compile(r"(?<!\w)(?:" + words + ")", re.IGNORECASE)
+
+
+def ascii_context_words(words: str) -> re.Pattern[str]:
+    """Context words, each starting on a word boundary (ASCII, case-insensitive): the built-in recognizers'."""
+    return re.compile(r"\b(?:" + words + ")", AI)

@@ -316,7 +316,7 @@ def _find_phone_validated(text: str) -> Iterator[PiiMatch]:
         return
     import phonenumbers
 
-    from modchain.backends.local.pii_recognizers import intl_phone_candidates
+    from modchain.backends.local.pii_phone import intl_phone_candidates
 
     for start, end, value in intl_phone_candidates(text):
         number = value if value.startswith("+") else "+" + value[2:]

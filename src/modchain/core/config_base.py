@@ -1,0 +1,68 @@
+"""The base of every config: strict, immutable pydantic models loadable from a dict or a YAML file, with short
+validation messages; and the check that a named backend is registered."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from modchain.core.errors import ConfigurationError
+
+__all__ = ["BackendName", "StrictModel", "check_backend_name", "short_validation_message"]
+
+#: A backend registered in :mod:`modchain.core.registry` (built in: local, comprehend, bedrock).
+BackendName = str
+
+
+def check_backend_name(name: str | None) -> str | None:
+    # Imported here: the registry imports this module.
+    from modchain.core.registry import known_backends
+
+    if name is not None and name not in known_backends():
+        raise ValueError(f"unknown backend {name!r}; known: {sorted(known_backends())} (see register_backend)")
+    return name
+
+
+_M = TypeVar("_M", bound="StrictModel")
+
+
+class StrictModel(BaseModel):
+    """Base for configs: unknown keys are errors and instances are immutable (safe to share).
+
+    ``from_dict`` / ``from_yaml`` turn validation and file errors into :class:`ConfigurationError`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def from_dict(cls: type[_M], data: dict[str, Any]) -> _M:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigurationError(short_validation_message(exc, cls.__name__)) from None
+
+    @classmethod
+    def from_yaml(cls: type[_M], path: str | Path) -> _M:
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigurationError(f"config file {path} must hold a mapping at the top level")
+        return cls.from_dict(data)
+
+
+def short_validation_message(exc: ValidationError, model: str) -> str:
+    """One ``field: problem`` line per error, without pydantic's input echo and documentation links."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"]) or "value"
+        # A nested filter config already wrote its own short message: keep its text, not its "invalid X: ".
+        message = re.sub(r"^invalid \w+: ", "", error["msg"].removeprefix("Value error, "))
+        lines.append(f"{where}: {message}")
+    return f"invalid {model}: " + "; ".join(lines)
