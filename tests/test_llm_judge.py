@@ -28,6 +28,7 @@ from modchain.backends.llm_judge import (
     VerdictParseError,
     parse_verdict,
 )
+from modchain.core.verdict import VerdictError
 
 
 class Recorder:
@@ -116,11 +117,14 @@ def test_malformed_answer_is_retried_with_the_reason():
     assert "could not be read" in retry[2].content and "no 'safe' or 'unsafe' verdict" in retry[2].content
 
 
-def test_always_malformed_raises_backend_error_and_the_chain_fails_closed():
-    judge, recorder = _judge("no idea", max_retries=2)
-    with pytest.raises(BackendError, match="no readable verdict after 3"):
+def test_always_malformed_raises_verdict_error_and_the_chain_fails_closed():
+    judge, recorder = _judge("no idea", max_attempts=3)
+    with pytest.raises(VerdictError, match="no valid verdict after 3 attempt") as info:
         judge.run("toxicity", ["some text"], ToxicityConfig())
     assert len(recorder.calls) == 3
+    # the judge core's one error for "no usable verdict": a BackendError carrying every refused answer
+    assert isinstance(info.value, BackendError) and info.value.backend == "llm-judge"
+    assert info.value.outputs == ["no idea"] * 3 and "no 'safe' or 'unsafe'" in info.value.attempts[0].error
 
     judge, _ = _judge("no idea")
     guard = ModerationChain(ModerationConfig(filters=[ToxicityConfig()]), backend=judge)
@@ -131,7 +135,7 @@ def test_always_malformed_raises_backend_error_and_the_chain_fails_closed():
     judge, _ = _judge("no idea")
     lenient = ModerationChain(ModerationConfig(filters=[ToxicityConfig(fail_open=True)]), backend=judge)
     result = lenient.moderate("my secret text")
-    assert result.allowed and result.filters[0].error == "BackendError"
+    assert result.allowed and result.filters[0].error == "VerdictError"
 
 
 def test_model_errors_become_backend_errors():
@@ -243,3 +247,43 @@ def test_registry_name_explains_that_an_instance_is_needed_and_cache_can_be_clea
         LlmJudgeBackend.from_config(None)
     judge = LlmJudgeBackend(FakeListChatModel(responses=["safe"]))
     judge.clear_cache()
+
+
+def test_max_retries_is_the_deprecated_name_of_max_attempts():
+    with pytest.warns(DeprecationWarning, match="max_attempts"):
+        judge, recorder = _judge("no idea", max_retries=1)
+    assert judge.max_attempts == 2
+    with pytest.raises(VerdictError, match="after 2 attempt"):
+        judge.run("toxicity", ["some text"], ToxicityConfig())
+    assert len(recorder.calls) == 2
+    with pytest.warns(DeprecationWarning):
+        assert judge.max_retries == 1
+    assert _judge("safe")[0].max_attempts == 3  # the old default, max_retries=2, in the new unit
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigurationError, match="not both"):
+        _judge("safe", max_retries=1, max_attempts=2)
+    with pytest.raises(ConfigurationError):
+        _judge("safe", max_attempts=0)
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigurationError):
+        _judge("safe", max_retries=-1)
+
+
+def test_text_verdict_is_the_judge_cores_verdict():
+    from modchain.core.verdict import Verdict as CoreVerdict
+
+    verdict = parse_verdict("unsafe\nS3,S8", DEFAULT_CATEGORIES)
+    assert isinstance(verdict, CoreVerdict) and verdict.flag and verdict.unsafe
+    assert verdict.categories == verdict.codes == ("S3", "S8") and verdict.reason == ""
+    assert Verdict(unsafe=True, codes=["S1"]) == Verdict(True, ("S1",)) and not Verdict(False).categories
+    assert hash(Verdict(True, ("S1",))) == hash(Verdict(True, ("S1",)))  # frozen, usable as a cache value/key
+
+
+def test_the_judge_pickles_without_its_lock_and_cache():
+    import copy
+    import pickle
+
+    judge = LlmJudgeBackend(FakeListChatModel(responses=["unsafe\nS3"]), max_attempts=2)
+    assert judge.judge("hello") == Verdict(True, ("S3",))
+    clone = pickle.loads(pickle.dumps(judge))
+    assert clone.max_attempts == 2 and clone.categories == judge.categories and not clone._cache
+    assert clone.judge("hello") == Verdict(True, ("S3",))
+    assert copy.deepcopy(judge).max_attempts == 2
