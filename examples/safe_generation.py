@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from modchain.backends.nudenet_labeler import NUDENET_CATEGORIES, NudeNetLabeler
-from modchain.generation import PromptGuard, PromptRejected, SafeImageGenerator
+from modchain.generation import PromptGuard, PromptRejectedViolation, SafeImageGenerator
 
 PORTRAIT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "images" / "skimage_astronaut.png"
 
@@ -51,7 +51,7 @@ print(f"safe prompt     -> {result.status}, seeds {result.seeds}, generation {re
 # 2. A rejected prompt: the denylist sees through the spelling; the generator never runs.
 try:
     safe.invoke("a n.u.d.3 figure on a beach")
-except PromptRejected as rejected:
+except PromptRejectedViolation as rejected:
     print(f"rejected prompt -> {rejected}")
 
 # 3. A warned prompt: with action=warn the toxic wording is reported, not refused.

@@ -15,7 +15,7 @@ code path is the real one. On a GPU, with the real checkpoints (downloaded once 
 
 Or on a SageMaker endpoint serving ``modchain.serving.visual_handler`` (one request per image)::
 
-    from modchain.backends.visual_sagemaker import SageMakerVisualChain
+    from modchain.visual.sagemaker_chain import SageMakerVisualChain
     SageMakerVisualChain("my-visual-endpoint").run("face. license plate.", image="frame.jpg")
 """
 

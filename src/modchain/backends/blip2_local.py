@@ -21,7 +21,7 @@ from typing import Any
 
 from modchain.backends.hf_common import LazyModel, require_hf, resolve_device
 from modchain.core.errors import BackendError, ConfigurationError, InputError
-from modchain.vision.vqa_types import VqaResult
+from modchain.core.vqa import VqaResult
 
 BACKEND = "blip2-local"
 DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
@@ -306,7 +306,7 @@ def _as_images(images: Any) -> list[Any]:
             out.append(image if image.mode == "RGB" else image.convert("RGB"))
             continue
         try:
-            from modchain.vision.image_input import load_image
+            from modchain.core.images import load_image
         except ImportError as exc:
             raise InputError(f"cannot read a {type(image).__name__} as an image here; pass a PIL image") from exc
         loaded = load_image(image)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from modchain.core.errors import BackendError, ConfigurationError, InputError
-from modchain.vision.vqa_types import VqaResult
+from modchain.core.vqa import VqaResult
 
 BACKEND = "blip2-sagemaker"
 
@@ -150,7 +150,7 @@ class Blip2SageMakerVQA:
 
     def _encode(self, image: Any) -> str:
         """An image source -> base64 of its JPEG/PNG encoding (loaded, checked and normalized first)."""
-        from modchain.vision.image_input import load_image
+        from modchain.core.images import load_image
 
         pil = load_image(image)
         buffer = io.BytesIO()

@@ -19,7 +19,7 @@ import threading
 from typing import Any
 
 from modchain.core.errors import BackendError, BackendUnavailableError, ConfigurationError
-from modchain.generation.generators import ImageGenerator
+from modchain.core.protocols import ImageGenerator
 
 #: A default checkpoint (CreativeML Open RAIL++-M licence); any text-to-image pipeline works.
 DEFAULT_MODEL_ID = "stabilityai/stable-diffusion-2-1-base"

@@ -26,7 +26,7 @@ from modchain.backends.hf_vision_common import (
     nms,
 )
 from modchain.core.errors import BackendError, ConfigurationError, InputError
-from modchain.visual.types import Detection
+from modchain.core.regions import Detection
 
 BACKEND = "grounding-dino"
 DEFAULT_MODEL = "IDEA-Research/grounding-dino-tiny"

@@ -20,9 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modchain.core.errors import BackendError, ConfigurationError
-from modchain.vision.errors import ImageInputError
-from modchain.vision.results import REKOGNITION_TOP_LEVEL_CATEGORIES, ImageFinding
+from modchain.core.errors import BackendError, ConfigurationError, ImageInputError
+from modchain.core.image_findings import REKOGNITION_TOP_LEVEL_CATEGORIES, ImageFinding
 
 _EXPLICIT = ("Explicit", "Explicit Nudity")
 _NON_EXPLICIT = "Non-Explicit Nudity of Intimate parts and Kissing"
@@ -135,7 +134,7 @@ class NudeNetLabeler:
     def _to_bgr(self, image: Any) -> tuple[Any, tuple[int, int]]:
         import numpy as np
 
-        from modchain.vision.image_input import load_image
+        from modchain.core.images import load_image
 
         pil = load_image(image, **self.load_options)
         if pil.mode != "RGB":  # pragma: no cover - load_image always returns RGB

@@ -24,7 +24,7 @@ from modchain.backends.hf_vision_common import (
     nms,
 )
 from modchain.core.errors import BackendError
-from modchain.visual.types import Detection
+from modchain.core.regions import Detection
 
 BACKEND = "owlv2"
 DEFAULT_MODEL = "google/owlv2-base-patch16-ensemble"

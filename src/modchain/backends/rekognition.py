@@ -21,9 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from modchain.backends.aws_common import FanOut, call_aws, make_client
-from modchain.core.errors import BackendError, ConfigurationError
-from modchain.vision.errors import ImageInputError, ImageTooLargeError, UnsupportedImageFormatError
-from modchain.vision.results import REKOGNITION_TOP_LEVEL_CATEGORIES, ImageFinding
+from modchain.core.errors import (
+    BackendError,
+    ConfigurationError,
+    ImageInputError,
+    ImageTooLargeError,
+    UnsupportedImageFormatError,
+)
+from modchain.core.image_findings import REKOGNITION_TOP_LEVEL_CATEGORIES, ImageFinding
 
 #: The documented limit is "5 MB"; 5,000,000 bytes is safe whether a MB is 10^6 or 2^20 bytes.
 MAX_IMAGE_BYTES = 5_000_000
@@ -88,7 +93,7 @@ class RekognitionModerationLabeler:
 
     def request_image(self, image: Any) -> dict:
         """The ``Image`` parameter for ``image``: an S3Object reference, or JPEG/PNG bytes within the limit."""
-        from modchain.vision.image_input import (
+        from modchain.core.images import (
             DEFAULT_MAX_BYTES,
             decode_image,
             is_s3_uri,

@@ -23,9 +23,15 @@ from typing import Any
 from modchain.backends.aws_common import FanOut, call_aws, make_client
 from modchain.backends.hf_vision_common import check_queries, clip_box
 from modchain.backends.rekognition import MAX_IMAGE_BYTES, encode_jpeg_within
-from modchain.core.errors import BackendError, ConfigurationError, InputError
-from modchain.vision.errors import ImageInputError, ImageTooLargeError, UnsupportedImageFormatError
-from modchain.visual.types import Detection
+from modchain.core.errors import (
+    BackendError,
+    ConfigurationError,
+    ImageInputError,
+    ImageTooLargeError,
+    InputError,
+    UnsupportedImageFormatError,
+)
+from modchain.core.regions import Detection
 
 BACKEND = "rekognition-labels"
 _IMAGE_ERRORS: dict[str, type[ImageInputError]] = {

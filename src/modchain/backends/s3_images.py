@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from modchain.backends.aws_common import call_aws, make_client
-from modchain.vision.errors import ImageTooLargeError
+from modchain.core.errors import ImageTooLargeError
 
 
 def fetch_s3_image(client: Any, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None) -> bytes:

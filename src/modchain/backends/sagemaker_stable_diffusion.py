@@ -21,7 +21,7 @@ import json
 from typing import Any, Literal
 
 from modchain.core.errors import BackendError, ConfigurationError
-from modchain.generation.generators import ImageGenerator
+from modchain.core.protocols import ImageGenerator
 
 BACKEND = "sagemaker-stable-diffusion"
 

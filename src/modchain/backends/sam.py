@@ -30,7 +30,7 @@ from modchain.backends.hf_vision_common import (
 )
 from modchain.backends.sam_decoding import Sam2Preprocessor, SamDecoder
 from modchain.core.errors import BackendError, ConfigurationError, InputError
-from modchain.visual.types import Segment, VisualPrompt
+from modchain.core.regions import Segment, VisualPrompt
 
 BACKEND = "sam"
 DEFAULT_MODEL = "facebook/sam-vit-base"

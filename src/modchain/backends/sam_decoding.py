@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from modchain.core.errors import BackendError, InputError
-from modchain.visual.masks import decode_mask, encode_mask
-from modchain.visual.types import Segment, VisualPrompt
+from modchain.core.masks import decode_mask, encode_mask
+from modchain.core.regions import Segment, VisualPrompt
 
 if TYPE_CHECKING:
     from modchain.backends.sam import SamEmbedding

@@ -96,3 +96,116 @@ VIOLATION_BY_FILTER: dict[str, type[ModerationViolation]] = {
     "toxicity": ToxicityViolation,
     "prompt_safety": PromptSafetyViolation,
 }
+
+
+# -- image inputs ---------------------------------------------------------------------------------------------
+# Messages name the kind of source, its size and format only; never image bytes, base64 text or pixels.
+
+class ImageInputError(InputError):
+    """An image source that cannot be used: wrong type, missing file, undecodable, too large, ..."""
+
+
+class CorruptImageError(ImageInputError):
+    """The data claims to be an image of an allowed format but cannot be decoded (truncated, damaged)."""
+
+
+class UnsupportedImageFormatError(ImageInputError):
+    """Not an image, or an image format that is not allowed (allowed: JPEG, PNG, WebP, GIF, BMP, TIFF)."""
+
+
+class ImageTooLargeError(ImageInputError):
+    """The encoded image is larger than the configured ``max_bytes``."""
+
+
+class DecompressionBombError(ImageTooLargeError):
+    """The image declares more pixels than ``max_pixels`` (or Pillow's own limit): decoding could exhaust memory."""
+
+
+# -- image generation -----------------------------------------------------------------------------------------
+# Messages name labels, categories and counts only, never the prompt or image data.
+
+class PromptRejectedViolation(ModerationViolation):
+    """The image prompt was rejected (denylist, toxicity or prompt safety). ``result`` is the
+    :class:`~modchain.generation.results.PromptCheck`."""
+
+    default_message = "The image prompt violates the moderation policy and cannot be processed"
+    filter_type = "prompt_guard"
+
+    def _describe(self, result: Any) -> str:
+        findings = getattr(result, "findings", ()) or ()
+        labels = sorted({f"{f.filter}:{f.label}" for f in findings})
+        return f"{self.default_message} ({', '.join(labels)})" if labels else self.default_message
+
+
+class UnsafeGenerationViolation(ModerationViolation):
+    """Every attempt produced an image the output moderation flagged and the policy is to raise.
+    ``result`` is the :class:`~modchain.generation.results.GenerationResult` (without an image)."""
+
+    default_message = "The generated image violates the moderation policy"
+    filter_type = "generation"
+
+    def _describe(self, result: Any) -> str:
+        attempts = getattr(result, "attempts", ()) or ()
+        categories = sorted({c for a in attempts for c in a.categories})
+        detail = f" after {len(attempts)} attempt(s)" if attempts else ""
+        return f"{self.default_message}{detail}" + (f" ({', '.join(categories)})" if categories else "")
+
+
+# -- streaming ------------------------------------------------------------------------------------------------
+# Each stream violation is also the plain violation of its kind (``except ToxicityViolation`` catches a toxic
+# stream too) and a StreamViolation (catch every stopped stream at once). It carries the window's result
+# (labels, scores, spans relative to the window) and a message that names labels only, never the streamed text.
+
+class StreamViolation(ModerationViolation):
+    """A window of streamed output violated the policy; the stream was stopped.
+
+    Attributes:
+        window: ``(index, start, end)`` of the offending window, offsets into the stream's text.
+        released_chars: how many characters had been handed on before the stream stopped.
+        mode: ``safety_first`` (nothing unchecked was released) or ``low_latency`` (text up to
+            ``released_chars`` already went out; remove it from the screen).
+    """
+
+    default_message: ClassVar[str] = "The streamed output violates the moderation policy and was stopped"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        result: Any = None,
+        window: tuple[int, int, int] | None = None,
+        released_chars: int = 0,
+        mode: str = "",
+    ) -> None:
+        super().__init__(message, result=result)
+        self.window = window
+        self.released_chars = released_chars
+        self.mode = mode
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_stream_violation,
+                (type(self), self.message, self.result, self.window, self.released_chars, self.mode))
+
+
+def _rebuild_stream_violation(cls: type[StreamViolation], message: str, result: Any, window: Any, released: int,
+                              mode: str) -> StreamViolation:
+    return cls(message, result=result, window=window, released_chars=released, mode=mode)
+
+
+class StreamPiiViolation(StreamViolation, PiiViolation):
+    default_message = "The streamed output contains PII entities and was stopped"
+
+
+class StreamToxicityViolation(StreamViolation, ToxicityViolation):
+    default_message = "The streamed output contains toxic content and was stopped"
+
+
+class StreamPromptSafetyViolation(StreamViolation, PromptSafetyViolation):
+    default_message = "The streamed output is unsafe (prompt injection or jailbreak) and was stopped"
+
+
+STREAM_VIOLATION_BY_FILTER: dict[str, type[StreamViolation]] = {
+    "pii": StreamPiiViolation,
+    "toxicity": StreamToxicityViolation,
+    "prompt_safety": StreamPromptSafetyViolation,
+}

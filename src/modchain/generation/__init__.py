@@ -13,7 +13,12 @@ from modchain.generation.config import (
     SafeGenerationConfig,
 )
 from modchain.generation.denylist import DEFAULT_EXPLICIT_TERMS, Denylist, DenyMatch, DenyTerm
-from modchain.generation.errors import PromptRejected, UnsafeGenerationError
+from modchain.generation.errors import (
+    PromptRejected,
+    PromptRejectedViolation,
+    UnsafeGenerationError,
+    UnsafeGenerationViolation,
+)
 from modchain.generation.generators import CallableGenerator, ImageGenerator, as_generator
 from modchain.generation.image_moderators import ImageCheck, ImageModerator, as_image_moderator
 from modchain.generation.prompt_guard import PromptGuard
@@ -38,9 +43,11 @@ __all__ = [
     "PromptGuard",
     "PromptGuardConfig",
     "PromptRejected",
+    "PromptRejectedViolation",
     "SafeGenerationConfig",
     "SafeImageGenerator",
     "UnsafeGenerationError",
+    "UnsafeGenerationViolation",
     "as_generator",
     "blur_image",
     "as_image_moderator",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from modchain.core.image_findings import Box
 from modchain.generation.config import BlurConfig
-from modchain.vision.results import Box
 
 
 def _obscure(image: Any, config: BlurConfig, longer: int) -> Any:

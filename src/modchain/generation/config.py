@@ -27,7 +27,7 @@ class PromptGuardConfig(StrictModel):
     """The checks on an image prompt: a denylist first, then the text chain's classifiers."""
 
     action: Literal["reject", "warn"] = Field(
-        "reject", description="reject: raise PromptRejected; warn: let the prompt through with warnings.")
+        "reject", description="reject: raise PromptRejectedViolation; warn: let the prompt through with warnings.")
     denylist: tuple[str | DenyTerm, ...] = Field(
         DEFAULT_EXPLICIT_TERMS, description="Listed terms (empty: no denylist); see Denylist for the syntax.")
     allowlist: tuple[str, ...] = Field((), description="Phrases whose denylist matches are ignored.")

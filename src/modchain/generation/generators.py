@@ -3,7 +3,7 @@
 Any of these can be guarded by :class:`~modchain.generation.safe_generator.SafeImageGenerator`:
 
 * a plain callable ``fn(prompt, negative_prompt, seed)``, ``def`` or ``async def``, returning an image in any
-  form :func:`modchain.vision.image_input.load_image` accepts (PIL image, PNG/JPEG bytes, path, numpy array);
+  form :func:`modchain.core.images.load_image` accepts (PIL image, PNG/JPEG bytes, path, numpy array);
 * an object with ``generate(prompt, negative_prompt, seed)`` and/or ``async agenerate(...)``, such as
   :class:`~modchain.backends.diffusers_generator.DiffusersGenerator` and
   :class:`~modchain.backends.sagemaker_stable_diffusion.SageMakerStableDiffusion`.
@@ -20,18 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modchain.core.errors import BackendError, ConfigurationError, ModchainError
-
-
-class ImageGenerator:
-    """Base of generators: override ``generate`` (sync) or ``agenerate`` (async), or both."""
-
-    name = "generator"
-
-    def generate(self, prompt: str, negative_prompt: str, seed: int) -> Any:
-        raise NotImplementedError
-
-    async def agenerate(self, prompt: str, negative_prompt: str, seed: int) -> Any:
-        return await asyncio.to_thread(self.generate, prompt, negative_prompt, seed)
+from modchain.core.protocols import ImageGenerator  # the backend contract lives in core; re-exported here
 
 
 class CallableGenerator(ImageGenerator):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modchain.core.errors import ConfigurationError
-from modchain.vision.results import ImageFinding
+from modchain.core.image_findings import ImageFinding
 
 
 @dataclass(frozen=True)

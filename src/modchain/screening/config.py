@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from modchain.core.config import StrictModel
-from modchain.vision.results import REKOGNITION_TOP_LEVEL_CATEGORIES
+from modchain.core.image_findings import REKOGNITION_TOP_LEVEL_CATEGORIES
 
 #: Extensions screened as images (lower case); anything else in the folder is ignored.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")

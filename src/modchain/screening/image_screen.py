@@ -25,11 +25,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modchain.core.errors import BackendError, ConfigurationError, InputError, ModchainError
+from modchain.core.errors import BackendError, ConfigurationError, ImageInputError, InputError, ModchainError
 from modchain.screening.config import ScreeningConfig
 from modchain.screening.dataset import DatasetItem
 from modchain.screening.report import ItemResult
-from modchain.vision.errors import ImageInputError
 
 #: Longest side over shortest side beyond which an image is an error item, not model input. Detectors resize
 #: the long side to a few hundred pixels, so a 1x100000 strip becomes 0 pixels high and fails in the model.
@@ -136,7 +135,7 @@ class ImageScreen:
         self.config = config
 
     def screen(self, root: str | Path, items: Sequence[DatasetItem]) -> list[ItemResult]:
-        from modchain.vision.image_input import load_image
+        from modchain.core.images import load_image
 
         root = Path(root)
         results: list[ItemResult | None] = [None] * len(items)

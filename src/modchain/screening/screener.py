@@ -8,7 +8,7 @@ Durable and resumable: finished items go to a checkpoint (see :mod:`.checkpoint`
 callbacks run and before the progress bar moves, so an interrupted run (crash, Ctrl-C, a callback raising)
 loses no finished work, and the next ``screen(..., resume=True)`` screens only what is left. The same
 report comes out of one process, ``workers=N`` processes (:mod:`.parallel`) or Ray (``engine="ray"``,
-:mod:`modchain.backends.ray_screening`).
+:mod:`.ray_runner`).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class DatasetScreener:
         if not todo:
             return iter(())
         if engine == "ray":
-            from modchain.backends.ray_screening import screen_with_ray
+            from modchain.screening.ray_runner import screen_with_ray
 
             factory = portable_factory(self.moderation, (ray_options or {}).get("concurrency") or self.config.workers)
             return screen_with_ray(root, todo, factory, self.config, **(ray_options or {}))

@@ -255,8 +255,8 @@ class Blip2Handler:
 
     def _decode_image(self, source: Any, where: str) -> Any:
         """Base64 text (or raw bytes) -> RGB PIL image. Never a path: a request must not read server files."""
-        from modchain.vision.errors import ImageInputError
-        from modchain.vision.image_input import DEFAULT_MAX_BYTES, decode_image
+        from modchain.core.errors import ImageInputError
+        from modchain.core.images import DEFAULT_MAX_BYTES, decode_image
 
         max_bytes = self.max_image_bytes or DEFAULT_MAX_BYTES
         if isinstance(source, (bytes, bytearray)):

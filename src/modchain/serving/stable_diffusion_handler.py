@@ -125,7 +125,7 @@ class StableDiffusionHandler:
     # -- generation and response ------------------------------------------------------------------------
 
     def predict(self, request: dict[str, Any]) -> list[Any]:
-        from modchain.vision.image_input import load_image
+        from modchain.core.images import load_image
 
         seed = request["seed"] if request["seed"] is not None else random.SystemRandom().randrange(2**31)
         kwargs = {k: v for k, v in request["parameters"].items() if k in self._accepted}

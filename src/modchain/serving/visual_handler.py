@@ -101,7 +101,7 @@ class VisualHandler:
 
     def parse(self, body: bytes, content_type: str | None) -> dict[str, Any]:
         """Decode and validate a request (``input_fn``): ``{"image", "queries", "prompts", "segment", "options"}``."""
-        from modchain.visual.types import VisualPrompt
+        from modchain.core.regions import VisualPrompt
 
         ctype = (content_type or JSON).split(";", 1)[0].strip().lower()
         if ctype not in (JSON, "application/x-json", "text/json", "*/*", ""):
@@ -168,8 +168,8 @@ class VisualHandler:
 
     def _decode_image(self, source: Any) -> Any:
         """Base64 text -> RGB PIL image. Never a path or URL: a request must not read server files."""
-        from modchain.vision.errors import ImageInputError
-        from modchain.vision.image_input import DEFAULT_MAX_BYTES, decode_image
+        from modchain.core.errors import ImageInputError
+        from modchain.core.images import DEFAULT_MAX_BYTES, decode_image
 
         if not isinstance(source, str) or not source.strip():
             raise InvocationError("missing 'image' (base64-encoded image data)")

@@ -28,7 +28,7 @@ of ``benchmarks/rag_injection.py`` (see its table).
 
 Who uses what: with a remote prompt-safety backend (``DocumentGuardConfig.injection_scorer="backend"``) the
 guard gates and floors the backend's window scores with these cues; the trained window model
-(:mod:`modchain.text.document_injection`) and the embedding scorer (:mod:`modchain.backends.embedding_injection`)
+(:mod:`modchain.text.document_injection`) and the embedding scorer (:mod:`modchain.text.document_injection_embedding`)
 read the same windows and take the cues as features, learning their own weights. Standard library only; English
 cues.
 """

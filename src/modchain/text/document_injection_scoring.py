@@ -9,7 +9,7 @@ the threshold:
 * ``"backend"`` -- the prompt-safety backend on the windows, gated and floored by the hand-written cues of
   :mod:`modchain.text.document_cues`;
 * ``"embedding"`` / ``"embedding+model"`` -- a head on sentence embeddings
-  (:mod:`modchain.backends.embedding_injection`, torch and transformers), alone or with the window model.
+  (:mod:`modchain.text.document_injection_embedding`, torch and transformers), alone or with the window model.
 
 ``"auto"`` is ``"model"`` when prompt safety would go to the offline ``local`` backend, else ``"backend"``.
 With ``reader_cues`` every scorer also counts each window's explicit AI-reader cues.
@@ -89,7 +89,7 @@ class InjectionScorer:
         self.embedding_scorer = None
         if scorer in ("embedding", "embedding+model") and config.injection != "off":
             # numpy here, torch and transformers on first use only: the default path stays pure Python
-            from modchain.backends.embedding_injection import EmbeddingInjectionScorer
+            from modchain.text.document_injection_embedding import EmbeddingInjectionScorer
 
             self.embedding_scorer = EmbeddingInjectionScorer(
                 config.embedding_model, device=config.embedding_device, head=config.embedding_head,

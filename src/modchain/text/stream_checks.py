@@ -15,9 +15,14 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
-from modchain.core.errors import BackendError, ConfigurationError
+from modchain.core.errors import (
+    STREAM_VIOLATION_BY_FILTER,
+    BackendError,
+    ConfigurationError,
+    StreamPiiViolation,
+    StreamViolation,
+)
 from modchain.core.results import ModerationResult
-from modchain.text.stream_violations import STREAM_VIOLATION_BY_FILTER, StreamPiiViolation, StreamViolation
 from modchain.text.stream_windows import StreamConfig, StreamWindows, Window
 
 

@@ -1,28 +1,12 @@
-"""Typed errors for image inputs, subclasses of :class:`modchain.core.errors.InputError`.
+"""Typed errors for image inputs: moved to :mod:`modchain.core.errors` (one error tree), re-exported here."""
 
-Messages name the kind of source, its size and format only; never image bytes, base64 text or pixels.
-"""
+from modchain.core.errors import (
+    CorruptImageError,
+    DecompressionBombError,
+    ImageInputError,
+    ImageTooLargeError,
+    UnsupportedImageFormatError,
+)
 
-from __future__ import annotations
-
-from modchain.core.errors import InputError
-
-
-class ImageInputError(InputError):
-    """An image source that cannot be used: wrong type, missing file, undecodable, too large, ..."""
-
-
-class CorruptImageError(ImageInputError):
-    """The data claims to be an image of an allowed format but cannot be decoded (truncated, damaged)."""
-
-
-class UnsupportedImageFormatError(ImageInputError):
-    """Not an image, or an image format that is not allowed (allowed: JPEG, PNG, WebP, GIF, BMP, TIFF)."""
-
-
-class ImageTooLargeError(ImageInputError):
-    """The encoded image is larger than the configured ``max_bytes``."""
-
-
-class DecompressionBombError(ImageTooLargeError):
-    """The image declares more pixels than ``max_pixels`` (or Pillow's own limit): decoding could exhaust memory."""
+__all__ = ["CorruptImageError", "DecompressionBombError", "ImageInputError", "ImageTooLargeError",
+           "UnsupportedImageFormatError"]

@@ -20,11 +20,11 @@ YAML::
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modchain.core.config import StrictModel
+from modchain.core.vqa import ImageEvidence, QuestionAnswer  # noqa: F401 - moved to core (VQA backends share them)
 
 #: Category name used for a flagged verdict whose category is not in the policy.
 OTHER_CATEGORY = "Other"
@@ -120,61 +120,3 @@ class ModerationPolicy(StrictModel):
         if self.instructions:
             text += f"\n\nAdditional instructions: {self.instructions}"
         return text
-
-
-
-class QuestionAnswer(BaseModel):
-    """One visual question and the VQA model's answer."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    question: str
-    answer: str
-
-
-class ImageEvidence(BaseModel):
-    """What is known about one image. Every string here may come from the image itself (text in the
-    picture, a caption that quotes it), so the judge treats all of it as data, never as instructions.
-
-    ``qa`` accepts ``QuestionAnswer`` objects, ``(question, answer)`` pairs, dicts, or a mapping
-    ``{question: answer}``.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    caption: str = ""
-    qa: tuple[QuestionAnswer, ...] = ()
-    text: str | None = Field(None, description="Text extracted from the image (OCR), if any.")
-    labels: tuple[str, ...] = Field((), description="Labels from a fast image labeler, if any.")
-
-    @field_validator("qa", mode="before")
-    @classmethod
-    def _pairs(cls, value: Any) -> Any:
-        if value is None:
-            return ()
-        if isinstance(value, dict):
-            value = list(value.items())
-        if isinstance(value, (list, tuple)):
-            return [{"question": v[0], "answer": v[1]} if isinstance(v, (list, tuple)) and len(v) == 2 else v
-                    for v in value]
-        return value
-
-    @field_validator("labels", mode="before")
-    @classmethod
-    def _labels(cls, value: Any) -> Any:
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            return (value,)
-        return value
-
-    def as_data(self) -> dict[str, Any]:
-        """The evidence as a plain JSON-able dict (what the judge is shown)."""
-        data: dict[str, Any] = {"caption": self.caption,
-                                "questions_and_answers": [{"question": p.question, "answer": p.answer}
-                                                          for p in self.qa]}
-        if self.text:
-            data["text_in_image"] = self.text
-        if self.labels:
-            data["labels"] = list(self.labels)
-        return data

@@ -29,10 +29,11 @@ from pydantic import Field
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.config import StrictModel
 from modchain.core.errors import BackendError, ConfigurationError, InputError
+from modchain.core.protocols import Detector, Segmenter
+from modchain.core.regions import Detection, Segment, VisualPrompt
 from modchain.visual.errors import EmptyQueryError, VisualStageError
 from modchain.visual.image_store import ImageStore
 from modchain.visual.results import ImageChainResult, StageTiming, segment_to_dict
-from modchain.visual.types import Detection, Detector, Segment, Segmenter, VisualPrompt
 
 logger = logging.getLogger("modchain.visual")
 

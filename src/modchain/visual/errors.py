@@ -6,8 +6,7 @@ or pixels.
 
 from __future__ import annotations
 
-from modchain.core.errors import BackendError, InputError
-from modchain.vision.errors import ImageInputError
+from modchain.core.errors import BackendError, ImageInputError, InputError
 
 
 class UnknownImageError(ImageInputError, KeyError):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modchain.core.errors import InputError
-from modchain.visual.masks import EncodedMask, decode_mask
+from modchain.core.masks import EncodedMask, decode_mask
 from modchain.visual.results import normalize_label
 
 if TYPE_CHECKING:

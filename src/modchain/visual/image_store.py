@@ -30,7 +30,7 @@ from modchain.visual.errors import UnknownImageError
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-    from modchain.visual.types import Segmenter
+    from modchain.core.protocols import Segmenter
 
 #: File name endings a folder or S3 prefix is scanned for.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -253,7 +253,7 @@ class ImageStore:
 
     def load(self, source: Any) -> PILImage.Image:
         """Load any image source with this store's S3 access and ``load_options`` (not stored, not cached)."""
-        from modchain.vision.image_input import DEFAULT_MAX_BYTES, load_image
+        from modchain.core.images import DEFAULT_MAX_BYTES, load_image
 
         if isinstance(source, S3Object):  # fetch by the exact key; the bytes are then checked and decoded
             if self.fetch_s3 is None and self.s3_client is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modchain.core.errors import InputError
-from modchain.visual.masks import decode_mask
+from modchain.core.masks import decode_mask
 from modchain.visual.results import ImageChainResult
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def overlay(image: Any, result: ImageChainResult, *, alpha: float = 0.45, boxes:
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from modchain.vision.image_input import load_image
+    from modchain.core.images import load_image
 
     picture = load_image(image)
     if picture.size != tuple(result.image_size):

@@ -31,7 +31,7 @@ def windows(text: str) -> list[str] | None:
     # a character is at most 4 UTF-8 bytes: short texts need no encoding to know they fit
     if len(text) <= WINDOW_BYTES // 4 or len(text.encode("utf-8")) <= WINDOW_BYTES:
         return None
-    from modchain.text.splitting import overlapping_windows  # stdlib-only helper shared with the AWS backends
+    from modchain.core.text_splitting import overlapping_windows  # stdlib-only, shared with the AWS backends
 
     return [text[start:end] for start, end in overlapping_windows(text, WINDOW_BYTES, OVERLAP_BYTES)]
 

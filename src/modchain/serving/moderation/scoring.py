@@ -17,11 +17,11 @@ from modchain.core.errors import (
     BackendError,
     BackendThrottledError,
     ConfigurationError,
+    ImageTooLargeError,
     InputError,
 )
 from modchain.serving.moderation.guard import ServiceLimits
 from modchain.serving.moderation.openai_mapping import InputScores, Thresholds, to_openai_result
-from modchain.vision.errors import ImageTooLargeError
 
 logger = logging.getLogger("modchain.serving.moderation")
 
@@ -140,7 +140,7 @@ class OpenAIScorer:
 
     def _decode(self, url: str) -> Any:
         try:
-            from modchain.vision.image_input import decode_image, load_image_bytes
+            from modchain.core.images import decode_image, load_image_bytes
         except ImportError as exc:
             raise ConfigurationError(f"image moderation needs pip install 'modchain[image]' ({exc.name})") from None
 

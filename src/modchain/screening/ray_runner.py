@@ -8,7 +8,8 @@ has GPUs (a share of one when there are more actors than GPUs), none otherwise. 
 the local path, so the report is the same; the parent checkpoints each batch as it streams back.
 
 The files must be readable at the same path on every node (a shared file system) when the cluster has
-more than one. ray is imported here only, lazily.
+more than one. ray is imported here only, lazily. This is a screening runner (it drives the screening
+component's own :class:`ImageScreen`), not a backend, so it lives in the screening package.
 """
 
 from __future__ import annotations
