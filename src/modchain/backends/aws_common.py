@@ -156,12 +156,20 @@ def translate_error(exc: Exception, backend: str, operation: str) -> Exception:
 
 
 class FanOut:
-    """Runs independent requests concurrently, from sync code (a thread pool) or async code (same pool)."""
+    """Runs independent requests concurrently, from sync code (a thread pool) or async code (same pool).
+
+    Pickles without its pool and lock (per process; the pool starts again on first use)."""
 
     def __init__(self, max_concurrency: int) -> None:
         self.max_concurrency = max_concurrency
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"max_concurrency": self.max_concurrency}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["max_concurrency"])  # type: ignore[misc]
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -179,6 +187,21 @@ class FanOut:
         loop = asyncio.get_running_loop()
         executor = self._executor()
         return list(await asyncio.gather(*(loop.run_in_executor(executor, fn, p) for p in payloads)))
+
+
+def refuse_given_client(backend: Any) -> None:
+    """Raise :class:`NotPicklableError` when ``backend`` was built around the caller's own boto3 client.
+
+    Pickling cannot carry a client (sockets, credentials, event hooks), and rebuilding one from its region and
+    endpoint could silently change whose credentials and which retry and timeout settings the copy uses.
+    """
+    if getattr(backend, "_given_client", False):
+        from modchain.backends.base import NotPicklableError
+
+        raise NotPicklableError(
+            f"{type(backend).__name__} was given a boto3 client, which cannot be pickled; build it with "
+            "region_name / profile_name / endpoint_url instead (it then creates its client in each process), "
+            "or build the guard inside the worker")
 
 
 def partition_for_region(region: str) -> str:

@@ -9,12 +9,39 @@ that remote ones can pack and parallelize requests across the messages of a batc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import pickle
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
+
+
+class NotPicklableError(ConfigurationError, pickle.PicklingError):
+    """A backend holds something only this process can use (a boto3 client or model it was *given*).
+
+    Raised by ``pickle`` (and so by pickling a guard that holds the backend) with the reason and the fix:
+    build the backend from its settings instead, and it creates its client or model in each process.
+    """
+
+
+class PerProcessResources:
+    """Pickling for objects whose locks, pools, clients and caches belong to one process.
+
+    ``_PER_PROCESS`` names those attributes and the factory of each one's fresh value (``None``: created again
+    on first use); pickle sends everything else, and the receiving process builds the rest as it needs it.
+    """
+
+    _PER_PROCESS: ClassVar[dict[str, Callable[[], Any] | None]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if name not in self._PER_PROCESS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for name, fresh in self._PER_PROCESS.items():
+            setattr(self, name, fresh() if fresh is not None else None)
 
 
 @dataclass
@@ -25,11 +52,11 @@ class Scored:
     raw: Any = None
 
 
-class TextBackend:
+class TextBackend(PerProcessResources):
     """Base class; override the ``_pii`` / ``_toxicity`` / ``_prompt_safety`` methods a backend supports.
 
     Async variants default to running the sync method in a worker thread, which keeps the event loop free;
-    remote backends override them to fan requests out concurrently.
+    remote backends override them to fan requests out concurrently. Backends pickle (``_PER_PROCESS``).
     """
 
     name: ClassVar[str] = "base"

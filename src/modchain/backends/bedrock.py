@@ -27,7 +27,7 @@ from modchain.backends.aws_responses import guardrail_response
 from modchain.backends.base import Scored, TextBackend
 from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
-from modchain.text.splitting import overlapping_windows
+from modchain.core.text_splitting import overlapping_windows
 
 CONFIDENCE_SCORES = {"NONE": 0.0, "LOW": 0.35, "MEDIUM": 0.65, "HIGH": 0.9}
 CONTENT_LABELS = {"HATE": "HATE_SPEECH", "INSULTS": "INSULT", "SEXUAL": "SEXUAL",
@@ -58,6 +58,8 @@ class BedrockGuardrailsBackend(TextBackend):
     labels = {"toxicity": frozenset(CONTENT_LABELS.values())}
     #: Calls wait on the network, and are thread-safe: a chain overlaps the calls of its filters.
     io_bound = True
+    #: Built again in each process when pickled (a client given by the caller refuses: see __getstate__).
+    _PER_PROCESS = {"_client": None, "_cache": OrderedDict, "_lock": threading.Lock, "_inflight": dict}
 
     def __init__(
         self,
@@ -80,6 +82,7 @@ class BedrockGuardrailsBackend(TextBackend):
         self.guardrail_version = guardrail_version
         self.source = source
         self._client = prepare_client(client) if client is not None else None
+        self._given_client = client is not None
         self._client_args = dict(region_name=region_name, profile_name=profile_name, endpoint_url=endpoint_url,
                                  timeout_s=timeout_s, max_retries=max_retries, max_concurrency=max_concurrency)
         self._fanout = FanOut(concurrency_for(client, max_concurrency))
@@ -97,6 +100,12 @@ class BedrockGuardrailsBackend(TextBackend):
                    profile_name=config.profile_name, endpoint_url=config.endpoint_url,
                    timeout_s=config.timeout_s, max_retries=config.max_retries,
                    max_concurrency=config.max_concurrency)
+
+    def __getstate__(self) -> dict[str, Any]:
+        from modchain.backends.aws_common import refuse_given_client
+
+        refuse_given_client(self)
+        return super().__getstate__()
 
     @property
     def client(self) -> Any:

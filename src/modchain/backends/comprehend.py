@@ -38,7 +38,7 @@ from modchain.backends.base import Scored, TextBackend
 from modchain.core.config import COMPREHEND_PII_LABELS, TOXICITY_LABELS
 from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
-from modchain.text.splitting import overlapping_windows, pack, split_spans, utf8_len
+from modchain.core.text_splitting import overlapping_windows, pack, split_spans, utf8_len
 
 #: Service limits in UTF-8 bytes. The documentation says "100 KB", "1 KB" and "10 KB" without saying whether a
 #: KB is 1,000 or 1,024 bytes; 1,000 is safe under either reading, and costs nothing.
@@ -83,6 +83,9 @@ class ComprehendBackend(TextBackend):
     labels = {"pii": COMPREHEND_PII_LABELS, "toxicity": frozenset(TOXICITY_LABELS)}
     #: Calls wait on the network, and are thread-safe: a chain overlaps the calls of its filters.
     io_bound = True
+    #: Built again in each process when pickled (a client given by the caller refuses: see __getstate__).
+    _PER_PROCESS = {"_client": None, "_client_lock": threading.Lock, "_inflight": dict,
+                    "_inflight_lock": threading.Lock}
 
     def __init__(
         self,
@@ -104,6 +107,7 @@ class ComprehendBackend(TextBackend):
         self.prompt_safety_endpoint_arn = prompt_safety_endpoint_arn
         self.pii_max_bytes = pii_max_bytes
         self._client = prepare_client(client) if client is not None else None
+        self._given_client = client is not None
         self._fanout = FanOut(concurrency_for(client, max_concurrency))
         self._arn: str | None = None
         self._client_lock = threading.Lock()
@@ -117,6 +121,12 @@ class ComprehendBackend(TextBackend):
                    timeout_s=config.timeout_s, max_retries=config.max_retries,
                    max_concurrency=config.max_concurrency,
                    prompt_safety_endpoint_arn=config.prompt_safety_endpoint_arn)
+
+    def __getstate__(self) -> dict[str, Any]:
+        from modchain.backends.aws_common import refuse_given_client
+
+        refuse_given_client(self)
+        return super().__getstate__()
 
     @property
     def client(self) -> Any:

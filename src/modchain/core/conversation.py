@@ -54,6 +54,14 @@ class ViolationCounter(ModerationCallbackHandler):
         self._counts: dict[str | None, Counter[str]] = {}
         self._lock = threading.Lock()
 
+    # A lock does not pickle (a guard holding this counter is sent to a worker): the counts do, with a new lock.
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            return {"steps": self.steps, "counts": {user: Counter(c) for user, c in self._counts.items()}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.steps, self._counts, self._lock = state["steps"], state["counts"], threading.Lock()
+
     def handles(self, step: str) -> bool:
         return step in self.steps
 
@@ -169,6 +177,17 @@ class ConversationStore:
         self.counter = counter if counter is not None else ViolationCounter()
         self.max_conversations = max_conversations
         self._owners: OrderedDict[str, str | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # Pickles whole (owners, vault scopes, counts) with a new lock: a conversation is never silently dropped.
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            return {"vault": self.vault, "counter": self.counter, "max_conversations": self.max_conversations,
+                    "owners": OrderedDict(self._owners)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.vault, self.counter = state["vault"], state["counter"]
+        self.max_conversations, self._owners = state["max_conversations"], state["owners"]
         self._lock = threading.Lock()
 
     def scope(self, conversation_id: str, unique_id: str | None = None) -> ConversationScope:

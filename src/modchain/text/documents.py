@@ -25,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.documents import Document
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from pydantic import ConfigDict, PrivateAttr
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.config import ModerationConfig, PiiConfig, ToxicityConfig
@@ -39,11 +41,21 @@ from modchain.text.document_cues import sentence_spans, window_spans
 from modchain.text.document_injection_scoring import DocumentState, InjectionScorer, failed
 from modchain.text.documents_report import DocumentGuardConfig, DocumentReport, DocumentVerdict
 from modchain.text.restore import SCOPE_KEYS
+from modchain.text.runnable_state import PerProcessState
 
 REMOVED_NOTICE = "[removed by moderation]"
 
 
-class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
+@dataclass
+class _Scorers:
+    """What a :class:`DocumentGuard` builds from its config to score documents (per process)."""
+
+    injection: InjectionScorer
+    toxicity: ModerationChain
+    pii: ModerationChain
+
+
+class DocumentGuard(PerProcessState, RunnableSerializable[Sequence[Document], list[Document]]):
     """A Runnable from a list of LangChain ``Document`` to the moderated list (same order, metadata kept).
 
     Args:
@@ -53,7 +65,25 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
         callbacks: handlers; ``on_after_documents`` receives one beacon per document list.
         unique_id: the user passed to callbacks (per call: ``configurable.unique_id``).
         vault: where ``pii="anonymize"`` keeps placeholders (share it with the prompt guard's restorer).
+
+    Pickles and deep-copies like :class:`ModerationChain`: its scoring chains and models are built on first
+    use in each process (see :mod:`modchain.text.runnable_state`).
     """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)  # schema built on first use, not at import
+
+    config: DocumentGuardConfig
+    backend: Any = None
+    backends: dict[str, Any] | None = None
+    callbacks: Sequence[Any] = ()
+    unique_id: Any = None
+    vault: AnonymizationVault
+
+    _parts: _Scorers | None = PrivateAttr(default=None)
+    _dispatcher: CallbackDispatcher | None = PrivateAttr(default=None)
+
+    _PER_PROCESS = {"_parts": None, "_dispatcher": None}
+    _SHARED_ON_COPY = ("vault", "callbacks", "backend", "backends")
 
     def __init__(self, config: DocumentGuardConfig | dict[str, Any] | None = None, *, backend: Any = None,
                  backends: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
@@ -65,24 +95,50 @@ class DocumentGuard(Runnable[Sequence[Document], list[Document]]):
             config = DocumentGuardConfig.from_dict(config)
         elif not isinstance(config, DocumentGuardConfig):
             raise ConfigurationError(f"config must be a DocumentGuardConfig or dict, not {type(config).__name__}")
-        self.config = config
-        self.unique_id = unique_id
         # Not `vault or ...`: an empty vault has len 0 and is falsy, and a shared one must still be used.
-        self.vault = vault if vault is not None else AnonymizationVault()
-        self.dispatcher = CallbackDispatcher(callbacks)
-        self.name = name or "DocumentGuard"
+        super().__init__(config=config, backend=backend, backends=backends, callbacks=tuple(callbacks),
+                         unique_id=unique_id, vault=vault if vault is not None else AnonymizationVault(),
+                         name=name or "DocumentGuard")
+        self._scorers()  # built now, so a config that cannot work fails here, not at the first call
 
-        def chain(filters: list[Any]) -> ModerationChain:
-            return ModerationChain(ModerationConfig(filters=filters, backend=config.backend,
-                                                    fail_open=config.fail_open),
-                                   backend=backend, backends=backends, vault=self.vault, unique_id=unique_id)
+    @property
+    def dispatcher(self) -> CallbackDispatcher:
+        if self._dispatcher is None:
+            self._dispatcher = CallbackDispatcher(self.callbacks)
+        return self._dispatcher
 
-        self._injection = InjectionScorer(config, backend, backends, chain)
-        # Detection-only chains with threshold 0: every score comes back, the guard decides.
-        self._toxicity = chain([ToxicityConfig(threshold=0.0, action="detect", labels=config.toxicity_labels)])
-        pii_action = {"redact": "redact", "anonymize": "anonymize"}.get(config.pii, "detect")
-        self._pii = chain([PiiConfig(labels=config.pii_labels, threshold=config.pii_threshold, action=pii_action,
-                                     mask_character=config.mask_character)])
+    def _scorers(self) -> _Scorers:
+        """The chains (and injection models) that score documents: built once per process, on first use."""
+        if self._parts is None:
+            config, backend, backends = self.config, self.backend, self.backends
+
+            def chain(filters: list[Any]) -> ModerationChain:
+                return ModerationChain(ModerationConfig(filters=filters, backend=config.backend,
+                                                        fail_open=config.fail_open),
+                                       backend=backend, backends=backends, vault=self.vault,
+                                       unique_id=self.unique_id)
+
+            pii_action = {"redact": "redact", "anonymize": "anonymize"}.get(config.pii, "detect")
+            self._parts = _Scorers(
+                injection=InjectionScorer(config, backend, backends, chain),
+                # Detection-only chains with threshold 0: every score comes back, the guard decides.
+                toxicity=chain([ToxicityConfig(threshold=0.0, action="detect", labels=config.toxicity_labels)]),
+                pii=chain([PiiConfig(labels=config.pii_labels, threshold=config.pii_threshold, action=pii_action,
+                                     mask_character=config.mask_character)]),
+            )
+        return self._parts
+
+    @property
+    def _injection(self) -> InjectionScorer:
+        return self._scorers().injection
+
+    @property
+    def _toxicity(self) -> ModerationChain:
+        return self._scorers().toxicity
+
+    @property
+    def _pii(self) -> ModerationChain:
+        return self._scorers().pii
 
     def _score_toxicity(self, docs: list[DocumentState], run_config: RunnableConfig | None) -> None:
         units: list[tuple[DocumentState, int, int]] = []

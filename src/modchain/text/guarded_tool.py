@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import pickle
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
@@ -101,6 +102,11 @@ class GuardedTool(BaseTool):
             return await asyncio.to_thread(self._finish, response, config, call_id)
         raise await asyncio.to_thread(self._moderated_error, failure, config)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as "this tool, guarded by this guard" and wrapped again on arrival: the argument schema
+        # ``@tool`` infers is a class made at run time, which pickle cannot name (a deep copy needs none of this).
+        return (_rewrap, (_portable(self.wrapped), self.output_guard))
+
     def _finish(self, response: Any, config: RunnableConfig | None, call_id: str | None) -> Any:
         """The wrapped tool's response, moderated, in the shape BaseTool.run expects from ``_run``."""
         pair = self.response_format == "content_and_artifact"
@@ -136,6 +142,45 @@ class GuardedTool(BaseTool):
             moderated = ToolException()
         moderated.args = args
         return moderated
+
+
+def _rewrap(tool: Any, output_guard: Any) -> GuardedTool:
+    if isinstance(tool, _InferredTool):
+        tool = tool.build()
+    return GuardedTool.around(tool, output_guard)
+
+
+class _InferredTool:
+    """A ``StructuredTool`` whose argument schema was inferred from its function: pickled as the function
+    (which must be importable) and its settings, and built again with the same inference."""
+
+    def __init__(self, tool: Any) -> None:
+        self.func, self.coroutine = tool.func, tool.coroutine
+        self.fields = {name: getattr(tool, name) for name in type(tool).model_fields
+                       if name not in ("func", "coroutine", "args_schema")}
+
+    def build(self) -> BaseTool:
+        from langchain_core.tools import StructuredTool  # loaded only when a guarded tool is unpickled
+
+        fields = dict(self.fields)
+        tool = StructuredTool.from_function(func=self.func, coroutine=self.coroutine, name=fields.pop("name"),
+                                            description=fields.pop("description"),
+                                            return_direct=fields.pop("return_direct"),
+                                            response_format=fields.pop("response_format"))
+        return tool.model_copy(update=fields)
+
+
+def _portable(tool: BaseTool) -> Any:
+    """``tool`` itself when it pickles by reference; a recipe for a ``StructuredTool`` with an inferred schema."""
+    from langchain_core.tools import StructuredTool  # not at import time: only pickling needs it
+
+    schema = getattr(tool, "args_schema", None)
+    if isinstance(tool, StructuredTool) and isinstance(schema, type):
+        try:
+            pickle.dumps(schema)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return _InferredTool(tool)
+    return tool
 
 
 #: Private key _to_args_and_kwargs uses to hand the tool call id to _run (BaseTool.run keeps it to itself).

@@ -30,11 +30,13 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import ensure_config, get_callback_manager_for_config
+from pydantic import ConfigDict, PrivateAttr
 
 from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.errors import ConfigurationError
+from modchain.text.runnable_state import PerProcessState
 from modchain.text.stream_checks import StreamRun, WindowChecker
 from modchain.text.stream_chunks import ChunkText, join_chunks, split_chunk
 from modchain.text.stream_violations import (
@@ -73,7 +75,7 @@ def _cpu_only(guard: Any) -> bool:
         return False
 
 
-class StreamGuard(Runnable[Any, Any]):
+class StreamGuard(PerProcessState, RunnableSerializable[Any, Any]):
     """Moderates a stream of ``str`` or message chunks, handing on each chunk as the type it came in.
 
     Args:
@@ -85,6 +87,23 @@ class StreamGuard(Runnable[Any, Any]):
         config: a :class:`StreamConfig` or dict; ``mode``, ``window_chars``, ``overlap_chars`` override it.
         callbacks: handlers for ``on_after_stream`` (default: the guard's own handlers).
     """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)  # schema built on first use, not at import
+
+    runnable: Any = None
+    guard: Any = None
+    config: StreamConfig
+    mode: str | None = None
+    window_chars: int | None = None
+    overlap_chars: int | None = None
+    callbacks: Sequence[Any] | None = None
+
+    _checker: WindowChecker | None = PrivateAttr(default=None)
+    _chunks: ChunkText | None = PrivateAttr(default=None)
+    _inline: bool | None = PrivateAttr(default=None)  # decided on first use: building a backend may fail there
+
+    _PER_PROCESS = {"_checker": None, "_chunks": None, "_inline": None}
+    _SHARED_ON_COPY = ("callbacks", "runnable")
 
     def __init__(
         self,
@@ -103,20 +122,31 @@ class StreamGuard(Runnable[Any, Any]):
         settings = config.model_dump() if isinstance(config, StreamConfig) else dict(config or {})
         overrides = {"mode": mode, "window_chars": window_chars, "overlap_chars": overlap_chars}
         settings.update({k: v for k, v in overrides.items() if v is not None})
-        self.config = StreamConfig.from_dict(settings)
-        self.guard = guard if guard is not None else ModerationChain()
-        if not (callable(getattr(self.guard, "moderate", None)) and callable(getattr(self.guard, "amoderate", None))):
+        guard = guard if guard is not None else ModerationChain()
+        if not (callable(getattr(guard, "moderate", None)) and callable(getattr(guard, "amoderate", None))):
             raise ConfigurationError("guard must be a ModerationChain (something with moderate and amoderate)")
-        if any(getattr(f, "action", None) == "anonymize" for f in getattr(self.guard.config, "filters", ())):
+        if any(getattr(f, "action", None) == "anonymize" for f in getattr(guard.config, "filters", ())):
             raise ConfigurationError("a stream cannot be anonymized (placeholders change lengths mid-stream); "
                                      "give the StreamGuard a chain whose PII filters redact")
-        self.runnable = runnable
-        dispatcher = getattr(self.guard, "dispatcher", None)
-        handlers = callbacks if callbacks is not None else getattr(dispatcher, "handlers", ())
-        self.checker = WindowChecker(self.guard, self.config, CallbackDispatcher(handlers))
-        self.chunks = ChunkText(self.config.reasoning)
-        self.name = name or "StreamGuard"
-        self._inline: bool | None = None  # decided on first use: building a backend may fail, and fails there
+        super().__init__(runnable=runnable, guard=guard, config=StreamConfig.from_dict(settings), mode=mode,
+                         window_chars=window_chars, overlap_chars=overlap_chars,
+                         callbacks=None if callbacks is None else tuple(callbacks), name=name or "StreamGuard")
+
+    @property
+    def checker(self) -> WindowChecker:
+        """Checks one window with the guard (built once per process, on first use)."""
+        if self._checker is None:
+            dispatcher = getattr(self.guard, "dispatcher", None)
+            handlers = self.callbacks if self.callbacks is not None else getattr(dispatcher, "handlers", ())
+            self._checker = WindowChecker(self.guard, self.config, CallbackDispatcher(handlers))
+        return self._checker
+
+    @property
+    def chunks(self) -> ChunkText:
+        """Reads and rewrites the text of a chunk (per the reasoning policy)."""
+        if self._chunks is None:
+            self._chunks = ChunkText(self.config.reasoning)
+        return self._chunks
 
     def _checks_inline(self) -> bool:
         """Whether windows are checked in the stream's thread: every filter on the offline fast tier."""

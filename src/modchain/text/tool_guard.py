@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, ToolMessage
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.tools import BaseTool
-from pydantic import Field
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.config import BackendConfig, StrictModel
@@ -37,6 +37,7 @@ from modchain.text.chain import config_value
 from modchain.text.documents import DocumentGuard
 from modchain.text.documents_report import DocumentGuardConfig, DocumentVerdict
 from modchain.text.guarded_tool import GuardedTool
+from modchain.text.runnable_state import PerProcessState
 
 _TO_DOCUMENT_ACTION = {"block": "drop"}
 #: Content blocks that carry media, not text: passed on as they are. Every other block is moderated.
@@ -93,26 +94,57 @@ def _rebuild(message: str, verdict: DocumentVerdict | None, tool: str) -> ToolOu
     return ToolOutputViolation(message, verdict=verdict, tool=tool)
 
 
-class ToolOutputGuard(Runnable[Any, Any]):
-    """Moderates tool outputs: strings, ``ToolMessage`` objects, lists of messages, or LangGraph state."""
+class ToolOutputGuard(PerProcessState, RunnableSerializable[Any, Any]):
+    """Moderates tool outputs: strings, ``ToolMessage`` objects, lists of messages, or LangGraph state.
+
+    Pickles and deep-copies like :class:`~modchain.text.chain.ModerationChain` (its document guard and
+    backends are built again per process; see :mod:`modchain.text.runnable_state`).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)  # schema built on first use, not at import
+
+    config: ToolGuardConfig
+    backend: Any = None
+    backends: dict[str, Any] | None = None
+    callbacks: Sequence[Any] = ()
+    unique_id: Any = None
+    vault: AnonymizationVault
+    messages_key: str = "messages"
+
+    _documents: DocumentGuard | None = PrivateAttr(default=None)
+    _dispatcher: CallbackDispatcher | None = PrivateAttr(default=None)
+
+    _PER_PROCESS = {"_documents": None, "_dispatcher": None}
+    _SHARED_ON_COPY = ("vault", "callbacks", "backend", "backends")
 
     def __init__(self, config: ToolGuardConfig | dict[str, Any] | None = None, *, backend: Any = None,
                  backends: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
                  unique_id: str | None = None, vault: AnonymizationVault | None = None,
-                 messages_key: str = "messages") -> None:
+                 messages_key: str = "messages", name: str | None = None) -> None:
         if config is None:
             config = ToolGuardConfig()
         elif isinstance(config, dict):
             config = ToolGuardConfig.from_dict(config)
         elif not isinstance(config, ToolGuardConfig):
             raise ConfigurationError(f"config must be a ToolGuardConfig or dict, not {type(config).__name__}")
-        self.config = config
-        self.unique_id = unique_id
-        self.messages_key = messages_key
-        self.documents = DocumentGuard(config.document_config(), backend=backend, backends=backends,
-                                       unique_id=unique_id, vault=vault)
-        self.vault = self.documents.vault
-        self.dispatcher = CallbackDispatcher(callbacks)
+        super().__init__(config=config, backend=backend, backends=backends, callbacks=tuple(callbacks),
+                         unique_id=unique_id, vault=vault if vault is not None else AnonymizationVault(),
+                         messages_key=messages_key, name=name)
+        self.documents  # noqa: B018 - built now, so a config that cannot work fails here
+
+    @property
+    def documents(self) -> DocumentGuard:
+        """The document guard that scores each output (built once per process, on first use)."""
+        if self._documents is None:
+            self._documents = DocumentGuard(self.config.document_config(), backend=self.backend,
+                                            backends=self.backends, unique_id=self.unique_id, vault=self.vault)
+        return self._documents
+
+    @property
+    def dispatcher(self) -> CallbackDispatcher:
+        if self._dispatcher is None:
+            self._dispatcher = CallbackDispatcher(self.callbacks)
+        return self._dispatcher
 
     # -- one output ------------------------------------------------------------------------------------
 

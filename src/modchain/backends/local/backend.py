@@ -118,6 +118,9 @@ class LocalBackend(TextBackend):
     labels = {"pii": frozenset(SUPPORTED_PII_LABELS), "toxicity": frozenset(TOXICITY_LABELS)}
     #: Runs a PII filter's custom ``recognizers`` (other backends cannot: the chain refuses such a filter on them).
     runs_custom_recognizers = True
+    #: Per process when pickled: caches start empty, and an encoder this backend loaded is loaded again there
+    #: (one given to it travels as it is, and must pickle itself).
+    _PER_PROCESS = {"_cache": OrderedDict, "_cache_lock": threading.Lock, "_findings": dict}
 
     def __init__(self, tier: str = "fast", *, encoder_path: str | None = None, device: str | None = None,
                  encoder: Any = None) -> None:
@@ -130,6 +133,7 @@ class LocalBackend(TextBackend):
         self.tier = tier
         self.name = "local" if tier == "fast" else f"local:{tier}"
         self._encoder = encoder
+        self._given_encoder = encoder is not None
         self._encoder_path, self._device = encoder_path, device
         self._cache: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -231,6 +235,12 @@ class LocalBackend(TextBackend):
                 while len(self._cache) > _CACHE_SIZE:
                     self._cache.popitem(last=False)
         return [found[t] for t in texts]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        if not state.get("_given_encoder", True):
+            state["_encoder"] = None  # loaded from encoder_path / device: loaded again in the new process
+        return state
 
     def _scorer(self) -> Any:
         if self._encoder is None:

@@ -42,6 +42,10 @@ def encoder_available() -> bool:
     return all((MODEL_DIR / name).is_file() for name in _FILES)
 
 
+def _reload(path: str | None, device: str, threads: int | None) -> EncoderScorer:
+    return EncoderScorer.load(path, device=device, threads=threads)
+
+
 def _sigmoid(z: float) -> float:
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
@@ -94,7 +98,19 @@ class EncoderScorer:
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tok.no_padding()  # padding is done per chunk of windows, to the longest in it
         tok.enable_truncation(max_length=int(spec["max_len"]), stride=int(spec.get("stride", 32)))
-        return cls(session, tok, spec)
+        scorer = cls(session, tok, spec)
+        scorer._loaded_from = (None if path is None else str(path), device, threads)
+        return scorer
+
+    #: ``(path, device, threads)`` when built by :meth:`load`: what pickling sends instead of the session.
+    _loaded_from: tuple[str | None, str, int | None] | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # An onnxruntime session and a tokenizer belong to one process: a loaded scorer pickles as its load
+        # arguments and loads again where it is unpickled (once per process via the local backend's cache).
+        if self._loaded_from is None:
+            raise TypeError("an EncoderScorer built from a session object cannot be pickled; use EncoderScorer.load")
+        return (_reload, self._loaded_from)
 
     # ------------------------------------------------------------------ windows and raw logits
     def token_windows(self, text: str) -> list[tuple[list[int], list[int]]]:
