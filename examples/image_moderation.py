@@ -22,7 +22,7 @@ IMAGES = sorted((Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "i
 # 1. Fast offline labels only (NudeNet): what most uploads need.
 labels_only = ImageModerationChain(labeler=NudeNetLabeler())
 for path in IMAGES:
-    result = labels_only.invoke(str(path))
+    result = labels_only.moderate(str(path))  # the full result; invoke() pipes the image on
     print(f"{path.name:<24} nudenet: {'FLAGGED ' + str(result.category) if result.flagged else 'clear'}")
 
 # 2. The full pipeline: checklist + caption from BLIP-2, then a policy verdict from an LLM.
@@ -31,7 +31,7 @@ judge = LlmVerdict(FakeListChatModel(responses=[
     '{"flag": false, "category": null, "reason": "an everyday scene"}',
 ]))
 chain = ImageModerationChain(labeler=NudeNetLabeler(), vqa=vqa, judge=judge)
-result = chain.invoke(str(IMAGES[0]))
+result = chain.moderate(str(IMAGES[0]))
 print(f"\n{IMAGES[0].name}: flagged={result.flagged} decided_by={result.decided_by} reason={result.reason!r}")
 print(f"checklist answered with {vqa.images_encoded} image encoding(s) for {len(chain.checklist)} questions + caption")
 print("timings (ms):", {k: round(v, 1) for k, v in result.timings_ms.items()})

@@ -24,7 +24,8 @@ def guard() -> PromptGuard:
 
 
 def test_benign_prompt_passes(guard):
-    check = guard.invoke(BENIGN)
+    assert guard.invoke(BENIGN) == BENIGN  # invoke pipes the prompt on; moderate returns the check
+    check = guard.moderate(BENIGN)
     assert isinstance(check, PromptCheck)
     assert check.allowed and not check.flagged and check.warnings == ()
     assert {"denylist", "text:0:toxicity", "text:1:prompt_safety"} <= set(check.timings_ms)
@@ -46,8 +47,9 @@ def test_denylist_evasion_is_rejected_without_leaking_the_prompt(guard):
 
 @pytest.mark.parametrize(("prompt", "label"), [(TOXIC, "toxicity"), (JAILBREAK, "prompt_safety")])
 def test_classifiers_reject(guard, prompt, label):
-    check = guard.check(prompt)  # check never raises for a finding
+    check = guard.moderate(prompt)  # moderate never raises for a finding
     assert not check.allowed
+    assert guard.check(prompt).findings == check.findings  # check: moderate's old name, kept
     assert any(f.filter == label for f in check.findings)
     with pytest.raises(PromptRejected):
         guard.invoke(prompt)
@@ -55,12 +57,13 @@ def test_classifiers_reject(guard, prompt, label):
 
 def test_warn_mode_lets_the_prompt_through_with_warnings():
     guard = PromptGuard({"action": "warn"})
-    check = guard.invoke(TOXIC)
+    assert guard.invoke(TOXIC) == TOXIC
+    check = guard.moderate(TOXIC)
     assert check.allowed and check.flagged and check.action == "warn"
     assert len(check.warnings) == 1 and "toxicity:" in check.warnings[0]
     assert "moron" not in check.warnings[0]
     # in warn mode every check runs, the denylist included
-    both = guard.invoke("you stupid moron, draw a nude")
+    both = guard.moderate("you stupid moron, draw a nude")
     assert {f.filter for f in both.findings} >= {"denylist", "toxicity"}
 
 
@@ -81,8 +84,11 @@ def test_config_errors():
 
 
 def test_inputs(guard):
-    assert guard.invoke({"prompt": BENIGN}).allowed
-    assert guard.invoke(PromptTemplate.from_template("a {thing} at dawn").invoke({"thing": "lighthouse"})).allowed
+    request = {"prompt": BENIGN, "negative_prompt": "blurry", "seed": 3}
+    assert guard.invoke(request) == request  # the whole request goes on, so a generator gets its seed
+    prompt_value = PromptTemplate.from_template("a {thing} at dawn").invoke({"thing": "lighthouse"})
+    assert guard.invoke(prompt_value) is prompt_value
+    assert guard.moderate(prompt_value).allowed
     with pytest.raises(InputError):
         guard.invoke(42)
     with pytest.raises(InputError):
@@ -90,10 +96,12 @@ def test_inputs(guard):
 
 
 def test_composes_and_batches(guard):
-    chain = guard | RunnableLambda(lambda check: check.prompt.upper())
+    chain = guard | RunnableLambda(lambda prompt: prompt.upper())
     assert chain.invoke(BENIGN) == BENIGN.upper()
     results = guard.batch([BENIGN, EVASION], return_exceptions=True)
-    assert isinstance(results[0], PromptCheck) and isinstance(results[1], PromptRejected)
+    assert results[0] == BENIGN and isinstance(results[1], PromptRejected)
+    assert asyncio.run(guard.ainvoke(BENIGN)) == BENIGN
+    assert asyncio.run(guard.amoderate(BENIGN)).allowed and asyncio.run(guard.acheck(BENIGN)).allowed
 
 
 def test_async_path_and_callbacks_sync_and_async():

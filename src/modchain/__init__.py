@@ -1,6 +1,9 @@
 """modchain: composable content moderation for generative-AI applications.
 
 ``import modchain`` is light: no boto3, torch or transformers until a backend that needs them is used.
+Every area is reachable from here (``modchain.__all__``): text moderation, streaming, documents and tools,
+image moderation, the visual chain, generation, screening, evaluation and serving. Names outside the text
+core load on first use (PEP 562), so importing the package costs only what the text chain needs.
 """
 
 from modchain.core.callbacks import ModerationCallbackHandler
@@ -22,11 +25,13 @@ from modchain.core.errors import (
     ModchainError,
     ModerationViolation,
     PiiViolation,
+    PromptRejectedViolation,
     PromptSafetyViolation,
     ToxicityViolation,
+    UnsafeGenerationViolation,
 )
 from modchain.core.registry import create_backend, register_backend
-from modchain.core.results import FilterResult, Finding, ModerationResult
+from modchain.core.results import FilterResult, Finding, ModerationResult, Outcome
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import ModerationChain
 from modchain.text.documents import DocumentGuard
@@ -50,12 +55,29 @@ from modchain.text.tool_guard import (
 
 __version__ = "0.1.0"
 
-#: Exported names whose modules import heavy optional libraries: loaded on first access (PEP 562).
-_LAZY = {"ModerationMiddleware": "modchain.text.agent_middleware"}
+
+def _from(module: str, *names: str) -> dict[str, str]:
+    return dict.fromkeys(names, module)
+
+
+#: Exported names loaded on first access (PEP 562): the middleware imports langchain (and through it
+#: langgraph); the image, visual, generation, screening, eval and serving areas add modules that a text-only
+#: service never needs, so ``import modchain`` stays as fast as the text chain alone.
+_LAZY: dict[str, str] = {
+    "ModerationMiddleware": "modchain.text.agent_middleware",
+    **_from("modchain.vision", "Cascade", "ImageEvidence", "ImageFinding", "ImageModerationChain",
+            "ImageModerationResult", "LlmVerdict", "ModerationPolicy", "UnsafeImageViolation"),
+    **_from("modchain.visual", "Detection", "ImageChain", "ImageChainConfig", "ImageChainResult", "ImageStore",
+            "RedactionResult", "Redactor", "Segment", "VisualPrompt", "redact"),
+    **_from("modchain.generation", "BlurConfig", "Denylist", "GenerationResult", "PromptCheck", "PromptGuard",
+            "PromptGuardConfig", "SafeGenerationConfig", "SafeImageGenerator"),
+    **_from("modchain.screening", "DatasetScreener", "ItemResult", "ScreeningConfig", "ScreeningReport"),
+    **_from("modchain.eval.runner", "evaluate"),
+    **_from("modchain.serving", "LocalEndpoint"),
+}
 
 
 def __getattr__(name: str) -> object:
-    # `import modchain` must not import langchain (and through it langgraph): only the middleware needs it.
     if name in _LAZY:
         import importlib
 
@@ -64,7 +86,13 @@ def __getattr__(name: str) -> object:
         return value
     raise AttributeError(f"module 'modchain' has no attribute {name!r}")
 
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
+    # text moderation and the shared model (core)
     "AnonymizationVault",
     "BackendConfig",
     "BackendError",
@@ -74,9 +102,6 @@ __all__ = [
     "ConfigurationError",
     "ConversationScope",
     "ConversationStore",
-    "DocumentGuard",
-    "DocumentGuardConfig",
-    "DocumentReport",
     "FilterResult",
     "Finding",
     "InputError",
@@ -87,25 +112,70 @@ __all__ = [
     "ModerationMiddleware",
     "ModerationResult",
     "ModerationViolation",
+    "Outcome",
     "PiiConfig",
     "PiiViolation",
     "PromptSafetyConfig",
     "PromptSafetyViolation",
     "RestorePii",
+    "ToxicityConfig",
+    "ToxicityViolation",
+    "ViolationCounter",
+    "create_backend",
+    "register_backend",
+    # documents (RAG) and tools (agents)
+    "DocumentGuard",
+    "DocumentGuardConfig",
+    "DocumentReport",
+    "ToolGuardConfig",
+    "ToolOutputGuard",
+    "ToolOutputViolation",
+    "guard_tool",
+    "guard_tools",
+    # streaming
     "StreamConfig",
     "StreamGuard",
     "StreamPiiViolation",
     "StreamPromptSafetyViolation",
     "StreamToxicityViolation",
     "StreamViolation",
-    "ToolGuardConfig",
-    "ToolOutputGuard",
-    "ToolOutputViolation",
-    "ToxicityConfig",
-    "ToxicityViolation",
-    "ViolationCounter",
-    "create_backend",
-    "guard_tool",
-    "guard_tools",
-    "register_backend",
+    # image moderation
+    "Cascade",
+    "ImageEvidence",
+    "ImageFinding",
+    "ImageModerationChain",
+    "ImageModerationResult",
+    "LlmVerdict",
+    "ModerationPolicy",
+    "UnsafeImageViolation",
+    # the visual chain (text -> boxes -> masks) and redaction
+    "Detection",
+    "ImageChain",
+    "ImageChainConfig",
+    "ImageChainResult",
+    "ImageStore",
+    "RedactionResult",
+    "Redactor",
+    "Segment",
+    "VisualPrompt",
+    "redact",
+    # safe image generation
+    "BlurConfig",
+    "Denylist",
+    "GenerationResult",
+    "PromptCheck",
+    "PromptGuard",
+    "PromptGuardConfig",
+    "SafeGenerationConfig",
+    "SafeImageGenerator",
+    "PromptRejectedViolation",
+    "UnsafeGenerationViolation",
+    # dataset screening
+    "DatasetScreener",
+    "ItemResult",
+    "ScreeningConfig",
+    "ScreeningReport",
+    # evaluation and serving
+    "evaluate",
+    "LocalEndpoint",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Finding(BaseModel):
@@ -51,29 +51,69 @@ class FilterResult(BaseModel):
     elapsed_ms: float = 0.0
 
 
-class ModerationResult(BaseModel):
-    """The outcome of moderating one input."""
+class Outcome(BaseModel):
+    """What every component's result has: the decision, what was found, what failed, how long it took.
+
+    Every result extends this (the text chain's :class:`ModerationResult`, the image chain's, the document
+    guard's, the prompt guard's, generation, the visual chain, screening), so code that only needs the
+    decision reads ``outcome.allowed`` / ``outcome.findings`` whatever produced it.
+
+    ``allowed`` means the input (or output) goes on, possibly sanitized (redacted, blurred, documents
+    dropped from a list); ``False`` is what ``invoke`` turns into a ``*Violation``. A result whose component
+    already kept these facts in fields of its own *derives* the base fields from them and leaves them out of
+    ``model_dump`` (``Field(exclude=True)``), so its serialized form stays what it was.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    allowed: bool = Field(description="The input goes on (possibly sanitized); False: it was blocked.")
+    findings: tuple[Finding, ...] = ()
+    errors: tuple[str, ...] = Field((), description="Steps that failed open, as 'step: ErrorType'.")
+    timings_ms: dict[str, float] = Field(default_factory=dict, description="Milliseconds per step.")
+    unique_id: str | None = None
+
+
+def field_of(item: Any, name: str, default: Any = None) -> Any:
+    """``item.name`` or ``item[name]``: before-validators see models, or dicts when read back from JSON."""
+    if isinstance(item, dict):
+        return item.get(name, default)
+    return getattr(item, name, default)
+
+
+class ModerationResult(Outcome):
+    """The outcome of moderating one input (the text chain's, and the stream guard's)."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    allowed: bool
     blocked_by: str | None = Field(None, description="Filter type that blocked the input, if any.")
-    findings: tuple[Finding, ...] = ()
     filters: tuple[FilterResult, ...] = ()
     # repr=False: these hold the user's text, which must not leak into logs through a repr.
     texts: tuple[str, ...] = Field((), repr=False, description="The sanitized texts, one per checked text.")
     output: Any = Field(None, repr=False, description="The sanitized input, in the shape it was given.")
-    unique_id: str | None = None
+    # Derived from ``filters`` (kept out of model_dump: the filters already carry them).
+    errors: tuple[str, ...] = Field((), exclude=True, description="Filters that failed open, as "
+                                    "'filter: ErrorType'.")
+    timings_ms: dict[str, float] = Field(default_factory=dict, exclude=True, description=(
+        'Milliseconds per filter, keyed "<index>:<filter>" since a filter type may repeat.'))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_from_filters(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or ("errors" in data and "timings_ms" in data):
+            return data
+        filters = data.get("filters") or ()
+        derived = {
+            "errors": tuple(f"{field_of(f, 'filter')}: {field_of(f, 'error')}" for f in filters
+                            if field_of(f, "error")),
+            "timings_ms": {f"{field_of(f, 'index')}:{field_of(f, 'filter')}": float(field_of(f, "elapsed_ms", 0.0))
+                           for f in filters},
+        }
+        return {**derived, **data}
 
     @property
     def sanitized_text(self) -> str:
         """All sanitized texts joined by newlines (the single text for a plain-string input)."""
         return "\n".join(self.texts)
-
-    @property
-    def timings_ms(self) -> dict[str, float]:
-        """Milliseconds per filter, keyed ``"<index>:<filter>"`` since a filter type may repeat."""
-        return {f"{f.index}:{f.filter}": f.elapsed_ms for f in self.filters}
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready view without the output object (findings hold spans, never matched text)."""

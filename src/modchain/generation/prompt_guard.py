@@ -1,13 +1,15 @@
 """PromptGuard: checks an image-generation prompt before any GPU time is spent on it.
 
     guard = PromptGuard()                          # default denylist + offline toxicity and prompt safety
-    check = guard.check("a n.u.d.e portrait")      # PromptCheck(allowed=False, findings=(denylist NUDE ...))
-    guard.invoke("a watercolor lighthouse")        # PromptCheck(allowed=True); raises PromptRejected if not
+    check = guard.moderate("a n.u.d.e portrait")   # PromptCheck(allowed=False, findings=(denylist NUDE ...))
+    guard.invoke("a watercolor lighthouse")        # "a watercolor lighthouse"; raises PromptRejectedViolation if not
 
 Steps: the evasion-resistant :class:`Denylist` (microseconds), then the text chain's toxicity and
-prompt-safety filters (run in ``detect`` mode; this guard makes the decision). ``action="reject"`` raises
-:class:`PromptRejected` from ``invoke`` (``check`` never raises for a finding); ``"warn"`` lets the prompt
-through with readable warnings (labels only) in the result. A backend error fails closed (raises) unless
+prompt-safety filters (run in ``detect`` mode; this guard makes the decision). ``invoke`` pipes like every
+modchain component: it returns its input unchanged (so ``guard | generator`` passes the prompt, negative
+prompt and seed on) or, with ``action="reject"``, raises :class:`PromptRejectedViolation`. ``moderate``
+(alias ``check``) returns the full :class:`PromptCheck` and never raises for a finding; ``"warn"`` lets the
+prompt through with readable warnings (labels only) in that result. A backend error fails closed (raises) unless
 ``fail_open``. Each check ends with the ``on_after_prompt_guard`` callback.
 """
 
@@ -22,17 +24,16 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.config import ModerationConfig
-from modchain.core.errors import BackendError, InputError
+from modchain.core.errors import BackendError, InputError, PromptRejectedViolation
 from modchain.core.results import Finding, ModerationResult
 from modchain.generation.config import PromptGuardConfig
 from modchain.generation.denylist import Denylist
-from modchain.generation.errors import PromptRejected
 from modchain.generation.results import PromptCheck
 
 
 def prompt_of(value: Any) -> str:
-    """The prompt in ``value``: a string, a ``{"prompt": ...}`` dict, a LangChain prompt value, or the
-    :class:`PromptCheck` a prompt guard returns (so ``PromptGuard() | generator`` composes)."""
+    """The prompt in ``value``: a string, a ``{"prompt": ...}`` dict, a LangChain prompt value, or a
+    :class:`PromptCheck` (what ``PromptGuard.moderate`` returns)."""
     if isinstance(value, PromptCheck):
         value = value.prompt
     elif isinstance(value, dict):
@@ -44,8 +45,11 @@ def prompt_of(value: Any) -> str:
     return value
 
 
-class PromptGuard(Runnable[Any, PromptCheck]):
+class PromptGuard(Runnable[Any, Any]):
     """Denylist + toxicity + prompt safety on image prompts.
+
+    ``invoke`` returns its input (raising :class:`PromptRejectedViolation` when rejected); ``moderate``
+    returns the :class:`PromptCheck`.
 
     Args:
         config: a :class:`PromptGuardConfig` (or a dict in its shape); defaults reject on the default
@@ -127,7 +131,7 @@ class PromptGuard(Runnable[Any, PromptCheck]):
             raise exc
         return [f"text: {type(exc).__name__}"]
 
-    def check(self, value: Any, config: RunnableConfig | None = None) -> PromptCheck:
+    def moderate(self, value: Any, config: RunnableConfig | None = None) -> PromptCheck:
         """Check one prompt; returns the :class:`PromptCheck` and never raises for a finding (``invoke``
         does, with ``action="reject"``). Reusable anywhere a prompt needs the same policy (e.g. the
         instance prompt of a fine-tuning dataset)."""
@@ -144,7 +148,8 @@ class PromptGuard(Runnable[Any, PromptCheck]):
             self.dispatcher.emit("prompt_guard", self._beacon(check), uid)
         return check
 
-    async def acheck(self, value: Any, config: RunnableConfig | None = None) -> PromptCheck:
+    async def amoderate(self, value: Any, config: RunnableConfig | None = None) -> PromptCheck:
+        """The async twin of :meth:`moderate`."""
         prompt, timings, uid = prompt_of(value), {}, self._uid(config)
         findings = self._denylist_step(prompt, timings)
         text, errors = None, []
@@ -158,24 +163,30 @@ class PromptGuard(Runnable[Any, PromptCheck]):
             await self.dispatcher.aemit("prompt_guard", self._beacon(check), uid)
         return check
 
+    #: The names these had before every component's full-result method was ``moderate``.
+    check = moderate
+    acheck = amoderate
+
     # -- Runnable -----------------------------------------------------------------------------------------
 
     @staticmethod
-    def _enforce(check: PromptCheck) -> PromptCheck:
+    def _enforce(check: PromptCheck, value: Any) -> Any:
         if not check.allowed:
-            raise PromptRejected(result=check)
-        return check
+            raise PromptRejectedViolation(result=check)
+        return value
 
-    def _invoke(self, value: Any, config: RunnableConfig) -> PromptCheck:
-        return self._enforce(self.check(value, config))
+    def _invoke(self, value: Any, config: RunnableConfig) -> Any:
+        return self._enforce(self.moderate(value, config), value)
 
-    async def _ainvoke(self, value: Any, config: RunnableConfig) -> PromptCheck:
-        return self._enforce(await self.acheck(value, config))
+    async def _ainvoke(self, value: Any, config: RunnableConfig) -> Any:
+        return self._enforce(await self.amoderate(value, config), value)
 
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> PromptCheck:
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Pipe the prompt on: returns ``input`` as given, or raises :class:`PromptRejectedViolation`.
+        Use :meth:`moderate` for the :class:`PromptCheck`."""
         return self._call_with_config(self._invoke, input, config, run_type="chain")
 
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> PromptCheck:
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return await self._acall_with_config(self._ainvoke, input, config, run_type="chain")
 
 

@@ -7,14 +7,14 @@ blurring or withholding, and retries with a new seed.
 
 One request:
 
-1. the :class:`PromptGuard` checks the prompt (a rejected prompt raises :class:`PromptRejected` before the
-   generator runs; with ``action="warn"`` its warnings go into the result);
+1. the :class:`PromptGuard` checks the prompt (a rejected prompt raises :class:`PromptRejectedViolation` before
+   the generator runs; with ``action="warn"`` its warnings go into the result);
 2. the configured negative prompts are appended to the request's own negative prompt;
 3. the generator runs with a seed (the request's, the config's, else a random one);
 4. the output is moderated; an unsafe image from a safe prompt is retried with a new seed, up to
    ``max_retries`` times (``on_after_generation`` fires after every attempt);
 5. if every attempt was unsafe, ``on_unsafe`` decides: ``blur`` the last image, ``withhold`` it, or ``raise``
-   :class:`UnsafeGenerationError`.
+   :class:`UnsafeGenerationViolation`.
 
 Generation time and moderation overhead are measured separately. A moderation backend error fails
 closed (raises) unless ``fail_open``, in which case the image comes back ``unchecked`` with a warning.
@@ -32,10 +32,9 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
-from modchain.core.errors import BackendError, InputError
+from modchain.core.errors import BackendError, InputError, PromptRejectedViolation, UnsafeGenerationViolation
 from modchain.generation.blur import blur_image
 from modchain.generation.config import SafeGenerationConfig
-from modchain.generation.errors import PromptRejected, UnsafeGenerationError
 from modchain.generation.generators import as_generator, generator_failed
 from modchain.generation.image_moderators import ImageCheck, as_image_moderator
 from modchain.generation.prompt_guard import PromptGuard, prompt_of
@@ -127,7 +126,7 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
     def _checked_prompt(self, run: _Run, check: PromptCheck | None, started: float) -> None:
         run.check, run.guard_ms = check, _timed_ms(started)
         if check is not None and not check.allowed:
-            raise PromptRejected(result=check)
+            raise PromptRejectedViolation(result=check)
 
     def seed_for(self, run: _Run, attempt: int) -> int:
         """Attempt ``attempt`` (0-based) uses the first seed plus ``attempt``: reproducible and distinct."""
@@ -197,7 +196,7 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
                                   generation_ms=generation_ms, moderation_ms=moderation_ms,
                                   total_ms=_timed_ms(run.started), unique_id=run.uid)
         if status == "withheld" and self.config.on_unsafe == "raise":
-            raise UnsafeGenerationError(result=result)
+            raise UnsafeGenerationViolation(result=result)
         return result
 
     # -- sync and async loops ------------------------------------------------------------------------------
@@ -206,7 +205,7 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
         """Run one guarded generation (what ``invoke`` does)."""
         run = self._start(value, config)
         started = time.perf_counter()
-        self._checked_prompt(run, self.prompt_guard.check(run.prompt, config) if self.prompt_guard else None, started)
+        self._checked_prompt(run, self.prompt_guard.moderate(run.prompt, config) if self.prompt_guard else None, started)
         for attempt in range(self.config.max_retries + 1):
             seed = self.seed_for(run, attempt)
             started = time.perf_counter()
@@ -238,7 +237,7 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
 
         run = self._start(value, config)
         started = time.perf_counter()
-        check = await self.prompt_guard.acheck(run.prompt, config) if self.prompt_guard else None
+        check = await self.prompt_guard.amoderate(run.prompt, config) if self.prompt_guard else None
         self._checked_prompt(run, check, started)
         for attempt in range(self.config.max_retries + 1):
             seed = self.seed_for(run, attempt)

@@ -18,7 +18,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+
+from modchain.core.results import Outcome
 
 Status = Literal["clean", "flagged", "error"]
 REPORT_JSON = "screening_report.json"
@@ -41,8 +43,19 @@ def display_path(path: str) -> str:
         return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-class ItemResult(BaseModel):
-    """The verdict on one dataset item: an image, or the instance prompt (``kind="prompt"``)."""
+#: The key order of an item in reports and checkpoints (as before items extended Outcome).
+_REPORT_ORDER = ("path", "kind", "status", "labels", "scores", "findings", "error", "transient", "size", "mtime_ns",
+                 "elapsed_ms")
+
+
+class ItemResult(Outcome):
+    """The verdict on one dataset item: an image, or the instance prompt (``kind="prompt"``).
+
+    The :class:`~modchain.core.results.Outcome` fields are derived (and left out of the JSON report, whose
+    format they do not change): ``allowed`` only when clean; ``errors`` the error, if any; ``timings_ms``
+    ``{"moderation": elapsed_ms}``. ``findings`` stay the report's JSON records (dicts), not
+    :class:`~modchain.core.results.Finding` objects: they are what checkpoints and reports hold, rounded.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -51,13 +64,34 @@ class ItemResult(BaseModel):
     status: Status
     labels: tuple[str, ...] = Field((), description="The labels that flagged the item, sorted.")
     scores: dict[str, float] = Field(default_factory=dict, description="Highest score per label found.")
-    findings: tuple[dict[str, Any], ...] = Field((), description="label, category, score (and box) per finding.")
+    findings: tuple[dict[str, Any], ...] = Field((), description="label, category, score (and box) per finding.")  # type: ignore[assignment]
     error: str | None = Field(None, description="Why the item could not be screened (type: reason).")
     transient: bool = Field(False, description=(
         "The error may pass (a backend failure, a file that could not be read): a resumed run tries again."))
     size: int = -1
     mtime_ns: int = -1
     elapsed_ms: float = Field(0.0, description="Model time for the item (its share of a batch).")
+    allowed: bool = Field(False, exclude=True, description="Derived: True only when the item is clean.")
+    errors: tuple[str, ...] = Field((), exclude=True)
+    timings_ms: dict[str, float] = Field(default_factory=dict, exclude=True)
+    unique_id: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_outcome(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        error = data.get("error")
+        derived = {"errors": (error,) if error else (), "timings_ms": {"moderation": data.get("elapsed_ms", 0.0)}}
+        return {**derived, **data, "allowed": data.get("status") == "clean"}
+
+    @model_serializer(mode="wrap")
+    def _report_order(self, handler: Any) -> Any:
+        # The base class puts ``findings`` first; reports and checkpoints keep their published key order.
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        return {key: data[key] for key in _REPORT_ORDER if key in data} | data
 
     @property
     def key(self) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from modchain.core.config import PII_LABELS, TOXICITY_LABELS, BackendConfig, StrictModel
+from modchain.core.results import Finding, Outcome
 
 DocumentAction = Literal["keep", "flag", "redact", "drop"]
 
@@ -84,8 +85,13 @@ class DocumentGuardConfig(StrictModel):
         return labels
 
 
-class DocumentVerdict(BaseModel):
-    """What the guard did with one document. Holds scores and spans, never the document's text."""
+class DocumentVerdict(Outcome):
+    """What the guard did with one document. Holds scores and spans, never the document's text.
+
+    The :class:`~modchain.core.results.Outcome` fields are derived from ``action``, ``flags`` and ``scores``
+    (and left out of ``model_dump``): ``allowed`` unless dropped; one finding per kind found (per PII type),
+    ``text_index`` the document's index; ``errors`` when a check failed open.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -97,6 +103,28 @@ class DocumentVerdict(BaseModel):
     removed_spans: tuple[tuple[int, int], ...] = Field(
         (), description="Character spans of the original text removed as injection or toxicity.")
     doc_id: str | None = None
+    allowed: bool = Field(True, exclude=True, description="Derived: False when the document was dropped.")
+    findings: tuple[Finding, ...] = Field((), exclude=True)
+    errors: tuple[str, ...] = Field((), exclude=True)
+    timings_ms: dict[str, float] = Field(default_factory=dict, exclude=True)
+    unique_id: str | None = Field(None, exclude=True, description="Kept on the DocumentReport.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_outcome(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        index, flags, scores = data.get("index", 0), tuple(data.get("flags") or ()), data.get("scores") or {}
+        findings = [Finding(filter="pii", label=label, score=scores.get("pii", 1.0), text_index=index,
+                            backend="documents") for label in data.get("pii_labels") or ()]
+        for kind, filter_type, label, category in (("injection", "prompt_safety", "UNSAFE_PROMPT", "injection"),
+                                                   ("toxicity", "toxicity", "TOXICITY", None)):
+            if kind in flags:
+                findings.append(Finding(filter=filter_type, label=label, score=scores.get(kind, 1.0),
+                                        text_index=index, backend="documents", category=category))
+        derived = {"findings": tuple(findings),
+                   "errors": (f"document {index}: a check failed open",) if "error" in flags else ()}
+        return {**derived, **data, "allowed": data.get("action") != "drop"}
 
     @property
     def dropped(self) -> bool:
@@ -107,14 +135,32 @@ class DocumentVerdict(BaseModel):
                 "pii_labels": list(self.pii_labels)}
 
 
-class DocumentReport(BaseModel):
-    """The outcome of moderating one list of documents: the documents to use, and a verdict for each input."""
+class DocumentReport(Outcome):
+    """The outcome of moderating one list of documents: the documents to use, and a verdict for each input.
+
+    ``allowed`` is True when no document was dropped; ``findings`` and ``errors`` are the verdicts' (derived,
+    left out of ``model_dump``).
+    """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     verdicts: tuple[DocumentVerdict, ...]
     documents: list[Any] = Field(default_factory=list, repr=False, description="Kept documents, in order.")
-    unique_id: str | None = None
+    allowed: bool = Field(True, exclude=True, description="Derived: False when any document was dropped.")
+    findings: tuple[Finding, ...] = Field((), exclude=True)
+    errors: tuple[str, ...] = Field((), exclude=True)
+    timings_ms: dict[str, float] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_outcome(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        verdicts = [v if isinstance(v, DocumentVerdict) else DocumentVerdict.model_validate(v)
+                    for v in data.get("verdicts") or ()]
+        derived = {"findings": tuple(f for v in verdicts for f in v.findings),
+                   "errors": tuple(e for v in verdicts for e in v.errors)}
+        return {**derived, **data, "verdicts": tuple(verdicts), "allowed": all(v.allowed for v in verdicts)}
 
     @property
     def dropped(self) -> list[DocumentVerdict]:

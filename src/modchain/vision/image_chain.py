@@ -1,7 +1,8 @@
 """ImageModerationChain: fast labels, a visual checklist and caption, and an LLM verdict on the evidence.
 
     chain = ImageModerationChain(labeler=NudeNetLabeler(), vqa=Blip2LocalVQA(), judge=LlmVerdict(chat_model))
-    result = chain.invoke("upload.jpg")          # ImageModerationResult: flagged?, category, reason, evidence
+    result = chain.moderate("upload.jpg")        # ImageModerationResult: flagged?, category, reason, evidence
+    image = chain.invoke("upload.jpg")           # the input itself; raises UnsafeImageViolation in block mode
 
 Steps, each optional, each followed by its audit callback (``on_after_image_labels``, ``on_after_vqa``,
 ``on_after_verdict``):
@@ -13,7 +14,8 @@ Steps, each optional, each followed by its audit callback (``on_after_image_labe
 3. **vqa** (BLIP-2, local or SageMaker): caption + the checklist, one image encoding for all questions.
 4. **judge** (:class:`LlmVerdict`): policy + evidence -> ``{flag, category, reason}``.
 
-``mode="block"`` raises :class:`UnsafeImageViolation` for a flagged image; ``"detect"`` only reports.
+``invoke`` pipes like every modchain component: it returns its input unchanged, or, with ``mode="block"``,
+raises :class:`UnsafeImageViolation` for a flagged image (``"detect"`` only reports, in ``moderate``'s result).
 A failing step raises (fail closed); ``fail_open=True`` records the error and lets the image through.
 Beacons never carry image bytes, only the image's size.
 """
@@ -30,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.errors import BackendError, ConfigurationError, ModerationViolation
+from modchain.core.results import Outcome
 from modchain.vision.policy import ImageEvidence
 from modchain.vision.results import ImageFinding
 
@@ -55,12 +58,11 @@ class Cascade(BaseModel):
     clear_below: float = Field(0.2, ge=0.0, le=1.0, description="All labels below this clear the image.")
 
 
-class ImageModerationResult(BaseModel):
-    """The outcome for one image (no image data in it)."""
+class ImageModerationResult(Outcome):
+    """The outcome for one image (no image data in it). ``allowed`` is ``not flagged``, in either mode."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    allowed: bool
     flagged: bool
     category: str | None = None
     reason: str = ""
@@ -69,9 +71,6 @@ class ImageModerationResult(BaseModel):
     evidence: ImageEvidence | None = None
     verdict: Any = None
     text_result: Any = Field(None, description="The text guard's ModerationResult for the accompanying text.")
-    errors: tuple[str, ...] = Field((), description="Steps that failed open, as 'step: ErrorType'.")
-    timings_ms: dict[str, float] = Field(default_factory=dict)
-    unique_id: str | None = None
 
 
 class UnsafeImageViolation(ModerationViolation):
@@ -83,9 +82,10 @@ class UnsafeImageViolation(ModerationViolation):
         return f"{self.default_message} ({category})" if category else self.default_message
 
 
-class ImageModerationChain(Runnable[Any, ImageModerationResult]):
+class ImageModerationChain(Runnable[Any, Any]):
     """Moderate images: a Runnable taking an image (path, bytes, base64, PIL, numpy, s3:// with a fetcher)
-    or ``{"image": ...}``, returning an :class:`ImageModerationResult`."""
+    or ``{"image": ...}``. ``invoke`` returns that input (raising :class:`UnsafeImageViolation` for a flagged
+    image in block mode); ``moderate`` / ``moderate_batch`` return :class:`ImageModerationResult`."""
 
     def __init__(self, *, labeler: Any = None, vqa: Any = None, judge: Any = None, text_guard: Any = None,
                  checklist: Sequence[str] = DEFAULT_CHECKLIST, cascade: Cascade | dict | None = None,
@@ -231,11 +231,13 @@ class ImageModerationChain(Runnable[Any, ImageModerationResult]):
 
     # -- Runnable --------------------------------------------------------------------------------------------
 
-    def _invoke(self, value: Any, config: RunnableConfig) -> ImageModerationResult:
+    def _invoke(self, value: Any, config: RunnableConfig) -> Any:
         result = self.moderate(value, config)
         if self.mode == "block" and result.flagged:
             raise UnsafeImageViolation(result=result)
-        return result
+        return value
 
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> ImageModerationResult:
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """Pipe the image on: returns ``input`` as given, or raises :class:`UnsafeImageViolation` (block mode).
+        Use :meth:`moderate` for the :class:`ImageModerationResult`."""
         return self._call_with_config(self._invoke, input, config, run_type="chain")

@@ -3,3 +3,23 @@
 ``import modchain.visual`` is light: detectors and segmenters import torch/transformers/boto3 lazily from
 ``modchain.backends`` when they are built.
 """
+
+from modchain.core.regions import Detection, Segment, VisualPrompt
+from modchain.visual.chain import ImageChain, ImageChainConfig
+from modchain.visual.image_store import ImageStore
+from modchain.visual.redaction import RedactionResult, Redactor, redact
+from modchain.visual.results import ImageChainResult, StageTiming
+
+__all__ = [
+    "Detection",
+    "ImageChain",
+    "ImageChainConfig",
+    "ImageChainResult",
+    "ImageStore",
+    "RedactionResult",
+    "Redactor",
+    "Segment",
+    "StageTiming",
+    "VisualPrompt",
+    "redact",
+]

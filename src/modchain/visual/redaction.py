@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, Field, model_validator
 
 from modchain.core.errors import ConfigurationError, InputError
+from modchain.core.image_findings import ImageFinding
+from modchain.core.results import Outcome
 from modchain.visual.masks import decode_mask
 from modchain.visual.results import ImageChainResult
 from modchain.visual.types import PixelBox
@@ -128,8 +130,12 @@ def _dilate(region: np.ndarray, pixels: int) -> np.ndarray:
     return np.asarray(grown) > 0
 
 
-class RedactionResult(BaseModel):
-    """The redacted image, what was found, and how many masks or boxes were covered."""
+class RedactionResult(Outcome):
+    """The redacted image, what was found, and how many masks or boxes were covered.
+
+    The :class:`~modchain.core.results.Outcome` fields are the visual chain result's (derived, left out of
+    ``model_dump``): the redacted image always goes on, so ``allowed`` is True.
+    """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -137,6 +143,20 @@ class RedactionResult(BaseModel):
     result: ImageChainResult
     redacted: int
     redacted_pixels: int
+    allowed: bool = Field(True, exclude=True)
+    findings: tuple[ImageFinding, ...] = Field((), exclude=True)
+    errors: tuple[str, ...] = Field((), exclude=True)
+    timings_ms: dict[str, float] = Field(default_factory=dict, exclude=True)
+    unique_id: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_outcome(cls, data: Any) -> Any:
+        result = data.get("result") if isinstance(data, dict) else None
+        if not isinstance(result, ImageChainResult):
+            return data
+        return {"findings": result.findings, "errors": result.errors, "timings_ms": result.timings_ms,
+                "unique_id": result.unique_id, **data, "allowed": True}
 
 
 class Redactor(Runnable[Any, RedactionResult]):

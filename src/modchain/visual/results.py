@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from modchain.core.image_findings import ImageFinding
+from modchain.core.results import Outcome, field_of
 from modchain.visual.types import Detection, Segment, VisualPrompt
 
 
@@ -25,8 +27,13 @@ class StageTiming(BaseModel):
     cache_hit: bool | None = None
 
 
-class ImageChainResult(BaseModel):
-    """What a text query (and/or explicit prompts) found in one image."""
+class ImageChainResult(Outcome):
+    """What a text query (and/or explicit prompts) found in one image.
+
+    The :class:`~modchain.core.results.Outcome` fields are derived (and left out of ``model_dump``): the
+    visual chain finds, it never blocks, so ``allowed`` is True; ``findings`` are the detections as
+    :class:`ImageFinding` with boxes normalized to the image; ``timings_ms`` is ``{stage: ms}`` plus total.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -42,6 +49,21 @@ class ImageChainResult(BaseModel):
     timings: tuple[StageTiming, ...] = ()
     errors: tuple[str, ...] = Field((), description="Stages that failed open, as 'stage: ErrorType'.")
     unique_id: str | None = None
+    allowed: bool = Field(True, exclude=True, description="Always True: the visual chain never blocks.")
+    findings: tuple[ImageFinding, ...] = Field((), exclude=True, description="The detections, boxes normalized.")
+    timings_ms: dict[str, float] = Field(default_factory=dict, exclude=True, description="{stage: ms} plus total.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_outcome(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        timings = data.get("timings") or ()
+        stage_ms = {field_of(t, "stage"): float(field_of(t, "ms", 0.0)) for t in timings}
+        size = data.get("image_size")
+        derived = {"timings_ms": {**stage_ms, "total": sum(float(field_of(t, "ms", 0.0)) for t in timings)},
+                   "findings": _detection_findings(data.get("detections") or (), size) if size else ()}
+        return {**derived, **data, "allowed": True}
 
     # -- convenience ---------------------------------------------------------------------------------------
 
@@ -57,13 +79,6 @@ class ImageChainResult(BaseModel):
     @property
     def embedding_cache_hit(self) -> bool | None:
         return next((t.cache_hit for t in self.timings if t.cache_hit is not None), None)
-
-    @property
-    def timings_ms(self) -> dict[str, float]:
-        """``{stage: ms}`` plus ``total``."""
-        out = {t.stage: t.ms for t in self.timings}
-        out["total"] = sum(t.ms for t in self.timings)
-        return out
 
     def segments_for(self, labels: Any = None) -> list[Segment]:
         """Segments whose label is one of ``labels`` (case-insensitive); all segments for None."""
@@ -97,6 +112,20 @@ class ImageChainResult(BaseModel):
             "errors": list(self.errors),
             "unique_id": self.unique_id,
         }
+
+
+def _detection_findings(detections: Any, image_size: Any) -> tuple[ImageFinding, ...]:
+    """Pixel-corner detection boxes as normalized ``(x, y, w, h)`` image findings, clipped to the image."""
+    width, height = (max(float(v), 1.0) for v in image_size)
+    findings = []
+    for detection in detections:
+        x0, y0, x1, y1 = (float(v) for v in field_of(detection, "box"))
+        x, y = min(max(x0 / width, 0.0), 1.0), min(max(y0 / height, 0.0), 1.0)
+        box = (x, y, min(max(x1 / width, x), 1.0) - x, min(max(y1 / height, y), 1.0) - y)
+        findings.append(ImageFinding(filter="detection", label=field_of(detection, "label"),
+                                     score=field_of(detection, "score"), backend=field_of(detection, "backend", ""),
+                                     box=box))
+    return tuple(findings)
 
 
 def segment_to_dict(segment: Segment, *, compressed: bool = True) -> dict[str, Any]:
