@@ -151,6 +151,39 @@ class UnsafeGenerationViolation(ModerationViolation):
         return f"{self.default_message}{detail}" + (f" ({', '.join(categories)})" if categories else "")
 
 
+class UnsafeImageViolation(ModerationViolation):
+    """An image was flagged in ``mode="block"``. ``result`` is the
+    :class:`~modchain.vision.image_chain.ImageModerationResult`."""
+
+    default_message = "The image violates the moderation policy"
+    filter_type = "image"
+
+    def _describe(self, result: Any) -> str:
+        category = getattr(result, "category", None)
+        return f"{self.default_message} ({category})" if category else self.default_message
+
+
+class ToolOutputViolation(ModerationViolation):
+    """A tool's output was blocked (``on_block="raise"``). ``verdict`` holds kinds and scores, no text."""
+
+    default_message = "The tool output was blocked by content moderation"
+    filter_type = "tool_output"
+
+    def __init__(self, message: str | None = None, *, verdict: Any = None, tool: str = "") -> None:
+        self.verdict = verdict
+        self.tool = tool
+        reasons = ", ".join(verdict.flags) if verdict is not None else ""
+        super().__init__(message or f"{self.default_message} (tool {tool!r}: {reasons})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The base class rebuilds with ``result=``; this violation carries a verdict and a tool name instead.
+        return (_rebuild_tool_violation, (self.message, self.verdict, self.tool))
+
+
+def _rebuild_tool_violation(message: str, verdict: Any, tool: str) -> ToolOutputViolation:
+    return ToolOutputViolation(message, verdict=verdict, tool=tool)
+
+
 # -- streaming ------------------------------------------------------------------------------------------------
 # Each stream violation is also the plain violation of its kind (``except ToxicityViolation`` catches a toxic
 # stream too) and a StreamViolation (catch every stopped stream at once). It carries the window's result

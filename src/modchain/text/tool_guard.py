@@ -31,7 +31,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
 from modchain.core.config import BackendConfig, StrictModel
-from modchain.core.errors import ConfigurationError, InputError, ModerationViolation
+from modchain.core.errors import ConfigurationError, InputError, ToolOutputViolation
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import config_value
 from modchain.text.documents import DocumentGuard
@@ -73,24 +73,8 @@ class ToolGuardConfig(StrictModel):
         )
 
 
-class ToolOutputViolation(ModerationViolation):
-    """A tool's output was blocked (``on_block="raise"``). ``verdict`` holds kinds and scores, no text."""
-
-    default_message = "The tool output was blocked by content moderation"
-    filter_type = "tool_output"
-
-    def __init__(self, message: str | None = None, *, verdict: DocumentVerdict | None = None,
-                 tool: str = "") -> None:
-        self.verdict = verdict
-        self.tool = tool
-        reasons = ", ".join(verdict.flags) if verdict is not None else ""
-        super().__init__(message or f"{self.default_message} (tool {tool!r}: {reasons})")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.message, self.verdict, self.tool))
-
-
 def _rebuild(message: str, verdict: DocumentVerdict | None, tool: str) -> ToolOutputViolation:
+    # Kept so violations pickled before ToolOutputViolation moved to core.errors still load.
     return ToolOutputViolation(message, verdict=verdict, tool=tool)
 
 

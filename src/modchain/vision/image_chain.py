@@ -31,7 +31,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
 from modchain.core.callbacks import CallbackDispatcher, make_beacon
-from modchain.core.errors import BackendError, ConfigurationError, ModerationViolation
+from modchain.core.errors import BackendError, ConfigurationError, UnsafeImageViolation
 from modchain.core.results import Outcome
 from modchain.vision.policy import ImageEvidence
 from modchain.vision.results import ImageFinding
@@ -71,15 +71,6 @@ class ImageModerationResult(Outcome):
     evidence: ImageEvidence | None = None
     verdict: Any = None
     text_result: Any = Field(None, description="The text guard's ModerationResult for the accompanying text.")
-
-
-class UnsafeImageViolation(ModerationViolation):
-    default_message = "The image violates the moderation policy"
-    filter_type = "image"
-
-    def _describe(self, result: Any) -> str:
-        category = getattr(result, "category", None)
-        return f"{self.default_message} ({category})" if category else self.default_message
 
 
 class ImageModerationChain(Runnable[Any, Any]):
