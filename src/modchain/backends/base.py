@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
@@ -52,11 +52,28 @@ class Scored:
     raw: Any = None
 
 
+#: The filter kinds a text backend can score; each has one sync scorer method and one async one.
+FilterKind = Literal["pii", "toxicity", "prompt_safety"]
+FILTER_KINDS: tuple[FilterKind, ...] = get_args(FilterKind)
+
+#: ``(texts, filter config) -> one Scored per text``, sync and async.
+Scorer = Callable[[list[str], Any], list[Scored]]
+AsyncScorer = Callable[[list[str], Any], Awaitable[list[Scored]]]
+
+
+def filter_kind(value: str) -> FilterKind | None:
+    """``value`` as a :data:`FilterKind`, or ``None`` when it names no kind a text backend scores."""
+    return next((kind for kind in FILTER_KINDS if kind == value), None)
+
+
 class TextBackend(PerProcessResources):
     """Base class; override the ``_pii`` / ``_toxicity`` / ``_prompt_safety`` methods a backend supports.
 
-    Async variants default to running the sync method in a worker thread, which keeps the event loop free;
-    remote backends override them to fan requests out concurrently. Backends pickle (``_PER_PROCESS``).
+    Implements :class:`modchain.core.protocols.TextDetector`. Each filter kind maps to one scorer method
+    (:meth:`_scorers`); a kind whose method is still the base class's placeholder is not supported. The async
+    scorers (``_apii`` / ``_atoxicity`` / ``_aprompt_safety``) default to running the sync one in a worker
+    thread, which keeps the event loop free; remote backends override them to fan requests out concurrently.
+    Backends pickle (``_PER_PROCESS``).
     """
 
     name: ClassVar[str] = "base"
@@ -64,27 +81,36 @@ class TextBackend(PerProcessResources):
     labels: ClassVar[dict[str, frozenset[str]]] = {}
 
     def supports(self, filter_type: str) -> bool:
-        return getattr(type(self), f"_{filter_type}", None) is not getattr(TextBackend, f"_{filter_type}", None)
+        kind = filter_kind(filter_type)
+        if kind is None:
+            return False
+        scorer = self._scorers()[kind]
+        return getattr(scorer, "__func__", scorer) is not _PLACEHOLDERS[kind]
 
     def run(self, filter_type: str, texts: Sequence[str], config: Any) -> list[Scored]:
         """Score ``texts`` for one filter type; one :class:`Scored` per text, in order."""
-        self._check_supported(filter_type)
+        kind = self._check_supported(filter_type)
         if not texts:
             return []
-        return getattr(self, f"_{filter_type}")(list(texts), config)
+        return self._scorers()[kind](list(texts), config)
 
     async def arun(self, filter_type: str, texts: Sequence[str], config: Any) -> list[Scored]:
-        self._check_supported(filter_type)
+        kind = self._check_supported(filter_type)
         if not texts:
             return []
-        method = getattr(self, f"_a{filter_type}", None)
-        if method is not None:
-            return await method(list(texts), config)
-        return await asyncio.to_thread(getattr(self, f"_{filter_type}"), list(texts), config)
+        return await self._async_scorers()[kind](list(texts), config)
 
-    def _check_supported(self, filter_type: str) -> None:
-        if not self.supports(filter_type):
+    def _scorers(self) -> dict[FilterKind, Scorer]:
+        return {"pii": self._pii, "toxicity": self._toxicity, "prompt_safety": self._prompt_safety}
+
+    def _async_scorers(self) -> dict[FilterKind, AsyncScorer]:
+        return {"pii": self._apii, "toxicity": self._atoxicity, "prompt_safety": self._aprompt_safety}
+
+    def _check_supported(self, filter_type: str) -> FilterKind:
+        kind = filter_kind(filter_type)
+        if kind is None or not self.supports(kind):
             raise ConfigurationError(f"backend {self.name!r} cannot run the {filter_type!r} filter")
+        return kind
 
     def _pii(self, texts: list[str], config: Any) -> list[Scored]:
         raise NotImplementedError
@@ -94,3 +120,18 @@ class TextBackend(PerProcessResources):
 
     def _prompt_safety(self, texts: list[str], config: Any) -> list[Scored]:
         raise NotImplementedError
+
+    async def _apii(self, texts: list[str], config: Any) -> list[Scored]:
+        return await asyncio.to_thread(self._pii, texts, config)
+
+    async def _atoxicity(self, texts: list[str], config: Any) -> list[Scored]:
+        return await asyncio.to_thread(self._toxicity, texts, config)
+
+    async def _aprompt_safety(self, texts: list[str], config: Any) -> list[Scored]:
+        return await asyncio.to_thread(self._prompt_safety, texts, config)
+
+
+#: The base class's placeholder scorer per kind: a backend whose method is still this one lacks that kind.
+_PLACEHOLDERS: dict[FilterKind, Callable[..., Any]] = {
+    "pii": TextBackend._pii, "toxicity": TextBackend._toxicity, "prompt_safety": TextBackend._prompt_safety,
+}

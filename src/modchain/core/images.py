@@ -3,7 +3,7 @@
 Accepted sources: a path (``str`` or :class:`pathlib.Path`), ``bytes``/``bytearray``/``memoryview``, a base64
 string (plain or a ``data:image/...;base64,`` URI), a PIL image, a numpy ``uint8`` array (HxW, HxWx1, HxWx3
 RGB, HxWx4 RGBA), and ``s3://bucket/key`` URIs, fetched with an injected ``fetch_s3`` callable or a boto3
-S3 client (see :mod:`modchain.backends.s3_images`; this module never imports boto3).
+S3 client (see :mod:`modchain.backends.aws.s3_images`; this module never imports boto3).
 It lives in ``core`` because image backends and components load images alike.
 
 What is rejected, each with a typed :class:`~modchain.core.errors.ImageInputError`:
@@ -264,7 +264,7 @@ def _fetch_s3(uri: str, max_bytes: int, fetch_s3: FetchS3 | None, s3_client: Any
 def _s3_fetcher() -> Callable[..., bytes]:
     """The S3 backend's ``fetch_s3_image``. It maps botocore errors at the backend boundary, so it lives in
     ``backends``; core names it by string and imports it on first use, the way the registry names backends."""
-    return importlib.import_module("modchain.backends.s3_images").fetch_s3_image
+    return importlib.import_module("modchain.backends.aws.s3_images").fetch_s3_image
 
 
 def sniff_format(data: bytes) -> str | None:

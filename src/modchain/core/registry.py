@@ -1,4 +1,9 @@
-"""Backends by name, imported only when first used so ``import modchain`` never pulls boto3 or torch."""
+"""Text backends by name, imported only when first used so ``import modchain`` never pulls boto3 or torch.
+
+A name maps to ``"module:factory"`` (or a callable); the factory takes a :class:`BackendConfig` and returns a
+:class:`~modchain.core.protocols.TextDetector`. Adding a service is one module under ``modchain.backends``
+and one line here.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +15,40 @@ from modchain.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from modchain.core.config import BackendConfig
+    from modchain.core.protocols import TextDetector
+
+#: Builds a text backend from its config.
+BackendFactory = Callable[["BackendConfig"], "TextDetector"]
 
 # name -> "module:factory"; the factory takes a BackendConfig.
-_BACKENDS: dict[str, str | Callable[[BackendConfig], Any]] = {
+_BACKENDS: dict[str, str | BackendFactory] = {
     "local": "modchain.backends.local.backend:LocalBackend.from_config",
-    "comprehend": "modchain.backends.comprehend:ComprehendBackend.from_config",
-    "bedrock": "modchain.backends.bedrock:BedrockGuardrailsBackend.from_config",
+    "comprehend": "modchain.backends.aws.comprehend:ComprehendBackend.from_config",
+    "bedrock": "modchain.backends.aws.bedrock:BedrockGuardrailsBackend.from_config",
     # Model-backed, offline once the model is on disk (`pip install 'modchain[local]'`); BackendConfig.model
     # picks the model id or path, BackendConfig.device the torch device.
-    "hf-ner": "modchain.backends.hf_ner:HuggingFaceNerBackend.from_config",
-    "hf-toxicity": "modchain.backends.hf_classifier:HuggingFaceClassifierBackend.from_config",
-    "hf-prompt-safety": "modchain.backends.hf_classifier:HuggingFaceClassifierBackend.from_config",
-    "spacy-ner": "modchain.backends.hf_ner:SpacyNerBackend.from_config",
+    "hf-ner": "modchain.backends.hf.ner:HuggingFaceNerBackend.from_config",
+    "hf-toxicity": "modchain.backends.hf.classifier:HuggingFaceClassifierBackend.from_config",
+    "hf-prompt-safety": "modchain.backends.hf.classifier:HuggingFaceClassifierBackend.from_config",
+    "spacy-ner": "modchain.backends.hf.ner:SpacyNerBackend.from_config",
     # Needs a chat model object, so it cannot be built from a config: the factory explains how to pass one
     # (ModerationChain(config, backends={"llm-judge": LlmJudgeBackend(llm)})).
     "llm-judge": "modchain.backends.llm_judge:LlmJudgeBackend.from_config",
 }
 
-# The extra that installs a backend's optional dependencies, for the error message when they are missing.
-_EXTRAS = {"comprehend": "aws", "bedrock": "aws", "hf-ner": "local", "hf-toxicity": "local",
-           "hf-prompt-safety": "local"}
+# The extra that installs a backend's optional dependencies, for the error message when they are missing:
+# it follows the package the backend lives in (backends are grouped by where they run), unless named here.
+_EXTRA_BY_PACKAGE = {"modchain.backends.aws.": "aws", "modchain.backends.hf.": "local"}
+_EXTRAS = {"spacy-ner": "all"}
 
 
-def register_backend(name: str, factory: Callable[[BackendConfig], Any] | str) -> None:
+def _extra_for(name: str, module_name: str) -> str:
+    if name in _EXTRAS:
+        return _EXTRAS[name]
+    return next((extra for package, extra in _EXTRA_BY_PACKAGE.items() if module_name.startswith(package)), "all")
+
+
+def register_backend(name: str, factory: BackendFactory | str) -> None:
     """Make ``name`` usable in configs; ``factory`` builds the backend from a :class:`BackendConfig`."""
     _BACKENDS[name] = factory
 
@@ -41,7 +57,7 @@ def known_backends() -> frozenset[str]:
     return frozenset(_BACKENDS)
 
 
-def create_backend(config: BackendConfig) -> Any:
+def create_backend(config: BackendConfig) -> TextDetector:
     factory = _BACKENDS.get(config.name)
     if factory is None:
         raise ConfigurationError(f"unknown backend {config.name!r}; known: {sorted(_BACKENDS)}")
@@ -50,7 +66,7 @@ def create_backend(config: BackendConfig) -> Any:
         try:
             target: Any = importlib.import_module(module_name)
         except ImportError as exc:
-            extra = _EXTRAS.get(config.name, "all")
+            extra = _extra_for(config.name, module_name)
             raise ConfigurationError(
                 f"backend {config.name!r} needs optional dependencies: pip install 'modchain[{extra}]' ({exc})"
             ) from exc

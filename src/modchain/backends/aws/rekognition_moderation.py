@@ -8,7 +8,7 @@
 * Each returned leaf label becomes one finding: ``label`` the top-level category of the v7 taxonomy,
   ``category`` the leaf's name, ``score`` Confidence/100, ``explanation`` the full path
   (``Explicit > Explicit Nudity > Exposed Female Nipple``). Rekognition reports no boxes: ``box`` is None.
-* SDK errors are mapped by :mod:`modchain.backends.aws_common` (throttling -> ``BackendThrottledError``,
+* SDK errors are mapped by :mod:`modchain.backends.aws.common` (throttling -> ``BackendThrottledError``,
   ...); the service's image errors become :mod:`modchain.vision.errors` input errors.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modchain.backends.aws_common import FanOut, call_aws, make_client
+from modchain.backends.aws.common import FanOut, call_aws, make_client
 from modchain.core.errors import (
     BackendError,
     ConfigurationError,

@@ -19,16 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modchain.backends.hf_common import LazyModel, require_hf, resolve_device
-from modchain.backends.hf_vision_common import (
-    as_rgb,
+from modchain.backends.detection import as_rgb
+from modchain.backends.hf.common import LazyModel, require_hf, resolve_device
+from modchain.backends.hf.sam_decoding import Sam2Preprocessor, SamDecoder
+from modchain.backends.hf.vision_common import (
     has_torchvision,
     load_checked_model,
     load_image_processor,
     resolve_dtype,
     to_device,
 )
-from modchain.backends.sam_decoding import Sam2Preprocessor, SamDecoder
 from modchain.core.errors import BackendError, ConfigurationError, InputError
 from modchain.core.regions import Segment, VisualPrompt
 

@@ -11,7 +11,7 @@ They plug into ``ImageChain.from_visual_pipeline([SageMakerDetector(ep), SageMak
 requests per image). The whole pipeline in ONE request per image, returning the chain's own result, is
 :class:`modchain.visual.sagemaker_chain.SageMakerVisualChain` (a component): it sends through the
 :class:`VisualEndpoint` here and reads the answer with :func:`parse_detections` / :func:`parse_segments`.
-SDK errors are mapped by :func:`modchain.backends.aws_common.call_aws`; a malformed answer is a ``BackendError``.
+SDK errors are mapped by :func:`modchain.backends.aws.common.call_aws`; a malformed answer is a ``BackendError``.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class VisualEndpoint:
 
     def _get_client(self) -> Any:
         if self.client is None:
-            from modchain.backends.aws_common import make_client
+            from modchain.backends.aws.common import make_client
 
             self.client = make_client("sagemaker-runtime", max_concurrency=8, **self._client_args)
         return self.client
@@ -87,7 +87,7 @@ class VisualEndpoint:
                             hashlib.blake2b(data, digest_size=16).hexdigest())
 
     def call(self, image: EncodedImage, **fields: Any) -> dict[str, Any]:
-        from modchain.backends.aws_common import call_aws
+        from modchain.backends.aws.common import call_aws
 
         payload = {"image": image.base64, **fields}
         parameters = {**self.parameters, **payload.pop("parameters", {})}

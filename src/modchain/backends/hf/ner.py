@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modchain.backends.base import Scored, TextBackend
-from modchain.backends.hf_common import (
+from modchain.backends.hf.common import (
     LazyModel,
     encode_windows,
     forward_accepts,

@@ -9,7 +9,7 @@ Two contracts (see :mod:`modchain.serving.blip2_handler`, the project's own hand
   Existing endpoints need this; requests run concurrently (``max_concurrency``).
 
 Images are loaded with :func:`modchain.vision.image_input.load_image` and sent as base64 JPEG (PNG when
-``image_format="PNG"``). SDK errors are mapped by :func:`modchain.backends.aws_common.call_aws`.
+``image_format="PNG"``). SDK errors are mapped by :func:`modchain.backends.aws.common.call_aws`.
 """
 
 from __future__ import annotations
@@ -72,14 +72,14 @@ class Blip2SageMakerVQA:
 
     def _get_client(self) -> Any:
         if self.client is None:
-            from modchain.backends.aws_common import make_client
+            from modchain.backends.aws.common import make_client
 
             self.client = make_client("sagemaker-runtime", max_concurrency=self.max_concurrency, **self._client_args)
         return self.client
 
     def _pool(self) -> Any:
         if self._fanout is None:
-            from modchain.backends.aws_common import FanOut
+            from modchain.backends.aws.common import FanOut
 
             self._fanout = FanOut(self.max_concurrency)
         return self._fanout
@@ -111,7 +111,7 @@ class Blip2SageMakerVQA:
     # ------------------------------------------------------------------------------------- requests
 
     def _invoke(self, payload: dict[str, Any], accept: str) -> tuple[bytes, str]:
-        from modchain.backends.aws_common import call_aws
+        from modchain.backends.aws.common import call_aws
 
         request: dict[str, Any] = {"EndpointName": self.endpoint_name, "Body": json.dumps(payload).encode(),
                                    "ContentType": "application/json", "Accept": accept}

@@ -8,7 +8,7 @@ Each call is one ``InvokeEndpoint`` with ``ContentType: application/json`` and t
 "guidance_scale"}``. With ``Accept: application/json;jpeg`` (the default) the endpoint answers
 ``{"generated_images": [<base64 JPEG>], ...}``; with ``application/json`` it answers nested RGB arrays (large:
 prefer JPEG). Models that need their licence accepted take ``custom_attributes="accept_eula=true"``.
-SDK errors are mapped by :func:`modchain.backends.aws_common.call_aws` (throttling, timeouts, ModelError).
+SDK errors are mapped by :func:`modchain.backends.aws.common.call_aws` (throttling, timeouts, ModelError).
 The project's own handler, :mod:`modchain.serving.stable_diffusion_handler`, serves the same contract.
 """
 
@@ -66,7 +66,7 @@ class SageMakerStableDiffusion(ImageGenerator):
 
     def _get_client(self) -> Any:
         if self.client is None:
-            from modchain.backends.aws_common import make_client
+            from modchain.backends.aws.common import make_client
 
             self.client = make_client("sagemaker-runtime", **self._client_args)
         return self.client
@@ -80,7 +80,7 @@ class SageMakerStableDiffusion(ImageGenerator):
 
     def generate(self, prompt: str, negative_prompt: str, seed: int) -> Any:
         """One image (a PIL image) from the endpoint."""
-        from modchain.backends.aws_common import call_aws
+        from modchain.backends.aws.common import call_aws
 
         request: dict[str, Any] = {"EndpointName": self.endpoint_name, "ContentType": "application/json",
                                    "Accept": self.accept,

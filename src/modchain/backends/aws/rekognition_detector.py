@@ -10,7 +10,7 @@ attributes. With no queries, every instance is returned under its Rekognition la
 
 Boxes come back as ratios of the image (``Left``, ``Top``, ``Width``, ``Height``) and become pixel corners
 of the image as given. Images are sent as JPEG within the 5 MB request limit (re-encoded, downscaled if
-needed: ratios do not change). SDK errors are mapped by :mod:`modchain.backends.aws_common`; the service's
+needed: ratios do not change). SDK errors are mapped by :mod:`modchain.backends.aws.common`; the service's
 image errors become :mod:`modchain.vision.errors` input errors. boto3 is imported only when no client is given.
 """
 
@@ -20,9 +20,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from modchain.backends.aws_common import FanOut, call_aws, make_client
-from modchain.backends.hf_vision_common import check_queries, clip_box
-from modchain.backends.rekognition import MAX_IMAGE_BYTES, encode_jpeg_within
+from modchain.backends.aws.common import FanOut, call_aws, make_client
+from modchain.backends.aws.rekognition_moderation import MAX_IMAGE_BYTES, encode_jpeg_within
+from modchain.backends.detection import check_queries, clip_box
 from modchain.core.errors import (
     BackendError,
     ConfigurationError,

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from modchain.backends.base import Scored, TextBackend
-from modchain.backends.hf_common import (
+from modchain.backends.hf.common import (
     LazyModel,
     encode_windows,
     forward_accepts,

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from modchain.backends.hf_common import LazyModel, require_hf, resolve_device
+from modchain.backends.hf.common import LazyModel, require_hf, resolve_device
 from modchain.core.errors import BackendError, ConfigurationError, InputError
 from modchain.core.vqa import VqaResult
 

@@ -1,6 +1,6 @@
 """SAM's prompt side: prompts -> decoder tensors -> masks, from a precomputed image embedding.
 
-Kept apart from :mod:`modchain.backends.sam` (loading, the public API) because this is where the arithmetic
+Kept apart from :mod:`modchain.backends.hf.sam` (loading, the public API) because this is where the arithmetic
 is: coordinates scaled into SAM's resized frame, prompts grouped by shape so each group is one decoder call,
 mask prompts turned into SAM's low-resolution logits, masks upscaled to the original image, and the
 automatic whole-image mask generator. Imported only by ``sam.py`` (which imports torch lazily first).
@@ -16,7 +16,7 @@ from modchain.core.masks import decode_mask, encode_mask
 from modchain.core.regions import Segment, VisualPrompt
 
 if TYPE_CHECKING:
-    from modchain.backends.sam import SamEmbedding
+    from modchain.backends.hf.sam import SamEmbedding
 
 BACKEND = "sam"
 #: Logit given to a mask prompt's foreground (its negative to the background). SAM's own mask input is the

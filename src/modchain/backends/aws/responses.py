@@ -9,7 +9,7 @@ raises :class:`BackendError`.
 Decisions:
 * A malformed response is a plain ``BackendError`` (``retryable`` False): it comes from a service or
   protocol fault that an immediate retry would meet again. Retryable kinds stay for throttling, timeouts
-  and 5xx (an undecodable 5xx body included, see ``aws_common``).
+  and 5xx (an undecodable 5xx body included, see ``common``).
 * Label and type names must look like the service's enums (``UPPER_SNAKE``): a lowercase ``ssn`` would slip
   past a filter configured for ``SSN``. Unknown but well-formed PII entity types, toxicity labels and
   guardrail content-filter types are kept as findings under their own name: AWS adds types over time,

@@ -16,15 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from modchain.backends.hf_common import require_hf
-from modchain.backends.hf_vision_common import (
-    TextQueryDetector,
-    as_rgb,
-    check_queries,
-    check_threshold,
-    clip_box,
-    nms,
-)
+from modchain.backends.detection import as_rgb, check_queries, check_threshold, clip_box, nms
+from modchain.backends.hf.common import require_hf
+from modchain.backends.hf.vision_common import TextQueryDetector
 from modchain.core.errors import BackendError, ConfigurationError, InputError
 from modchain.core.regions import Detection
 

@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from modchain.backends.aws_common import (
+from modchain.backends.aws.common import (
     FanOut,
     call_aws,
     concurrency_for,
@@ -33,7 +33,7 @@ from modchain.backends.aws_common import (
     partition_for_region,
     prepare_client,
 )
-from modchain.backends.aws_responses import pii_entities, prompt_classes, toxicity_results
+from modchain.backends.aws.responses import pii_entities, prompt_classes, toxicity_results
 from modchain.backends.base import Scored, TextBackend
 from modchain.core.config import COMPREHEND_PII_LABELS, TOXICITY_LABELS
 from modchain.core.errors import ConfigurationError
@@ -54,7 +54,7 @@ _SEPARATOR = "\n\n"
 
 
 def _unsafe(classes: list[dict[str, Any]]) -> float:
-    # Only ever given validated classes (see aws_responses.prompt_classes).
+    # Only ever given validated classes (see responses.prompt_classes).
     return max((c["Score"] for c in classes if c["Name"] == "UNSAFE_PROMPT"), default=-1.0)
 
 
@@ -123,7 +123,7 @@ class ComprehendBackend(TextBackend):
                    prompt_safety_endpoint_arn=config.prompt_safety_endpoint_arn)
 
     def __getstate__(self) -> dict[str, Any]:
-        from modchain.backends.aws_common import refuse_given_client
+        from modchain.backends.aws.common import refuse_given_client
 
         refuse_given_client(self)
         return super().__getstate__()

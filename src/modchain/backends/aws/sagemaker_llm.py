@@ -11,7 +11,7 @@ Three payload formats, each a content handler (messages -> request bytes, respon
   ``{"choices": [{"message": {"content": ...}}]}``.
 
 ``SageMakerChatModel`` calls ``sagemaker-runtime`` ``InvokeEndpoint`` through boto3 (imported lazily), with
-SDK errors mapped by :func:`modchain.backends.aws_common.call_aws`. It is a LangChain ``BaseChatModel``, so
+SDK errors mapped by :func:`modchain.backends.aws.common.call_aws`. It is a LangChain ``BaseChatModel``, so
 it works wherever a chat model does, e.g. ``LlmVerdict(SageMakerChatModel("my-llama", format="llama3"))``.
 """
 
@@ -202,7 +202,7 @@ class SageMakerChatModel(BaseChatModel):
 
     def _client(self) -> Any:
         if self.client is None:
-            from modchain.backends.aws_common import make_client
+            from modchain.backends.aws.common import make_client
 
             self.client = make_client("sagemaker-runtime", region_name=self.region_name,
                                       profile_name=self.profile_name, endpoint_url=self.endpoint_url,
@@ -211,7 +211,7 @@ class SageMakerChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
                   **kwargs: Any) -> ChatResult:
-        from modchain.backends.aws_common import call_aws
+        from modchain.backends.aws.common import call_aws
 
         if not messages:
             raise ConfigurationError("sagemaker-llm: no messages to send")

@@ -3,7 +3,7 @@
 :class:`SentenceEncoder` turns sentences into mean-pooled, L2-normalized embeddings from a BERT-style encoder
 (as sentence-transformers does for all-MiniLM-L6-v2); torch and transformers are imported on first use only,
 sentence-transformers is not needed. ``HEAD_PATH`` is the trained head shipped with the package
-(``local/models/document_injection_minilm.npz``, written by training/train_document_injection_embeddings.py).
+(``backends/local/models/document_injection_minilm.npz``, written by training/train_document_injection_embeddings.py).
 
 What the embeddings are used for (the window features, the head, the scorer ``DocumentGuard`` runs) is
 document-injection logic and lives in :mod:`modchain.text.document_injection_embedding`.
@@ -21,7 +21,7 @@ import numpy as np
 from modchain.core.errors import ConfigurationError
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-HEAD_PATH = Path(__file__).resolve().parent / "local" / "models" / "document_injection_minilm.npz"
+HEAD_PATH = Path(__file__).resolve().parents[1] / "local" / "models" / "document_injection_minilm.npz"
 
 
 def resolve_model_path(model: str) -> str:
@@ -53,7 +53,7 @@ class SentenceEncoder:
     def _load(self) -> tuple[Any, Any, Any]:
         with self._lock:
             if self._loaded is None:
-                from modchain.backends.hf_common import require_hf, resolve_device
+                from modchain.backends.hf.common import require_hf, resolve_device
 
                 torch, transformers = require_hf()
                 device = resolve_device(self.device_name)

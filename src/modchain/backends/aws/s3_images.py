@@ -1,6 +1,6 @@
 """Fetch image bytes from Amazon S3 for :func:`modchain.vision.image_input.load_image`.
 
-boto3/botocore are imported lazily (through :mod:`modchain.backends.aws_common`). The object's size is
+boto3/botocore are imported lazily (through :mod:`modchain.backends.aws.common`). The object's size is
 checked from ``ContentLength`` before its body is read, and at most ``max_bytes + 1`` bytes are read.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modchain.backends.aws_common import call_aws, make_client
+from modchain.backends.aws.common import call_aws, make_client
 from modchain.core.errors import ImageTooLargeError
 
 

@@ -67,7 +67,7 @@ class TransformersChatModel(BaseChatModel):
         if self._model is None:
             with self._load_lock:
                 if self._model is None:
-                    from modchain.backends.hf_common import require_hf, resolve_device
+                    from modchain.backends.hf.common import require_hf, resolve_device
 
                     torch, transformers = require_hf()
                     device = resolve_device(self.device)
@@ -106,7 +106,7 @@ class TransformersChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
                   **kwargs: Any) -> ChatResult:
-        from modchain.backends.hf_common import require_hf
+        from modchain.backends.hf.common import require_hf
 
         torch, _ = require_hf()
         model, tokenizer, device = self._load()

@@ -22,8 +22,8 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from typing import Any
 
-from modchain.backends.aws_common import FanOut, call_aws, concurrency_for, make_client, prepare_client
-from modchain.backends.aws_responses import guardrail_response
+from modchain.backends.aws.common import FanOut, call_aws, concurrency_for, make_client, prepare_client
+from modchain.backends.aws.responses import guardrail_response
 from modchain.backends.base import Scored, TextBackend
 from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
@@ -102,7 +102,7 @@ class BedrockGuardrailsBackend(TextBackend):
                    max_concurrency=config.max_concurrency)
 
     def __getstate__(self) -> dict[str, Any]:
-        from modchain.backends.aws_common import refuse_given_client
+        from modchain.backends.aws.common import refuse_given_client
 
         refuse_given_client(self)
         return super().__getstate__()
