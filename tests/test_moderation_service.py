@@ -104,7 +104,7 @@ def test_benign_photo_with_text_part(server):
 def test_image_detection_maps_to_sexual_never_minors():
     # The real NudeNet model on a real photo; its face detection is mapped to "Explicit" for this test only,
     # since the fixtures (rightly) hold no explicit imagery.
-    from modchain.backends.nudenet_labeler import NudeNetLabeler
+    from modchain.backends.local.nudenet import NudeNetLabeler
 
     labeler = NudeNetLabeler(threshold=0.2, categories={"FACE_FEMALE": ("Explicit", "test: a face")})
     app = create_app(api_keys=[KEY], image_labeler=labeler)
@@ -301,7 +301,7 @@ def test_refuses_to_start_without_keys(monkeypatch, capsys):
 def test_command_builds_an_app_from_yaml_and_env(monkeypatch, tmp_path):
     import argparse
 
-    from modchain.serving.moderation.command import add_arguments, build
+    from modchain.cli.moderation_service import add_arguments, build
 
     (tmp_path / "strict.yaml").write_text("filters:\n  - type: toxicity\n    threshold: 0.9\n")
     monkeypatch.setenv("MODCHAIN_API_KEYS", f" {KEY} , {OTHER_KEY} ,")
@@ -358,7 +358,7 @@ def test_background_server_socket_turns_nagle_off():
     # for a delayed ACK (found by benchmarks/moderation_service.py: p50 48 ms at concurrency 1, now ~5 ms).
     import socket
 
-    from modchain.serving.moderation.command import listening_socket
+    from modchain.serving.moderation.server import listening_socket
 
     with listening_socket("127.0.0.1", 0) as sock:
         assert sock.proto == socket.IPPROTO_TCP

@@ -68,7 +68,7 @@ class Blip2Request:
 class Blip2Handler:
     """Serves a BLIP-2 checkpoint (model id or directory) with :class:`Blip2LocalVQA`.
 
-    ``vqa`` may be given instead (a configured :class:`~modchain.backends.blip2_local.Blip2LocalVQA` whose
+    ``vqa`` may be given instead (a configured :class:`~modchain.backends.hf.blip2.Blip2LocalVQA` whose
     ``prompt_template`` is ``"{question}"``). Generation runs one request at a time (one model, counted
     vision passes); the HTTP server accepts requests concurrently and they queue here.
     """
@@ -84,7 +84,7 @@ class Blip2Handler:
         if "{question}" not in prompt_template:
             raise ConfigurationError("prompt_template must contain '{question}'")
         if vqa is None:
-            from modchain.backends.blip2_local import Blip2LocalVQA
+            from modchain.backends.hf.blip2 import Blip2LocalVQA
 
             vqa = Blip2LocalVQA(model_dir_or_id, device=device, dtype=dtype, max_new_tokens=max_new_tokens,
                                 prompt_template="{question}", caption_prompt=caption_prompt,

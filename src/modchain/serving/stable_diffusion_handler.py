@@ -13,7 +13,7 @@ Request (``POST /invocations``, ``Content-Type: application/json``)::
 Image ``i`` of a request uses seed ``seed + i``. The handler wraps any generator: a callable or an object with
 ``generate(prompt, negative_prompt, seed)``; the request's ``width``, ``height``, ``num_inference_steps`` and
 ``guidance_scale`` are passed to it as keyword arguments when its signature takes them (a
-:class:`~modchain.backends.diffusers_generator.DiffusersGenerator` does), so a diffusers pipeline served
+:class:`~modchain.backends.hf.diffusers_generator.DiffusersGenerator` does), so a diffusers pipeline served
 here answers exactly like a JumpStart endpoint. Refused requests raise :class:`InvocationError` (HTTP 400)
 whose message names fields only, never the prompt. Serve it with :class:`modchain.serving.server.LocalEndpoint`.
 """

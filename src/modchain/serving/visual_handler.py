@@ -68,11 +68,11 @@ class VisualHandler:
         from modchain.visual.image_store import ImageStore
 
         if detector is None and detector_model is not None:
-            from modchain.backends.grounding_dino import GroundingDino
+            from modchain.backends.hf.grounding_dino import GroundingDino
 
             detector = GroundingDino(detector_model, device=device)
         if segmenter is None and segmenter_model is not None:
-            from modchain.backends.sam import Sam
+            from modchain.backends.hf.sam import Sam
 
             segmenter = Sam(segmenter_model, device=device)
         if detector is None and segmenter is None:
@@ -241,29 +241,3 @@ def model_fn(model_dir: str, context: Any = None) -> VisualHandler:
 
 
 input_fn, predict_fn, output_fn = toolkit_functions(VisualHandler)
-
-
-# ------------------------------------------------------------------------------- `modchain serve visual`
-
-def add_serve_parser(models: Any) -> None:
-    """Add ``visual`` to ``modchain serve``'s model kinds."""
-    visual = models.add_parser("visual", help="detection + segmentation (Grounding DINO -> SAM) in one request")
-    visual.add_argument("--detector-model", help="Grounding DINO model id or directory (omit: segmentation only)")
-    visual.add_argument("--segmenter-model", help="SAM model id or directory (omit: detection only)")
-    visual.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    visual.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
-    visual.add_argument("--device", help="torch device (cpu, cuda, ...); default: cuda when available")
-
-
-def serve_command(args: Any, out: Any) -> int:
-    from modchain.serving.server import serve as run_server
-
-    handler = VisualHandler(detector_model=args.detector_model, segmenter_model=args.segmenter_model,
-                            device=args.device)
-
-    def ready(url: str) -> None:
-        out.write(f"modchain: serving the visual chain at {url} (GET /ping, POST /invocations)\n")
-        out.flush()
-
-    run_server(handler, args.host, args.port, ready=ready)
-    return 0

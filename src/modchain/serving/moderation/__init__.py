@@ -12,7 +12,19 @@ See docs/moderation_service.md.
 from __future__ import annotations
 
 from modchain.serving.moderation.app import API_KEYS_ENV, create_app
-from modchain.serving.moderation.command import add_arguments, main, run, serve_in_thread
 from modchain.serving.moderation.guard import ServiceLimits
+from modchain.serving.moderation.server import serve_in_thread
+
+#: The command's names, kept here for callers from before the CLI moved to modchain.cli; loaded on first use
+#: so the service package does not import the command line at load time.
+_COMMAND_NAMES = ("add_arguments", "main", "run")
+
+
+def __getattr__(name: str) -> object:
+    if name in _COMMAND_NAMES:
+        from modchain.cli import moderation_service
+
+        return getattr(moderation_service, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["API_KEYS_ENV", "ServiceLimits", "add_arguments", "create_app", "main", "run", "serve_in_thread"]

@@ -161,7 +161,7 @@ class LazyLabeler:
     def get(self) -> Any:
         with self._lock:
             if self._labeler is None:
-                from modchain.backends.nudenet_labeler import NudeNetLabeler
+                from modchain.backends.local.nudenet import NudeNetLabeler
 
                 # 0.2: NudeNet's own floor, so weak detections still show as scores; flags use image_threshold.
                 self._labeler = NudeNetLabeler(threshold=0.2)

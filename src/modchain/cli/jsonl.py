@@ -12,7 +12,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-EXIT_OK, EXIT_BLOCKED, EXIT_ROWS_FAILED = 0, 1, 4  # as in modchain.cli (which imports this module)
+from modchain.cli.common import EXIT_BLOCKED, EXIT_OK, EXIT_ROWS_FAILED
+
 #: Rows per backend call in JSON Lines mode: large enough to pack remote requests, small enough to stream.
 BATCH_SIZE = 64
 PROGRESS_MIN_ROWS = 200

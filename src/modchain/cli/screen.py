@@ -5,7 +5,7 @@
     modchain screen my_dataset --list-flagged           flagged files only, one per line (summary on stderr)
     modchain screen my_dataset --move-flagged quarantine/
     modchain screen my_dataset --ray                    on Ray Data (the running cluster, or a local one)
-    modchain screen my_dataset --moderation modchain.backends.rekognition:RekognitionModerationLabeler
+    modchain screen my_dataset --moderation modchain.backends.aws.rekognition_moderation:RekognitionModerationLabeler
 
 The report folder also holds the run's state (checkpoint, quarantine journal), so by default it sits next to
 the dataset, never inside it: a dataset folder stays as it was (checksums, sync, versioning). A folder a
@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from modchain.cli.common import positive_int
+
 EXIT_OK, EXIT_FLAGGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -43,14 +45,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "an existing DIR/.modchain-screening from an earlier version is reused)")
     parser.add_argument("--moderation", metavar="MODULE:NAME",
                         help="image moderation to use instead of NudeNet: a labeler, ImageModerationChain or "
-                        "factory importable as MODULE:NAME (e.g. modchain.backends.rekognition:"
+                        "factory importable as MODULE:NAME (e.g. modchain.backends.aws.rekognition_moderation:"
                         "RekognitionModerationLabeler); --threshold and --labels apply to labelers")
     parser.add_argument("--threshold", type=float, default=0.4, help="minimum score that flags (default 0.4)")
     parser.add_argument("--labels", action="append", default=None,
                         help="comma-separated Rekognition categories that flag (repeatable; 'any' for every "
                         f"label); default: {', '.join(DEFAULT_FLAG_LABELS)}")
-    parser.add_argument("--workers", type=_positive_int, default=1, help="worker processes (or Ray actors)")
-    parser.add_argument("--batch-size", type=_positive_int, default=8, help="images per model call and checkpoint")
+    parser.add_argument("--workers", type=positive_int, default=1, help="worker processes (or Ray actors)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="images per model call and checkpoint")
     parser.add_argument("--no-recursive", action="store_true", help="ignore sub-folders")
     parser.add_argument("--no-prompt", action="store_true", help="do not check dataset_info.json's instance_prompt")
     parser.add_argument("--ray", action="store_true", help="screen on Ray Data (ray.init() when none is running)")
@@ -68,13 +70,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
-    return number
 
 
 def _labels(values: list[str] | None) -> dict[str, Any]:
@@ -147,7 +142,7 @@ def _final_report(report: Any, out_dir: Any) -> Any:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
-    """Run ``modchain screen``; errors propagate (``cli.main`` maps them to exit codes 2 and 3)."""
+    """Run ``modchain screen``; errors propagate (:func:`modchain.cli.main` maps them to exit codes 2 and 3)."""
     from modchain.core.errors import ConfigurationError
     from modchain.screening.checkpoint import CHECKPOINT, Checkpoint
     from modchain.screening.quarantine import quarantine

@@ -21,9 +21,9 @@ from typing import Any, TextIO
 from modchain.core.errors import ConfigurationError
 
 #: ``--detector`` / ``--segmenter`` kinds -> (module, class) in modchain.backends, imported when used.
-DETECTORS = {"grounding-dino": ("modchain.backends.grounding_dino", "GroundingDino"),
-             "owlv2": ("modchain.backends.owlv2", "Owlv2")}
-SEGMENTERS = {"sam": ("modchain.backends.sam", "Sam")}
+DETECTORS = {"grounding-dino": ("modchain.backends.hf.grounding_dino", "GroundingDino"),
+             "owlv2": ("modchain.backends.hf.owlv2", "Owlv2")}
+SEGMENTERS = {"sam": ("modchain.backends.hf.sam", "Sam")}
 
 
 def add_parser(tasks: Any) -> argparse.ArgumentParser:
