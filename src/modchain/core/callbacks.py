@@ -1,4 +1,10 @@
-"""Audit callbacks: ``on_after_pii``, ``on_after_toxicity``, ``on_after_prompt_safety`` (and later steps).
+"""Audit callbacks: the typed ``on_event`` hook and the beacon hooks ``on_after_pii``, ``on_after_toxicity``,
+``on_after_prompt_safety`` (and the later steps' ``on_after_<step>``).
+
+Every step of every component builds one :class:`~modchain.core.events.ModerationEvent` (only when a handler
+wants it) and hands it to :class:`CallbackDispatcher`, which calls, for each handler in registration order,
+its ``on_event(event)`` if it defines one, then its ``on_after_<step>(beacon, unique_id)`` if it overrides
+that, with ``beacon = event.to_beacon()`` (the Comprehend moderation chain's dict, built once per event).
 
 A handler method may be ``def`` or ``async def``. Every call is awaited before the chain moves on, in the
 order the steps ran, so no event is lost or reordered:
@@ -18,36 +24,23 @@ import asyncio
 import inspect
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+from modchain.core.events import BEACON_TYPES, ModerationEvent, make_beacon
+
+__all__ = ["BEACON_TYPES", "CallbackDispatcher", "ModerationCallbackHandler", "ModerationEvent", "make_beacon",
+           "register_base_handler_class"]
 
 logger = logging.getLogger("modchain.callbacks")
 
-#: moderation_type values in beacons, kept from the Comprehend moderation chain for compatibility.
-BEACON_TYPES = {"pii": "PII", "toxicity": "Toxicity", "prompt_safety": "PromptSafety",
-                "image_labels": "ImageLabels", "vqa": "VisualQuestionAnswering", "verdict": "ImageVerdict",
-                "documents": "RetrievedDocuments", "tool_output": "ToolOutput", "stream": "StreamWindow",
-                "prompt_guard": "PromptGuard", "generation": "ImageGeneration", "screen": "DatasetScreening",
-                "detection": "ObjectDetection", "segmentation": "Segmentation"}
-
-
-def make_beacon(chain_id: str, step: str, found: bool, moderation_input: Any, backend_output: Any,
-                status: str | None = None) -> dict:
-    """The dict every handler receives: chain id, step, status, the checked input, the backend's output.
-
-    Status is LABELS_FOUND, LABELS_NOT_FOUND, or ERROR when the backend failed (output then names the error).
-    """
-    return {
-        "moderation_chain_id": chain_id,
-        "moderation_type": BEACON_TYPES.get(step, step),
-        "moderation_status": status or ("LABELS_FOUND" if found else "LABELS_NOT_FOUND"),
-        "moderation_input": moderation_input,
-        "moderation_output": backend_output,
-    }
-
 
 class ModerationCallbackHandler:
-    """Override any ``on_after_<step>`` method, sync or async. Unoverridden steps cost nothing."""
+    """Override ``on_event`` (every step, typed) and/or any ``on_after_<step>`` method (one step, beacon dict),
+    sync or async. Unoverridden hooks cost nothing: no event is built for a step nobody listens to."""
+
+    def on_event(self, event: ModerationEvent) -> Any:
+        """Called after every step with its typed :class:`~modchain.core.events.ModerationEvent`."""
 
     def on_after_pii(self, moderation_beacon: dict[str, Any], unique_id: str | None, **kwargs: Any) -> Any:
         """Called after the PII filter ran."""
@@ -155,41 +148,62 @@ _background = _BackgroundLoop()
 
 
 class CallbackDispatcher:
-    """Calls the handlers of a chain for one step, in registration order."""
+    """Calls the handlers of a component for each event, in registration order (see the module docstring)."""
 
     def __init__(self, handlers: Sequence[Any] = (), *, raise_errors: bool = False) -> None:
         self.handlers = [h for h in handlers if h is not None]
         self.raise_errors = raise_errors
 
     def wants(self, step: str) -> bool:
-        return any(_handles(h, step) for h in self.handlers)
+        """Whether any handler listens to ``step`` (emitters build no event otherwise)."""
+        return any(_wants_events(h) or _handles(h, step) for h in self.handlers)
 
-    def emit(self, step: str, beacon: dict[str, Any], unique_id: str | None) -> None:
-        for handler in self.handlers:
-            if not _handles(handler, step):
-                continue
+    def emit(self, event: ModerationEvent | str, beacon: dict[str, Any] | None = None,
+             unique_id: str | None = None) -> None:
+        """Deliver ``event`` from synchronous code; async handlers run to completion before this returns.
+
+        The older form ``emit(step, beacon, unique_id)`` still works (its beacon is passed on as given).
+        """
+        for handler, hook, args in self._calls(event, beacon, unique_id):
             try:
-                outcome = getattr(handler, f"on_after_{step}")(beacon, unique_id)
+                outcome = getattr(handler, hook)(*args)
                 if inspect.isawaitable(outcome):
                     _background.run(_await(outcome))
             except Exception as exc:  # noqa: BLE001 - a handler must not break moderation
-                self._failed(handler, step, exc)
+                self._failed(handler, hook, exc)
 
-    async def aemit(self, step: str, beacon: dict[str, Any], unique_id: str | None) -> None:
-        for handler in self.handlers:
-            if not _handles(handler, step):
-                continue
+    async def aemit(self, event: ModerationEvent | str, beacon: dict[str, Any] | None = None,
+                    unique_id: str | None = None) -> None:
+        """Deliver ``event`` on the caller's loop; each async handler is awaited before the next is called."""
+        for handler, hook, args in self._calls(event, beacon, unique_id):
             try:
-                outcome = getattr(handler, f"on_after_{step}")(beacon, unique_id)
+                outcome = getattr(handler, hook)(*args)
                 if inspect.isawaitable(outcome):
                     await outcome
             except Exception as exc:  # noqa: BLE001
-                self._failed(handler, step, exc)
+                self._failed(handler, hook, exc)
 
-    def _failed(self, handler: Any, step: str, exc: Exception) -> None:
+    def _calls(self, event: ModerationEvent | str, beacon: dict[str, Any] | None,
+               unique_id: str | None) -> Iterator[tuple[Any, str, tuple[Any, ...]]]:
+        """``(handler, hook name, arguments)`` in delivery order, building the beacon at most once."""
+        if isinstance(event, str):  # the older (step, beacon, unique_id) form
+            if beacon is None:
+                raise TypeError("emit(step, beacon, unique_id) needs the beacon")
+            event = _event_of_beacon(event, beacon, unique_id)
+        hook = f"on_after_{event.step}"
+        for handler in self.handlers:
+            if _wants_events(handler):
+                yield handler, "on_event", (event,)
+            if _handles(handler, event.step):
+                if beacon is None:
+                    # One dict for all handlers, as before: a handler sees what an earlier one saw.
+                    beacon = event.to_beacon()
+                yield handler, hook, (beacon, event.unique_id)
+
+    def _failed(self, handler: Any, hook: str, exc: Exception) -> None:
         if self.raise_errors:
             raise exc
-        logger.warning("moderation callback %s.on_after_%s failed with %s", type(handler).__name__, step,
+        logger.warning("moderation callback %s.%s failed with %s", type(handler).__name__, hook,
                        type(exc).__name__)
 
 
@@ -201,3 +215,15 @@ def _handles(handler: Any, step: str) -> bool:
     if callable(getattr(handler, "handles", None)):
         return bool(handler.handles(step))
     return callable(getattr(handler, f"on_after_{step}", None))
+
+
+def _wants_events(handler: Any) -> bool:
+    """Whether ``handler`` has an ``on_event`` of its own (the base class's is a no-op)."""
+    method = getattr(handler, "on_event", None)
+    return callable(method) and getattr(method, "__func__", None) is not ModerationCallbackHandler.on_event
+
+
+def _event_of_beacon(step: str, beacon: dict[str, Any], unique_id: str | None) -> ModerationEvent:
+    return ModerationEvent(step=step, chain_id=beacon["moderation_chain_id"], status=beacon["moderation_status"],
+                           unique_id=unique_id, input=beacon.get("moderation_input"),
+                           output=beacon.get("moderation_output"))
