@@ -36,7 +36,7 @@ import boto3
 from botocore.config import Config
 
 import modchain
-from modchain.backends.comprehend import ComprehendBackend
+from modchain.backends.aws.comprehend import ComprehendBackend
 from modchain.testing.comprehend_emulator import ComprehendEmulator
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # langchain-experimental's sunset notice

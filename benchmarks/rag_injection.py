@@ -26,7 +26,7 @@ Rows, side by side in one run (flag = score >= 0.5, the default threshold):
                   (``injection_scorer="backend"``; what non-local backends still use)
   trained (now)   the default: the trained window model of modchain.text.document_injection, plus the
                   explicit AI-reader cues (reader_cues=True)
-  embedding       optional (``injection_scorer="embedding"``): the head of modchain.backends.embedding_injection
+  embedding       optional (``injection_scorer="embedding"``): the head of modchain.backends.hf.sentence_encoder
                   on all-MiniLM-L6-v2 sentence embeddings (training/train_document_injection_embeddings.py)
   embedding+model optional (``injection_scorer="embedding+model"``): that head plus the trained window model,
                   combined per window (weight and threshold chosen on dev)
@@ -242,7 +242,7 @@ def _bundled_minilm() -> str | None:
         import torch  # noqa: F401
         import transformers  # noqa: F401
 
-        from modchain.backends.embedding_injection import DEFAULT_EMBEDDING_MODEL, resolve_model_path
+        from modchain.backends.hf.sentence_encoder import DEFAULT_EMBEDDING_MODEL, resolve_model_path
     except ImportError:
         return None
     path = resolve_model_path(DEFAULT_EMBEDDING_MODEL)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from modchain.backends.nudenet_labeler import NudeNetLabeler
+from modchain.backends.local.nudenet import NudeNetLabeler
 from modchain.generation import PromptGuard, SafeImageGenerator
 from modchain.vision.image_input import load_image
 

@@ -42,7 +42,7 @@ import types
 import warnings
 
 import modchain
-from modchain.backends.comprehend import ComprehendBackend
+from modchain.backends.aws.comprehend import ComprehendBackend
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # langchain-experimental's sunset notice
 try:

@@ -209,7 +209,7 @@ def main() -> None:
         return
     bench("local backend (offline default chain)", ModerationChain(), args)
 
-    from modchain.backends.comprehend import ComprehendBackend
+    from modchain.backends.aws.comprehend import ComprehendBackend
     from modchain.testing.clients import local_client
     from modchain.testing.comprehend_emulator import ComprehendEmulator
 

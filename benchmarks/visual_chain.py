@@ -1,7 +1,7 @@
 """SAM: embed each image once and decode every prompt from it, vs re-encoding the image for each prompt.
 
 One fixture photo, 1, 8 and 32 box prompts (the detector -> SAM hand-off, one mask each). Rows per prompt
-count, side by side, every path through :class:`modchain.backends.sam.Sam`:
+count, side by side, every path through :class:`modchain.backends.hf.sam.Sam`:
 
   recomputed per prompt     ``sam.segment(image, [prompt])`` per prompt: the image encoder runs every time
                             (what a pipeline that calls SAM once per box does)
@@ -103,7 +103,7 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from modchain.backends.sam import Sam
+    from modchain.backends.hf.sam import Sam
 
     image = Image.open(IMAGE).convert("RGB")
     counts = [int(c) for c in args.prompts.split(",")]

@@ -41,7 +41,7 @@ def build(full: bool, device: str | None):
     import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-    from modchain.backends.blip2_local import Blip2LocalVQA
+    from modchain.backends.hf.blip2 import Blip2LocalVQA
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

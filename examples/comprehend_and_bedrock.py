@@ -11,8 +11,8 @@ import os
 import sys
 
 from modchain import ModerationChain, ModerationConfig, PiiConfig, PromptSafetyConfig, ToxicityConfig
-from modchain.backends.bedrock import BedrockGuardrailsBackend
-from modchain.backends.comprehend import ComprehendBackend
+from modchain.backends.aws.bedrock import BedrockGuardrailsBackend
+from modchain.backends.aws.comprehend import ComprehendBackend
 
 config = ModerationConfig(filters=[PiiConfig(action="redact"), ToxicityConfig(action="detect"),
                                    PromptSafetyConfig(action="detect")])

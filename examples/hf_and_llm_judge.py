@@ -104,8 +104,8 @@ def build_tiny_models(root: str) -> tuple[str, str]:
 def hugging_face_backends() -> None:
     from transformers.utils import logging as hf_logging
 
-    from modchain.backends.hf_classifier import HuggingFaceClassifierBackend
-    from modchain.backends.hf_ner import HuggingFaceNerBackend
+    from modchain.backends.hf.classifier import HuggingFaceClassifierBackend
+    from modchain.backends.hf.ner import HuggingFaceNerBackend
 
     hf_logging.disable_progress_bar()
     with tempfile.TemporaryDirectory() as root:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from modchain.backends.blip2_local import Blip2LocalVQA
-from modchain.backends.nudenet_labeler import NudeNetLabeler
+from modchain.backends.hf.blip2 import Blip2LocalVQA
+from modchain.backends.local.nudenet import NudeNetLabeler
 from modchain.testing.tiny_models import save_tiny_blip2
 from modchain.vision import ImageModerationChain, LlmVerdict
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from modchain.backends.nudenet_labeler import NUDENET_CATEGORIES, NudeNetLabeler
+from modchain.backends.local.nudenet import NUDENET_CATEGORIES, NudeNetLabeler
 from modchain.generation import PromptGuard, PromptRejectedViolation, SafeImageGenerator
 
 PORTRAIT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "images" / "skimage_astronaut.png"
@@ -73,10 +73,10 @@ print(f"no retries left -> {result.status}, flagged {result.attempts[0].categori
 print("timings (ms):", {k: round(v, 1) for k, v in result.timings_ms.items()})
 
 # Real generators (same SafeImageGenerator, one argument changes):
-#   from modchain.backends.diffusers_generator import DiffusersGenerator
+#   from modchain.backends.hf.diffusers_generator import DiffusersGenerator
 #   generator = DiffusersGenerator.from_pretrained("stabilityai/stable-diffusion-2-1-base", device="cuda",
 #                                                  num_inference_steps=30, width=512, height=512)
-#   from modchain.backends.sagemaker_stable_diffusion import SageMakerStableDiffusion
+#   from modchain.backends.aws.sagemaker_stable_diffusion import SageMakerStableDiffusion
 #   generator = SageMakerStableDiffusion("my-jumpstart-sd-endpoint", region_name="us-east-1")
-#   from modchain.backends.rekognition import RekognitionModerationLabeler
+#   from modchain.backends.aws.rekognition_moderation import RekognitionModerationLabeler
 #   safe = SafeImageGenerator(generator, RekognitionModerationLabeler(region_name="us-east-1"))

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from modchain.backends.nudenet_labeler import NUDENET_CATEGORIES, NudeNetLabeler
+from modchain.backends.local.nudenet import NUDENET_CATEGORIES, NudeNetLabeler
 from modchain.core.callbacks import ModerationCallbackHandler
 from modchain.screening import DatasetScreener, quarantine
 

@@ -4,8 +4,8 @@ Runs on CPU in seconds with tiny random-weight models of the real architectures 
 and loaded through ``from_pretrained``, as real checkpoints are): the boxes and masks are meaningless, every
 code path is the real one. On a GPU, with the real checkpoints (downloaded once from the Hugging Face Hub)::
 
-    from modchain.backends.grounding_dino import GroundingDino
-    from modchain.backends.sam import Sam
+    from modchain.backends.hf.grounding_dino import GroundingDino
+    from modchain.backends.hf.sam import Sam
 
     detector = GroundingDino.local("IDEA-Research/grounding-dino-tiny", device="cuda",
                                    box_threshold=0.35, text_threshold=0.25)
@@ -25,8 +25,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from modchain.backends.grounding_dino import GroundingDino
-from modchain.backends.sam import Sam
+from modchain.backends.hf.grounding_dino import GroundingDino
+from modchain.backends.hf.sam import Sam
 from modchain.testing.tiny_visual_models import save_tiny_grounding_dino, save_tiny_sam
 from modchain.visual.chain import ImageChain
 from modchain.visual.image_store import ImageStore

@@ -24,9 +24,9 @@ from modchain import (
     PromptSafetyConfig,
     ToxicityConfig,
 )
-from modchain.backends import aws_responses as shapes
-from modchain.backends.bedrock import CONFIDENCE_SCORES, BedrockGuardrailsBackend
-from modchain.backends.comprehend import ComprehendBackend
+from modchain.backends.aws import responses as shapes
+from modchain.backends.aws.bedrock import CONFIDENCE_SCORES, BedrockGuardrailsBackend
+from modchain.backends.aws.comprehend import ComprehendBackend
 from modchain.testing.bedrock_emulator import BedrockGuardrailEmulator
 from modchain.testing.clients import local_client
 from modchain.testing.comprehend_emulator import ComprehendEmulator

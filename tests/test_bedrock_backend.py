@@ -13,7 +13,7 @@ from modchain import (
     PromptSafetyViolation,
     ToxicityConfig,
 )
-from modchain.backends.bedrock import BedrockGuardrailsBackend
+from modchain.backends.aws.bedrock import BedrockGuardrailsBackend
 
 
 def chain_for(client, *filters):

@@ -13,7 +13,7 @@ transformers = pytest.importorskip("transformers")
 PIL_Image = pytest.importorskip("PIL.Image")
 tokenizers = pytest.importorskip("tokenizers")
 
-from modchain.backends.blip2_local import Blip2LocalVQA  # noqa: E402
+from modchain.backends.hf.blip2 import Blip2LocalVQA  # noqa: E402
 from modchain.core.errors import ConfigurationError, InputError  # noqa: E402
 from modchain.testing.tiny_models import save_tiny_blip2 as _save_tiny_blip2  # noqa: E402
 from modchain.vision.vqa_types import VqaResult  # noqa: E402

@@ -26,8 +26,8 @@ PIL_Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("tokenizers")
 pytest.importorskip("boto3")
 
-from modchain.backends.blip2_local import Blip2LocalVQA  # noqa: E402
-from modchain.backends.blip2_sagemaker import Blip2SageMakerVQA  # noqa: E402
+from modchain.backends.aws.sagemaker_blip2 import Blip2SageMakerVQA  # noqa: E402
+from modchain.backends.hf.blip2 import Blip2LocalVQA  # noqa: E402
 from modchain.core.errors import BackendError, ConfigurationError  # noqa: E402
 from modchain.serving import Blip2Handler, InvocationError, LocalEndpoint  # noqa: E402
 from modchain.serving import blip2_handler as handler_mod  # noqa: E402
@@ -279,7 +279,7 @@ def test_cli_serve_blip2_answers_ping(model_dir):
 
 
 def test_serving_and_backend_imports_stay_light():
-    code = ("import sys, modchain.serving, modchain.backends.blip2_sagemaker\n"
+    code = ("import sys, modchain.serving, modchain.backends.aws.sagemaker_blip2\n"
             "print([m for m in ('torch', 'transformers', 'boto3', 'botocore', 'numpy') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -175,7 +175,7 @@ REKOGNITION_URL = ""
 
 
 def rekognition_labeler():
-    from modchain.backends.rekognition import RekognitionModerationLabeler
+    from modchain.backends.aws.rekognition_moderation import RekognitionModerationLabeler
     from modchain.testing.clients import local_client
 
     return RekognitionModerationLabeler(local_client("rekognition", REKOGNITION_URL))

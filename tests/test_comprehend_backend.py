@@ -17,7 +17,7 @@ from modchain import (
     ToxicityConfig,
     ToxicityViolation,
 )
-from modchain.backends.comprehend import TOXICITY_SEGMENT_MAX_BYTES, ComprehendBackend
+from modchain.backends.aws.comprehend import TOXICITY_SEGMENT_MAX_BYTES, ComprehendBackend
 from modchain.testing.clients import local_client as aws_client
 from modchain.testing.comprehend_emulator import ComprehendEmulator
 
@@ -85,7 +85,7 @@ def test_prompt_safety_uses_the_partitioned_arn(comprehend):
     backend = ComprehendBackend(client)
     assert backend.prompt_safety_arn() == (
         "arn:aws:comprehend:us-east-1:aws:document-classifier-endpoint/prompt-safety")
-    from modchain.backends.aws_common import partition_for_region
+    from modchain.backends.aws.common import partition_for_region
 
     assert partition_for_region("cn-north-1") == "aws-cn"
     assert partition_for_region("us-gov-west-1") == "aws-us-gov"

@@ -14,13 +14,13 @@ def test_each_kind_of_backend_implements_its_protocol():
     """Checked on backends that build without a model or a network call (clients and models load lazily)."""
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    from modchain.backends.blip2_sagemaker import Blip2SageMakerVQA
-    from modchain.backends.grounding_dino import GroundingDino
+    from modchain.backends.aws.rekognition_moderation import RekognitionModerationLabeler
+    from modchain.backends.aws.sagemaker_blip2 import Blip2SageMakerVQA
+    from modchain.backends.aws.sagemaker_stable_diffusion import SageMakerStableDiffusion
+    from modchain.backends.aws.sagemaker_visual import SageMakerDetector, SageMakerSegmenter
+    from modchain.backends.hf.grounding_dino import GroundingDino
+    from modchain.backends.hf.sam import Sam
     from modchain.backends.local.backend import LocalBackend
-    from modchain.backends.rekognition import RekognitionModerationLabeler
-    from modchain.backends.sagemaker_stable_diffusion import SageMakerStableDiffusion
-    from modchain.backends.sam import Sam
-    from modchain.backends.visual_sagemaker import SageMakerDetector, SageMakerSegmenter
 
     client = object()  # never called: nothing is scored here
     assert isinstance(LocalBackend(), protocols.TextDetector)

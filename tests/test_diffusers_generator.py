@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 np = pytest.importorskip("numpy")
 
-from modchain.backends.diffusers_generator import DiffusersGenerator  # noqa: E402
+from modchain.backends.hf.diffusers_generator import DiffusersGenerator  # noqa: E402
 from modchain.core.errors import BackendError, ConfigurationError  # noqa: E402
 from modchain.generation import SafeImageGenerator  # noqa: E402
 
@@ -92,7 +92,7 @@ def test_negative_prompt_reaches_the_pipeline(generator):
 
 def test_guarded_end_to_end_sync_and_async(generator):
     pytest.importorskip("nudenet")
-    from modchain.backends.nudenet_labeler import NudeNetLabeler
+    from modchain.backends.local.nudenet import NudeNetLabeler
 
     safe = SafeImageGenerator(generator, NudeNetLabeler(), config={"seed": 11})
     result = safe.invoke("a red circle on a white wall")
@@ -127,7 +127,7 @@ def test_cuda_fp16(model_dir):
 def test_served_as_a_jumpstart_endpoint(generator):
     """The tiny pipeline behind the project's JumpStart handler, reached with boto3 sagemaker-runtime: the
     request's width/height/steps reach the pipeline, and the endpoint reproduces the local image for a seed."""
-    from modchain.backends.sagemaker_stable_diffusion import SageMakerStableDiffusion
+    from modchain.backends.aws.sagemaker_stable_diffusion import SageMakerStableDiffusion
     from modchain.serving.server import LocalEndpoint
     from modchain.serving.stable_diffusion_handler import StableDiffusionHandler
     from modchain.testing.clients import local_client

@@ -26,7 +26,7 @@ ASTRONAUT = PHOTOS[0]  # the portrait: a face, flagged when faces count (below)
 
 
 def _face_flagging():  # built lazily: nudenet is an optional dependency
-    from modchain.backends.nudenet_labeler import NUDENET_CATEGORIES, NudeNetLabeler
+    from modchain.backends.local.nudenet import NUDENET_CATEGORIES, NudeNetLabeler
 
     categories = {name: mapped or ("Swimwear or Underwear", name) for name, mapped in NUDENET_CATEGORIES.items()}
     return NudeNetLabeler(threshold=0.3, categories=categories)

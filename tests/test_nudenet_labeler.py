@@ -13,7 +13,7 @@ np = pytest.importorskip("numpy")
 
 from PIL import Image  # noqa: E402
 
-from modchain.backends.nudenet_labeler import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
+from modchain.backends.local.nudenet import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
 from modchain.core.errors import ConfigurationError  # noqa: E402
 from modchain.vision.errors import CorruptImageError, ImageTooLargeError  # noqa: E402
 from modchain.vision.results import REKOGNITION_TOP_LEVEL_CATEGORIES, ImageFinding  # noqa: E402

@@ -21,8 +21,8 @@ from modchain import (
     PromptSafetyConfig,
     ToxicityConfig,
 )
-from modchain.backends.bedrock import BedrockGuardrailsBackend
-from modchain.backends.comprehend import ComprehendBackend
+from modchain.backends.aws.bedrock import BedrockGuardrailsBackend
+from modchain.backends.aws.comprehend import ComprehendBackend
 from modchain.testing.clients import local_client as aws_client
 from modchain.testing.comprehend_emulator import ComprehendEmulator
 from modchain.text import filter_rounds

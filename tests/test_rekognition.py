@@ -14,7 +14,7 @@ np = pytest.importorskip("numpy")
 from botocore.exceptions import ClientError  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from modchain.backends.rekognition import (  # noqa: E402
+from modchain.backends.aws.rekognition_moderation import (  # noqa: E402
     MAX_IMAGE_BYTES,
     RekognitionModerationLabeler,
     encode_jpeg_within,

@@ -13,7 +13,7 @@ from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from modchain.backends.rekognition_labels import RekognitionLabelDetector, query_keys  # noqa: E402
+from modchain.backends.aws.rekognition_detector import RekognitionLabelDetector, query_keys  # noqa: E402
 from modchain.core.errors import (  # noqa: E402
     BackendThrottledError,
     BackendUnavailableError,

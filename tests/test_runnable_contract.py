@@ -14,8 +14,8 @@ from langchain_core.documents import Document
 from langchain_core.runnables import ConfigurableField, RunnableLambda, RunnableSerializable
 from langchain_core.tools import BaseTool, StructuredTool
 
+from modchain.backends.aws.comprehend import ComprehendBackend
 from modchain.backends.base import NotPicklableError
-from modchain.backends.comprehend import ComprehendBackend
 from modchain.core.callbacks import ModerationCallbackHandler
 from modchain.core.config import ModerationConfig, PiiConfig
 from modchain.core.conversation import ConversationStore, ViolationCounter

@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("nudenet")
 from PIL import Image, ImageDraw, ImageFilter, ImageStat  # noqa: E402
 
-from modchain.backends.nudenet_labeler import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
-from modchain.backends.rekognition import RekognitionModerationLabeler  # noqa: E402
+from modchain.backends.aws.rekognition_moderation import RekognitionModerationLabeler  # noqa: E402
+from modchain.backends.local.nudenet import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
 from modchain.core.callbacks import ModerationCallbackHandler  # noqa: E402
 from modchain.core.errors import BackendError, ConfigurationError, InputError  # noqa: E402
 from modchain.generation import (  # noqa: E402

@@ -7,7 +7,7 @@ import json
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from modchain.backends.sagemaker_llm import SageMakerChatModel, to_dialog
+from modchain.backends.aws.sagemaker_llm import SageMakerChatModel, to_dialog
 from modchain.core.errors import (
     BackendError,
     BackendThrottledError,

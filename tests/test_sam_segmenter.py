@@ -10,8 +10,8 @@ pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from modchain.backends.sam import Sam, SamEmbedding  # noqa: E402
-from modchain.backends.sam_decoding import MASK_PROMPT_LOGIT  # noqa: E402
+from modchain.backends.hf.sam import Sam, SamEmbedding  # noqa: E402
+from modchain.backends.hf.sam_decoding import MASK_PROMPT_LOGIT  # noqa: E402
 from modchain.core.errors import ConfigurationError, InputError  # noqa: E402
 from modchain.testing.tiny_visual_models import (  # noqa: E402
     save_tiny_grounding_dino,

@@ -21,8 +21,8 @@ pytest.importorskip("onnxruntime")
 
 from PIL import Image  # noqa: E402
 
-from modchain.backends.nudenet_labeler import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
-from modchain.backends.rekognition import RekognitionModerationLabeler  # noqa: E402
+from modchain.backends.aws.rekognition_moderation import RekognitionModerationLabeler  # noqa: E402
+from modchain.backends.local.nudenet import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
 from modchain.core.callbacks import ModerationCallbackHandler  # noqa: E402
 from modchain.core.errors import BackendError, ConfigurationError, ToxicityViolation  # noqa: E402
 from modchain.screening import (  # noqa: E402

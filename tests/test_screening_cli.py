@@ -19,8 +19,8 @@ pytest.importorskip("onnxruntime")
 
 from PIL import Image  # noqa: E402
 
-from modchain.backends.nudenet_labeler import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
-from modchain.backends.rekognition import RekognitionModerationLabeler  # noqa: E402
+from modchain.backends.aws.rekognition_moderation import RekognitionModerationLabeler  # noqa: E402
+from modchain.backends.local.nudenet import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
 from modchain.cli import main  # noqa: E402
 from modchain.screening import (  # noqa: E402
     CHECKPOINT,

@@ -16,8 +16,8 @@ pytest.importorskip("ray.data")
 
 from PIL import Image  # noqa: E402
 
-from modchain.backends.nudenet_labeler import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
-from modchain.backends.rekognition import RekognitionModerationLabeler  # noqa: E402
+from modchain.backends.aws.rekognition_moderation import RekognitionModerationLabeler  # noqa: E402
+from modchain.backends.local.nudenet import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
 from modchain.cli import main  # noqa: E402
 from modchain.core.callbacks import ModerationCallbackHandler  # noqa: E402
 from modchain.core.errors import BackendThrottledError  # noqa: E402

@@ -307,7 +307,7 @@ def test_unknown_stable_diffusion_fields_are_refused_without_naming_them(sd_clie
 
 def test_unknown_visual_fields_are_refused_without_naming_them(tmp_path):
     pytest.importorskip("transformers")
-    from modchain.backends.sam import Sam
+    from modchain.backends.hf.sam import Sam
     from modchain.serving.visual_handler import VisualHandler
 
     # The segmenter is never loaded: every request here is refused while parsing.

@@ -9,7 +9,7 @@ import json
 import pytest
 from PIL import Image, ImageDraw
 
-from modchain.backends.sagemaker_stable_diffusion import SageMakerStableDiffusion
+from modchain.backends.aws.sagemaker_stable_diffusion import SageMakerStableDiffusion
 from modchain.core.errors import BackendError, ConfigurationError
 from modchain.generation import SafeImageGenerator
 from modchain.serving.server import LocalEndpoint
@@ -119,7 +119,7 @@ def test_handler_validation_names_fields_not_prompts(painter):
 
 
 def test_guarded_generation_over_the_endpoint_retries_with_new_seeds(client, painter):
-    from modchain.backends.rekognition import RekognitionModerationLabeler
+    from modchain.backends.aws.rekognition_moderation import RekognitionModerationLabeler
     from modchain.testing.rekognition_emulator import RekognitionEmulator
 
     # Rekognition's local emulator flags red-dominated images: even seeds draw red squares, odd ones blue circles.

@@ -24,7 +24,7 @@ from modchain import (
     PiiConfig,
     ToxicityConfig,
 )
-from modchain.backends.comprehend import ComprehendBackend
+from modchain.backends.aws.comprehend import ComprehendBackend
 from modchain.text.stream_violations import StreamViolation
 from modchain.text.streaming import StreamGuard
 

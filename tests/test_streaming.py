@@ -29,7 +29,7 @@ from modchain import (
     ToxicityConfig,
     ToxicityViolation,
 )
-from modchain.backends.comprehend import ComprehendBackend
+from modchain.backends.aws.comprehend import ComprehendBackend
 from modchain.text.stream_chunks import chunk_text, split_chunk
 from modchain.text.stream_violations import StreamToxicityViolation, StreamViolation
 from modchain.text.stream_windows import StreamConfig, StreamWindows

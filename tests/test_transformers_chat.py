@@ -10,7 +10,7 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 
-from modchain.backends.transformers_chat import TransformersChatModel  # noqa: E402
+from modchain.backends.hf.chat import TransformersChatModel  # noqa: E402
 from modchain.core.errors import ConfigurationError  # noqa: E402
 from modchain.vision.errors_verdict import VerdictError  # noqa: E402
 from modchain.vision.verdict import LlmVerdict  # noqa: E402

@@ -313,8 +313,8 @@ def photo() -> Image.Image:
 
 
 def test_tiny_grounding_dino_and_sam_end_to_end(tiny_models):
-    from modchain.backends.grounding_dino import GroundingDino
-    from modchain.backends.sam import Sam
+    from modchain.backends.hf.grounding_dino import GroundingDino
+    from modchain.backends.hf.sam import Sam
 
     detector_dir, sam_dir = tiny_models
     detector = GroundingDino(detector_dir, box_threshold=0.0, text_threshold=0.0, max_detections=4)
@@ -344,8 +344,8 @@ def test_tiny_models_on_cuda_share_one_embedding_across_concurrent_requests(tiny
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
-    from modchain.backends.grounding_dino import GroundingDino
-    from modchain.backends.sam import Sam
+    from modchain.backends.hf.grounding_dino import GroundingDino
+    from modchain.backends.hf.sam import Sam
 
     detector_dir, sam_dir = tiny_models
     sam = Sam(sam_dir, device="cuda", dtype="float16")
@@ -382,7 +382,7 @@ def exif_rotated_jpeg(path) -> Image.Image:
 
 
 def test_exif_rotated_images_give_masks_boxes_and_redactions_in_upright_pixels(tmp_path, tiny_models):
-    from modchain.backends.sam import Sam
+    from modchain.backends.hf.sam import Sam
     from modchain.visual.redaction import redact
     from modchain.visual.visualize import overlay
 

@@ -10,9 +10,9 @@ transformers = pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from modchain.backends.grounding_dino import GroundingDino, _phrase_text  # noqa: E402
-from modchain.backends.hf_vision_common import box_iou, check_queries, nms  # noqa: E402
-from modchain.backends.owlv2 import Owlv2  # noqa: E402
+from modchain.backends.detection import box_iou, check_queries, nms  # noqa: E402
+from modchain.backends.hf.grounding_dino import GroundingDino, _phrase_text  # noqa: E402
+from modchain.backends.hf.owlv2 import Owlv2  # noqa: E402
 from modchain.core.errors import ConfigurationError, InputError  # noqa: E402
 from modchain.testing.tiny_visual_models import WORDS, save_tiny_grounding_dino, save_tiny_owlv2  # noqa: E402
 from modchain.visual.types import Detection, Detector  # noqa: E402

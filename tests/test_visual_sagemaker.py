@@ -18,9 +18,9 @@ pytest.importorskip("transformers")
 pytest.importorskip("boto3")
 from PIL import Image  # noqa: E402
 
-from modchain.backends.grounding_dino import GroundingDino  # noqa: E402
-from modchain.backends.sam import Sam  # noqa: E402
-from modchain.backends.visual_sagemaker import SageMakerDetector, SageMakerSegmenter  # noqa: E402
+from modchain.backends.aws.sagemaker_visual import SageMakerDetector, SageMakerSegmenter  # noqa: E402
+from modchain.backends.hf.grounding_dino import GroundingDino  # noqa: E402
+from modchain.backends.hf.sam import Sam  # noqa: E402
 from modchain.core.errors import BackendError  # noqa: E402
 from modchain.serving import InvocationError, LocalEndpoint  # noqa: E402
 from modchain.serving import visual_handler as handler_mod  # noqa: E402
@@ -124,7 +124,7 @@ def test_bad_requests_answer_400_and_map_to_backend_errors(endpoint, client):
         VisualHandler(*handler_stages(handler), max_image_bytes=100).parse(
             json.dumps({"image": image, "query": "car"}).encode(), "application/json")
     with pytest.raises(BackendError, match="ModelError"):
-        from modchain.backends.aws_common import call_aws
+        from modchain.backends.aws.common import call_aws
 
         call_aws("visual-sagemaker", "InvokeEndpoint", client.invoke_endpoint, EndpointName="visual",
                  Body=json.dumps({"image": image}).encode(), ContentType="application/json")

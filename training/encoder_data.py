@@ -50,7 +50,7 @@ def starting_point():
     ``MAX_LEN``-token windows with ``STRIDE`` tokens of overlap that inference reads."""
     from tokenizers import Tokenizer
 
-    from modchain.backends.embedding_injection import DEFAULT_EMBEDDING_MODEL, resolve_model_path
+    from modchain.backends.hf.sentence_encoder import DEFAULT_EMBEDDING_MODEL, resolve_model_path
 
     base = Path(resolve_model_path(DEFAULT_EMBEDDING_MODEL))
     if not (base / "config.json").is_file():

@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "benchmarks"), str(ROOT / "trainin
 
 import train_document_injection as tdi  # noqa: E402
 
-from modchain.backends.embedding_injection import DEFAULT_EMBEDDING_MODEL, SentenceEncoder  # noqa: E402
+from modchain.backends.hf.sentence_encoder import DEFAULT_EMBEDDING_MODEL, SentenceEncoder  # noqa: E402
 from modchain.text.document_cues import sentence_spans  # noqa: E402
 from modchain.text.document_injection import WindowInjectionModel  # noqa: E402
 from modchain.text.document_injection_embedding import (  # noqa: E402

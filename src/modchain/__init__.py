@@ -30,6 +30,7 @@ from modchain.core.errors import (
     ToxicityViolation,
     UnsafeGenerationViolation,
 )
+from modchain.core.events import ModerationEvent
 from modchain.core.registry import create_backend, register_backend
 from modchain.core.results import FilterResult, Finding, ModerationResult, Outcome
 from modchain.core.vault import AnonymizationVault
@@ -66,11 +67,12 @@ def _from(module: str, *names: str) -> dict[str, str]:
 _LAZY: dict[str, str] = {
     "ModerationMiddleware": "modchain.text.agent_middleware",
     **_from("modchain.vision", "Cascade", "ImageEvidence", "ImageFinding", "ImageModerationChain",
-            "ImageModerationResult", "LlmVerdict", "ModerationPolicy", "UnsafeImageViolation"),
+            "ImageModerationResult", "LlmVerdict", "ModerationPolicy", "UnsafeImageViolation", "Blip2VQA",
+            "ImageModerationConfig"),
     **_from("modchain.visual", "Detection", "ImageChain", "ImageChainConfig", "ImageChainResult", "ImageStore",
-            "RedactionResult", "Redactor", "Segment", "VisualPrompt", "redact"),
+            "RedactionResult", "Redactor", "Segment", "VisualPrompt", "redact", "GroundingDino", "Owlv2", "Sam"),
     **_from("modchain.generation", "BlurConfig", "Denylist", "GenerationResult", "PromptCheck", "PromptGuard",
-            "PromptGuardConfig", "SafeGenerationConfig", "SafeImageGenerator"),
+            "PromptGuardConfig", "SafeGenerationConfig", "SafeImageGenerator", "StableDiffusion"),
     **_from("modchain.screening", "DatasetScreener", "ItemResult", "ScreeningConfig", "ScreeningReport"),
     **_from("modchain.eval.runner", "evaluate"),
     **_from("modchain.serving", "LocalEndpoint"),
@@ -109,6 +111,7 @@ __all__ = [
     "ModerationCallbackHandler",
     "ModerationChain",
     "ModerationConfig",
+    "ModerationEvent",
     "ModerationMiddleware",
     "ModerationResult",
     "ModerationViolation",
@@ -148,6 +151,8 @@ __all__ = [
     "LlmVerdict",
     "ModerationPolicy",
     "UnsafeImageViolation",
+    "Blip2VQA",
+    "ImageModerationConfig",
     # the visual chain (text -> boxes -> masks) and redaction
     "Detection",
     "ImageChain",
@@ -159,6 +164,9 @@ __all__ = [
     "Segment",
     "VisualPrompt",
     "redact",
+    "GroundingDino",
+    "Owlv2",
+    "Sam",
     # safe image generation
     "BlurConfig",
     "Denylist",
@@ -168,6 +176,7 @@ __all__ = [
     "PromptGuardConfig",
     "SafeGenerationConfig",
     "SafeImageGenerator",
+    "StableDiffusion",
     "PromptRejectedViolation",
     "UnsafeGenerationViolation",
     # dataset screening

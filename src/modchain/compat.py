@@ -214,7 +214,7 @@ class AmazonComprehendModerationChain(Runnable[Any, dict[str, Any]]):
     ) -> None:
         from langchain_core.globals import get_verbose
 
-        from modchain.backends.comprehend import ComprehendBackend
+        from modchain.backends.aws.comprehend import ComprehendBackend
 
         config = _coerce_config(moderation_config)
         native = config.to_native() if isinstance(config, BaseModerationConfig) else config

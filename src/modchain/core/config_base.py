@@ -4,6 +4,7 @@ validation messages; and the check that a named backend is registered."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modchain.core.errors import ConfigurationError
 
-__all__ = ["BackendName", "StrictModel", "check_backend_name", "short_validation_message"]
+__all__ = ["BackendName", "StrictModel", "check_backend_name", "coerce_config", "short_validation_message"]
 
 #: A backend registered in :mod:`modchain.core.registry` (built in: local, comprehend, bedrock).
 BackendName = str
@@ -55,6 +56,38 @@ class StrictModel(BaseModel):
         if not isinstance(data, dict):
             raise ConfigurationError(f"config file {path} must hold a mapping at the top level")
         return cls.from_dict(data)
+
+    @classmethod
+    def coerce(cls: type[_M], value: Any = None, **overrides: Any) -> _M:
+        """This config from whatever a constructor was given; see :func:`coerce_config`."""
+        return coerce_config(cls, value, **overrides)
+
+
+def coerce_config(model: type[_M], value: Any = None, **overrides: Any) -> _M:
+    """The one way a component turns its ``config`` argument into a config: ``None`` -> the defaults, a
+    ``model`` instance -> itself, a mapping -> :meth:`StrictModel.from_dict`, a ``str`` or ``Path`` -> the YAML
+    file (:meth:`StrictModel.from_yaml`). ``overrides`` (keyword shorthands such as ``mode="block"``; ``None``
+    means "not given") replace fields of the result and are validated with it.
+
+    Raises :class:`ConfigurationError` for anything else, or for an invalid value.
+    """
+    if value is None:
+        config = None
+    elif isinstance(value, model):
+        config = value
+    elif isinstance(value, Mapping):
+        config = model.from_dict(dict(value))
+    elif isinstance(value, (str, Path)):
+        config = model.from_yaml(value)
+    else:
+        raise ConfigurationError(f"config must be a {model.__name__}, a dict or a YAML file path, "
+                                 f"not {type(value).__name__}")
+    given = {name: v for name, v in overrides.items() if v is not None}
+    if not given:
+        return config if config is not None else model.from_dict({})
+    # Re-validated as a whole (model_copy(update=...) would skip validation and cross-field checks).
+    data = config.model_dump(exclude_unset=True) if config is not None else {}
+    return model.from_dict({**data, **given})
 
 
 def short_validation_message(exc: ValidationError, model: str) -> str:

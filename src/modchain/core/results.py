@@ -59,7 +59,10 @@ class Outcome(BaseModel):
     decision reads ``outcome.allowed`` / ``outcome.findings`` whatever produced it.
 
     ``allowed`` means the input (or output) goes on, possibly sanitized (redacted, blurred, documents
-    dropped from a list); ``False`` is what ``invoke`` turns into a ``*Violation``. A result whose component
+    dropped from a list); ``False`` is what ``invoke`` turns into a ``*Violation`` when the component is set
+    to block. A component in a report-only mode (the image chain's ``mode="detect"``) still says
+    ``allowed=False`` for what it would have blocked, so code reading results never passes flagged content
+    by mistake; only ``invoke`` lets it through. A result whose component
     already kept these facts in fields of its own *derives* the base fields from them and leaves them out of
     ``model_dump`` (``Field(exclude=True)``), so its serialized form stays what it was.
     """

@@ -19,7 +19,7 @@ from modchain.generation.errors import (
     UnsafeGenerationError,
     UnsafeGenerationViolation,
 )
-from modchain.generation.generators import CallableGenerator, ImageGenerator, as_generator
+from modchain.generation.generators import CallableGenerator, ImageGenerator, StableDiffusion, as_generator
 from modchain.generation.image_moderators import ImageCheck, ImageModerator, as_image_moderator
 from modchain.generation.prompt_guard import PromptGuard
 from modchain.generation.results import GenerationAttempt, GenerationResult, PromptCheck
@@ -46,6 +46,7 @@ __all__ = [
     "PromptRejectedViolation",
     "SafeGenerationConfig",
     "SafeImageGenerator",
+    "StableDiffusion",
     "UnsafeGenerationError",
     "UnsafeGenerationViolation",
     "as_generator",

@@ -5,8 +5,8 @@ Any of these can be guarded by :class:`~modchain.generation.safe_generator.SafeI
 * a plain callable ``fn(prompt, negative_prompt, seed)``, ``def`` or ``async def``, returning an image in any
   form :func:`modchain.core.images.load_image` accepts (PIL image, PNG/JPEG bytes, path, numpy array);
 * an object with ``generate(prompt, negative_prompt, seed)`` and/or ``async agenerate(...)``, such as
-  :class:`~modchain.backends.diffusers_generator.DiffusersGenerator` and
-  :class:`~modchain.backends.sagemaker_stable_diffusion.SageMakerStableDiffusion`.
+  :class:`~modchain.backends.hf.diffusers_generator.DiffusersGenerator` and
+  :class:`~modchain.backends.aws.sagemaker_stable_diffusion.SageMakerStableDiffusion`.
 
 A failing generator raises :class:`~modchain.core.errors.BackendError` (its message names the exception
 type only: the generator's own message may quote the prompt).
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modchain.core.errors import BackendError, ConfigurationError, ModchainError
+from modchain.core.model_factory import ModelFactory
 from modchain.core.protocols import ImageGenerator  # the backend contract lives in core; re-exported here
 
 
@@ -100,4 +101,33 @@ def generator_failed(name: str, exc: BaseException) -> BaseException:
     return BackendError(f"image generator {name!r} failed: {type(exc).__name__}", backend=name, operation="generate")
 
 
-__all__ = ["CallableGenerator", "ImageGenerator", "as_generator", "generator_failed"]
+class StableDiffusion(ModelFactory):
+    """Stable Diffusion (any diffusers text-to-image pipeline) as a generator, local or on an endpoint:
+
+        generator = StableDiffusion.local("stabilityai/stable-diffusion-2-1-base", device="cuda")
+        generator = StableDiffusion.sagemaker("jumpstart-sd-endpoint", client=sagemaker_runtime)
+        safe = SafeImageGenerator(generator, NudeNetLabeler())
+
+    ``.local`` returns a :class:`~modchain.backends.hf.diffusers_generator.DiffusersGenerator` (``options``:
+    ``dtype``, ``pipeline_kwargs`` and the pipeline's call keywords such as ``num_inference_steps``);
+    ``.sagemaker`` a :class:`~modchain.backends.aws.sagemaker_stable_diffusion.SageMakerStableDiffusion`
+    (``options``: ``width``, ``height``, ``num_inference_steps``, ``guidance_scale``, ``accept``, ...).
+    """
+
+    default_model = "stabilityai/stable-diffusion-2-1-base"
+    builds = ("DiffusersGenerator", "SageMakerStableDiffusion")
+
+    @classmethod
+    def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> ImageGenerator:
+        from modchain.backends.hf.diffusers_generator import DiffusersGenerator
+
+        return DiffusersGenerator.from_pretrained(model_id_or_path or cls.default_model, device=device, **options)
+
+    @classmethod
+    def sagemaker(cls, endpoint_name: str, client: Any = None, **options: Any) -> ImageGenerator:
+        from modchain.backends.aws.sagemaker_stable_diffusion import SageMakerStableDiffusion
+
+        return SageMakerStableDiffusion(endpoint_name, client, **options)
+
+
+__all__ = ["CallableGenerator", "ImageGenerator", "StableDiffusion", "as_generator", "generator_failed"]

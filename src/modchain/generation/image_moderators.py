@@ -5,8 +5,8 @@
 * anything with the image chain's API, ``moderate(image) -> ImageModerationResult`` (an
   :class:`~modchain.vision.image_chain.ImageModerationChain` with NudeNet, Rekognition and/or VQA + verdict):
   the chain's own ``flagged`` decision is used; or
-* a labeler, ``label(image) -> list[ImageFinding]`` (:class:`~modchain.backends.nudenet_labeler.NudeNetLabeler`,
-  :class:`~modchain.backends.rekognition.RekognitionModerationLabeler`): findings at or above ``threshold``
+* a labeler, ``label(image) -> list[ImageFinding]`` (:class:`~modchain.backends.local.nudenet.NudeNetLabeler`,
+  :class:`~modchain.backends.aws.rekognition_moderation.RekognitionModerationLabeler`): findings at or above ``threshold``
   in ``unsafe_categories`` (empty: any) make the image unsafe.
 
 Both become an :class:`ImageModerator` with ``check(image) -> ImageCheck``; async callers get a thread.

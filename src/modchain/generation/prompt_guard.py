@@ -22,9 +22,10 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.config import ModerationConfig
 from modchain.core.errors import BackendError, InputError, PromptRejectedViolation
+from modchain.core.events import ModerationEvent
 from modchain.core.results import Finding, ModerationResult
 from modchain.generation.config import PromptGuardConfig
 from modchain.generation.denylist import Denylist
@@ -115,11 +116,11 @@ class PromptGuard(Runnable[Any, Any]):
                            findings=tuple(findings), warnings=tuple(warnings), errors=tuple(errors), prompt=prompt,
                            timings_ms=timings, unique_id=uid)
 
-    def _beacon(self, check: PromptCheck) -> dict[str, Any]:
+    def _event(self, check: PromptCheck, uid: str | None) -> ModerationEvent:
         output = {"allowed": check.allowed, "action": check.action, "errors": list(check.errors),
                   "findings": [f.model_dump(exclude_none=True) for f in check.findings]}
-        return make_beacon(str(uuid.uuid4()), "prompt_guard", check.flagged, check.prompt, output,
-                           status="ERROR" if check.errors else None)
+        return ModerationEvent.of("prompt_guard", str(uuid.uuid4()), check.flagged, check.prompt, output,
+                                  unique_id=uid, error=bool(check.errors))
 
     def _uid(self, config: RunnableConfig | None) -> str | None:
         configurable = (config or {}).get("configurable") or {}
@@ -145,7 +146,7 @@ class PromptGuard(Runnable[Any, Any]):
                 errors = self._text_failed(exc)
         check = self._decide(prompt, findings, text, errors, timings, uid)
         if self.dispatcher.wants("prompt_guard"):
-            self.dispatcher.emit("prompt_guard", self._beacon(check), uid)
+            self.dispatcher.emit(self._event(check, uid))
         return check
 
     async def amoderate(self, value: Any, config: RunnableConfig | None = None) -> PromptCheck:
@@ -160,7 +161,7 @@ class PromptGuard(Runnable[Any, Any]):
                 errors = self._text_failed(exc)
         check = self._decide(prompt, findings, text, errors, timings, uid)
         if self.dispatcher.wants("prompt_guard"):
-            await self.dispatcher.aemit("prompt_guard", self._beacon(check), uid)
+            await self.dispatcher.aemit(self._event(check, uid))
         return check
 
     #: The names these had before every component's full-result method was ``moderate``.

@@ -31,8 +31,10 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.config_base import coerce_config
 from modchain.core.errors import BackendError, InputError, PromptRejectedViolation, UnsafeGenerationViolation
+from modchain.core.events import ModerationEvent
 from modchain.generation.blur import blur_image
 from modchain.generation.config import SafeGenerationConfig
 from modchain.generation.generators import as_generator, generator_failed
@@ -73,25 +75,21 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
             ``generate`` / ``agenerate`` (diffusers pipeline, SageMaker endpoint wrappers).
         moderation: an :class:`ImageModerationChain` (its ``flagged`` decides) or a labeler with
             ``label(image)`` (NudeNet, Rekognition: findings over ``threshold`` in ``unsafe_categories``
-            decide). Default: :class:`~modchain.backends.nudenet_labeler.NudeNetLabeler` (offline).
+            decide). Default: :class:`~modchain.backends.local.nudenet.NudeNetLabeler` (offline).
         prompt_guard: a :class:`PromptGuard`; default ``PromptGuard()``; ``None`` skips prompt checks.
-        config: a :class:`SafeGenerationConfig` or a dict in its shape.
+        config: a :class:`SafeGenerationConfig`, a dict in its shape, or a YAML file path.
         callbacks: audit handlers; ``on_after_generation`` fires after every attempt.
 
     Input: a prompt string or ``{"prompt", "negative_prompt"?, "seed"?}``. Output: :class:`GenerationResult`.
     """
 
     def __init__(self, generator: Any, moderation: Any = _DEFAULT, *, prompt_guard: Any = _DEFAULT,
-                 config: SafeGenerationConfig | dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
+                 config: SafeGenerationConfig | dict[str, Any] | str | None = None, callbacks: Sequence[Any] = (),
                  unique_id: str | None = None) -> None:
-        if config is None:
-            config = SafeGenerationConfig()
-        elif isinstance(config, dict):
-            config = SafeGenerationConfig.from_dict(config)
-        self.config = config
+        self.config = config = coerce_config(SafeGenerationConfig, config)
         self.generator = as_generator(generator)
         if moderation is _DEFAULT:
-            from modchain.backends.nudenet_labeler import NudeNetLabeler
+            from modchain.backends.local.nudenet import NudeNetLabeler
 
             moderation = NudeNetLabeler()
         self.moderator = as_image_moderator(moderation, threshold=config.threshold,
@@ -155,13 +153,13 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
         run.attempts.append(record)
         return record
 
-    def _beacon(self, run: _Run, record: GenerationAttempt) -> dict[str, Any]:
+    def _event(self, run: _Run, record: GenerationAttempt) -> ModerationEvent:
         described = {"attempt": record.attempt, "seed": record.seed, "width": run.image.width,
                      "height": run.image.height}
         output = {"safe": record.safe, "categories": list(record.categories), "error": record.error,
                   "findings": [f.model_dump(exclude_none=True) for f in record.findings]}
-        return make_beacon(run.run_id, "generation", not record.safe, described, output,
-                           status="ERROR" if record.error else None)
+        return ModerationEvent.of("generation", run.run_id, not record.safe, described, output, unique_id=run.uid,
+                                  error=bool(record.error))
 
     def _done(self, record: GenerationAttempt) -> bool:
         return record.safe or record.error is not None or record.attempt >= self.config.max_retries
@@ -224,7 +222,7 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
                 error = exc
             record = self._record(run, attempt, seed, image, generation_ms, verdict, _timed_ms(started), error)
             if self.dispatcher.wants("generation"):
-                self.dispatcher.emit("generation", self._beacon(run, record), run.uid)
+                self.dispatcher.emit(self._event(run, record))
             if error is not None and not self.config.fail_open:
                 raise error  # fail closed, after the audit event for the attempt (status ERROR)
             if self._done(record):
@@ -258,7 +256,7 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
                 error = exc
             record = self._record(run, attempt, seed, image, generation_ms, verdict, _timed_ms(started), error)
             if self.dispatcher.wants("generation"):
-                await self.dispatcher.aemit("generation", self._beacon(run, record), run.uid)
+                await self.dispatcher.aemit(self._event(run, record))
             if error is not None and not self.config.fail_open:
                 raise error  # fail closed, after the audit event for the attempt (status ERROR)
             if self._done(record):

@@ -44,7 +44,7 @@ def is_moderator(value: Any) -> bool:
 def build_moderator(spec: Any, config: ScreeningConfig) -> Any:
     """The moderation instance for ``spec``: ``None`` -> NudeNet at the config's threshold."""
     if spec is None:
-        from modchain.backends.nudenet_labeler import NudeNetLabeler
+        from modchain.backends.local.nudenet import NudeNetLabeler
 
         return NudeNetLabeler(threshold=config.threshold, intra_op_threads=threads_per_worker(config.workers))
     if is_moderator(spec):
@@ -77,7 +77,7 @@ def portable_factory(spec: Any, workers: int = 1) -> Callable[[], Any] | None:
     """
     if spec is None:
         return None
-    from modchain.backends.nudenet_labeler import NudeNetLabeler
+    from modchain.backends.local.nudenet import NudeNetLabeler
 
     if isinstance(spec, NudeNetLabeler):
         return functools.partial(NudeNetLabeler, threshold=spec.threshold, model_path=spec.model_path,

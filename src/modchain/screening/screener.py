@@ -21,8 +21,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.errors import ConfigurationError
+from modchain.core.events import ModerationEvent
 from modchain.screening.checkpoint import Checkpoint
 from modchain.screening.config import ScreeningConfig
 from modchain.screening.dataset import Dataset, DatasetItem
@@ -179,9 +180,9 @@ class DatasetScreener:
         described: dict[str, Any] = {"path": result.path, "kind": result.kind}
         if prompt_chars is not None:
             described["chars"] = prompt_chars
-        beacon = make_beacon(run_id, "screen", result.status == "flagged", described, result.verdict(),
-                             status="ERROR" if result.status == "error" else None)
-        self.dispatcher.emit("screen", beacon, self.unique_id)
+        self.dispatcher.emit(ModerationEvent.of("screen", run_id, result.status == "flagged", described,
+                                                result.verdict(), unique_id=self.unique_id,
+                                                error=result.status == "error"))
 
 
 def _done(log: Checkpoint, key: str) -> bool:

@@ -179,7 +179,7 @@ def save_tiny_sam2(path, *, seed: int = 0) -> str:
     """A tiny Sam2Model (Hiera backbone, 64x64 input, 4x4 embedding + 16x16/8x8 FPN levels, 16x16 masks).
 
     transformers' SAM 2 image processor needs torchvision, so its settings are written as the
-    ``preprocessor_config.json`` real checkpoints carry, for :class:`~modchain.backends.sam.Sam` to read.
+    ``preprocessor_config.json`` real checkpoints carry, for :class:`~modchain.backends.hf.sam.Sam` to read.
     """
     import json
     from pathlib import Path

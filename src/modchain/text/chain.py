@@ -226,8 +226,8 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
                         carried[later.index] = carry(later, future.result())
                     start = step.index
                     break
-                for item, beacon in events:
-                    self.dispatcher.emit(step.text_filter.kind, beacon, item.unique_id)
+                for event in events:
+                    self.dispatcher.emit(event)
                 trace_filter(items, managers, configs, step.text_filter, step.index)
 
     async def _amoderate_items(
@@ -263,8 +263,8 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
                 for later, task in zip(steps[position:], tasks[position:]):
                     carried[later.index] = carry(later, await task)
                 return step.index
-            for item, beacon in events:
-                await self.dispatcher.aemit(step.text_filter.kind, beacon, item.unique_id)
+            for event in events:
+                await self.dispatcher.aemit(event)
             await atrace_filter(items, managers, configs, step.text_filter, step.index)
         return steps[-1].index + 1
 

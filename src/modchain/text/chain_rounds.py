@@ -15,8 +15,8 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from modchain.core.callbacks import make_beacon
 from modchain.core.errors import BackendError, ConfigurationError
+from modchain.core.events import ModerationEvent
 from modchain.core.results import FilterResult, Finding, ModerationResult
 from modchain.text.filter_base import TextFilter
 from modchain.text.filter_rounds import Outcome, Step, make_step, scores, still_needed
@@ -110,7 +110,7 @@ class FilterRounds:
         scored: list[Any] | None,
         error: BackendError | None,
         elapsed_ms: float,
-    ) -> list[tuple[Item, dict[str, Any]]]:
+    ) -> list[ModerationEvent]:
         """Apply one filter's scores to its items; returns the callback events to emit, in order."""
         backend_name = getattr(backend, "name", type(backend).__name__)
         if scored is not None and len(scored) != len(owners):
@@ -153,13 +153,11 @@ class FilterRounds:
                 error=type(error).__name__ if error is not None else None, elapsed_ms=elapsed_ms,
             ))
             if wants_events:
-                if error is None:
-                    beacon = make_beacon(item.run_id, text_filter.kind, bool(selected), checked,
-                                         [scored[p].raw for p in positions])  # type: ignore[index]
-                else:
-                    beacon = make_beacon(item.run_id, text_filter.kind, False, checked,
-                                         {"error": type(error).__name__}, status="ERROR")
-                events.append((item, beacon))
+                output = ([scored[p].raw for p in positions] if error is None  # type: ignore[index]
+                          else {"error": type(error).__name__})
+                events.append(ModerationEvent.of(text_filter.kind, item.run_id, bool(selected), checked, output,
+                                                 unique_id=item.unique_id, error=error is not None,
+                                                 elapsed_ms=elapsed_ms))
         return events
 
     def _finish(self, item: Item) -> ModerationResult:
@@ -202,7 +200,7 @@ class FilterRounds:
             steps.append(make_step(index, text_filter, backend, texts, owners, carried.pop(index, None)))
         return steps
 
-    def _settled(self, step: Step, outcome: Outcome, first: bool) -> list[tuple[Item, dict[str, Any]]] | None:
+    def _settled(self, step: Step, outcome: Outcome, first: bool) -> list[ModerationEvent] | None:
         """Apply a step's scores; None when a text changed under it (the round must end before it)."""
         if first:  # nothing has been applied in this round yet
             scored, error = scores(step, outcome)

@@ -7,7 +7,7 @@ embedding knows that "the stroller folds flat" and "check your airline's rules f
 thing, and that a request for car-sales analysis is not.
 
 Each document's sentences are embedded once (all documents of a call in one batch) by the backend's
-:class:`~modchain.backends.embedding_injection.SentenceEncoder`. A window (each sentence, each run of
+:class:`~modchain.backends.hf.sentence_encoder.SentenceEncoder`. A window (each sentence, each run of
 ``size``) is the normalized mean of its sentences; its features are the window embedding itself (what kind of
 text it is: a request to a chatbot reads differently from a page), its elementwise product with the rest of
 the document's mean embedding (a learned similarity: how this window relates to its page), a few cosine
@@ -185,7 +185,7 @@ class EmbeddingInjectionScorer:
                  head: EmbeddingHead | str | Path | None = None, encoder: Any = None,
                  combine: bool = False) -> None:
         if encoder is None:  # the model is a backend: imported when a scorer is built, not with this module
-            from modchain.backends.embedding_injection import DEFAULT_EMBEDDING_MODEL, SentenceEncoder
+            from modchain.backends.hf.sentence_encoder import DEFAULT_EMBEDDING_MODEL, SentenceEncoder
 
             encoder = SentenceEncoder(model or DEFAULT_EMBEDDING_MODEL, device=device)
         self.encoder = encoder
@@ -237,7 +237,7 @@ class EmbeddingInjectionScorer:
 
 
 def _shipped_head_path() -> Path:
-    from modchain.backends.embedding_injection import HEAD_PATH
+    from modchain.backends.hf.sentence_encoder import HEAD_PATH
 
     return HEAD_PATH
 

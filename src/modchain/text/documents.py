@@ -9,7 +9,7 @@ reads it, a support ticket with a customer's SSN, a forum post full of abuse. Ea
   with a remote prompt-safety backend, by that backend plus the hand-written cues of
   :mod:`modchain.text.document_cues` (``injection_scorer`` in :class:`DocumentGuardConfig`); optionally
   (``injection_scorer="embedding"`` / ``"embedding+model"``) by a head on sentence embeddings
-  (:mod:`modchain.backends.embedding_injection`, torch and transformers); the choice and the scoring are
+  (:mod:`modchain.backends.hf.sentence_encoder`, torch and transformers); the choice and the scoring are
   :class:`~modchain.text.document_injection_scoring.InjectionScorer`'s;
 * **toxicity**: the same sentence windows, scored by the toxicity backend;
 * **PII**: the whole text, through the PII backend (redacted, anonymized, flagged or dropped);
@@ -32,9 +32,10 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, PrivateAttr
 
-from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.config import ModerationConfig, PiiConfig, ToxicityConfig
 from modchain.core.errors import ConfigurationError, InputError
+from modchain.core.events import ModerationEvent
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import ModerationChain, config_value
 from modchain.text.document_cues import sentence_spans, window_spans
@@ -273,10 +274,9 @@ class DocumentGuard(PerProcessState, RunnableSerializable[Sequence[Document], li
         if not self.dispatcher.wants("documents"):
             return
         found = any(v.flags for v in report.verdicts)
-        beacon = make_beacon(str(uuid.uuid4()), "documents", found, [d.text for d in group], report.summary())
-        if any("error" in v.flags for v in report.verdicts):
-            beacon["moderation_status"] = "ERROR"
-        self.dispatcher.emit("documents", beacon, unique_id)
+        self.dispatcher.emit(ModerationEvent.of(
+            "documents", str(uuid.uuid4()), found, [d.text for d in group], report.summary(), unique_id=unique_id,
+            error=any("error" in v.flags for v in report.verdicts)))
 
     # -- Runnable --------------------------------------------------------------------------------------
 

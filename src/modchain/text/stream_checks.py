@@ -1,4 +1,4 @@
-"""Checking one window of a stream with a ModerationChain: verdict, callback beacon, violation.
+"""Checking one window of a stream with a ModerationChain: verdict, callback event, violation.
 
 Shared by both modes of :class:`StreamGuard` and by its sync and async paths. Runs on whatever thread
 checks the window (low-latency mode checks in a worker), so it touches no per-stream state but the
@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.errors import (
     STREAM_VIOLATION_BY_FILTER,
     BackendError,
@@ -22,6 +22,7 @@ from modchain.core.errors import (
     StreamPiiViolation,
     StreamViolation,
 )
+from modchain.core.events import ModerationEvent
 from modchain.core.results import ModerationResult
 from modchain.text.stream_windows import StreamConfig, StreamWindows, Window
 
@@ -59,8 +60,8 @@ class WindowChecker:
         return StreamRun(StreamWindows(self.config), config, unique_id)
 
     def _judge(self, run: StreamRun, window: Window,
-               result: ModerationResult) -> tuple[dict[str, Any] | None, StreamViolation | None, str]:
-        """The beacon to emit (None if no handler wants it), the violation to raise, the sanitized text."""
+               result: ModerationResult) -> tuple[ModerationEvent | None, StreamViolation | None, str]:
+        """The event to emit (None if no handler wants it), the violation to raise, the sanitized text."""
         sanitized = result.texts[0] if result.allowed and result.texts else window.text
         if len(sanitized) != len(window.text):
             raise ConfigurationError("the guard changed the length of streamed text; use redact, not anonymize")
@@ -73,31 +74,32 @@ class WindowChecker:
             # The PII already went out: stop the stream. The result keeps no text, like any blocked result.
             blocked = result.model_copy(update={"allowed": False, "blocked_by": "pii", "texts": (), "output": None})
             violation = StreamPiiViolation(result=blocked, window=span, mode=self.config.mode)
-        beacon = None
+        event = None
         if self.dispatcher.wants("stream"):
-            beacon = make_beacon(run.run_id, "stream", bool(result.findings), [window.text], {
+            event = ModerationEvent.of("stream", run.run_id, bool(result.findings), [window.text], {
                 "window": window.index, "start": window.start, "end": window.end, "final": window.final,
                 "mode": self.config.mode, "allowed": violation is None, "blocked_by": result.blocked_by,
-                "findings": [f.model_dump(exclude_none=True) for f in result.findings]})
-        return beacon, violation, sanitized
+                "findings": [f.model_dump(exclude_none=True) for f in result.findings]}, unique_id=run.unique_id)
+        return event, violation, sanitized
 
-    def _error_beacon(self, run: StreamRun, window: Window, exc: BackendError) -> dict[str, Any] | None:
+    def _error_event(self, run: StreamRun, window: Window, exc: BackendError) -> ModerationEvent | None:
         if not self.dispatcher.wants("stream"):
             return None
-        return make_beacon(run.run_id, "stream", False, [window.text],
-                           {"window": window.index, "error": type(exc).__name__}, status="ERROR")
+        return ModerationEvent.of("stream", run.run_id, False, [window.text],
+                                  {"window": window.index, "error": type(exc).__name__}, unique_id=run.unique_id,
+                                  error=True)
 
     def check(self, run: StreamRun, window: Window) -> str:
         """Check a window; returns its sanitized text, or raises its violation (or the backend error)."""
         try:
             result = self.guard.moderate(window.text, run.config)
         except BackendError as exc:
-            if (beacon := self._error_beacon(run, window, exc)) is not None:
-                self.dispatcher.emit("stream", beacon, run.unique_id)
+            if (event := self._error_event(run, window, exc)) is not None:
+                self.dispatcher.emit(event)
             raise
-        beacon, violation, sanitized = self._judge(run, window, result)
-        if beacon is not None:
-            self.dispatcher.emit("stream", beacon, run.unique_id)
+        event, violation, sanitized = self._judge(run, window, result)
+        if event is not None:
+            self.dispatcher.emit(event)
         if violation is not None:
             raise violation
         return sanitized
@@ -106,12 +108,12 @@ class WindowChecker:
         try:
             result = await self.guard.amoderate(window.text, run.config)
         except BackendError as exc:
-            if (beacon := self._error_beacon(run, window, exc)) is not None:
-                await self.dispatcher.aemit("stream", beacon, run.unique_id)
+            if (event := self._error_event(run, window, exc)) is not None:
+                await self.dispatcher.aemit(event)
             raise
-        beacon, violation, sanitized = self._judge(run, window, result)
-        if beacon is not None:
-            await self.dispatcher.aemit("stream", beacon, run.unique_id)
+        event, violation, sanitized = self._judge(run, window, result)
+        if event is not None:
+            await self.dispatcher.aemit(event)
         if violation is not None:
             raise violation
         return sanitized

@@ -35,6 +35,7 @@ from langchain_core.runnables.config import ensure_config, get_callback_manager_
 from pydantic import ConfigDict, PrivateAttr
 
 from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.config_base import coerce_config
 from modchain.core.errors import ConfigurationError
 from modchain.text.runnable_state import PerProcessState
 from modchain.text.stream_checks import StreamRun, WindowChecker
@@ -84,7 +85,12 @@ class StreamGuard(PerProcessState, RunnableSerializable[Any, Any]):
         guard: the :class:`ModerationChain` that checks each window (default: the default chain, offline).
             Its ``redact`` PII filters redact the stream; ``anonymize`` filters are refused (placeholders
             change lengths mid-stream; restore answers with ``guard.restorer()`` instead).
-        config: a :class:`StreamConfig` or dict; ``mode``, ``window_chars``, ``overlap_chars`` override it.
+        config: the guard's settings, the one place the guard reads them: a :class:`StreamConfig`, a dict in its
+            shape, or a YAML file path.
+        mode / window_chars / overlap_chars: shorthands that build ``config`` (``StreamGuard(mode="low_latency")``
+            is ``StreamGuard(config={"mode": "low_latency"})``); one given wins over the same key of ``config``.
+            The guard keeps them as given only so that ``configurable_fields`` can rebuild it; read
+            ``guard.config`` for the settings in force.
         callbacks: handlers for ``on_after_stream`` (default: the guard's own handlers).
     """
 
@@ -110,7 +116,7 @@ class StreamGuard(PerProcessState, RunnableSerializable[Any, Any]):
         runnable: Runnable[Any, Any] | None = None,
         *,
         guard: Any = None,
-        config: StreamConfig | dict[str, Any] | None = None,
+        config: StreamConfig | dict[str, Any] | str | None = None,
         mode: str | None = None,
         window_chars: int | None = None,
         overlap_chars: int | None = None,
@@ -119,16 +125,15 @@ class StreamGuard(PerProcessState, RunnableSerializable[Any, Any]):
     ) -> None:
         from modchain.text.chain import ModerationChain
 
-        settings = config.model_dump() if isinstance(config, StreamConfig) else dict(config or {})
-        overrides = {"mode": mode, "window_chars": window_chars, "overlap_chars": overlap_chars}
-        settings.update({k: v for k, v in overrides.items() if v is not None})
+        settings = coerce_config(StreamConfig, config, mode=mode, window_chars=window_chars,
+                                 overlap_chars=overlap_chars)
         guard = guard if guard is not None else ModerationChain()
         if not (callable(getattr(guard, "moderate", None)) and callable(getattr(guard, "amoderate", None))):
             raise ConfigurationError("guard must be a ModerationChain (something with moderate and amoderate)")
         if any(getattr(f, "action", None) == "anonymize" for f in getattr(guard.config, "filters", ())):
             raise ConfigurationError("a stream cannot be anonymized (placeholders change lengths mid-stream); "
                                      "give the StreamGuard a chain whose PII filters redact")
-        super().__init__(runnable=runnable, guard=guard, config=StreamConfig.from_dict(settings), mode=mode,
+        super().__init__(runnable=runnable, guard=guard, config=settings, mode=mode,
                          window_chars=window_chars, overlap_chars=overlap_chars,
                          callbacks=None if callbacks is None else tuple(callbacks), name=name or "StreamGuard")
 

@@ -29,9 +29,10 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.config import BackendConfig, StrictModel
 from modchain.core.errors import ConfigurationError, InputError, ToolOutputViolation
+from modchain.core.events import ModerationEvent
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import config_value
 from modchain.text.documents import DocumentGuard
@@ -139,9 +140,9 @@ class ToolOutputGuard(PerProcessState, RunnableSerializable[Any, Any]):
         verdict = report.verdicts[0]
         unique_id = config_value(config, "unique_id", "user_id") or self.unique_id
         if self.dispatcher.wants("tool_output"):
-            beacon = make_beacon(str(uuid.uuid4()), "tool_output", bool(verdict.flags), [text],
-                                 {"tool": tool, **verdict.model_dump(exclude={"removed_spans"})})
-            self.dispatcher.emit("tool_output", beacon, unique_id)
+            self.dispatcher.emit(ModerationEvent.of(
+                "tool_output", str(uuid.uuid4()), bool(verdict.flags), [text],
+                {"tool": tool, **verdict.model_dump(exclude={"removed_spans"})}, unique_id=unique_id))
         if verdict.dropped:
             if self.config.on_block == "raise":
                 raise ToolOutputViolation(verdict=verdict, tool=tool)

@@ -4,6 +4,8 @@ Kept light on purpose: importing :mod:`modchain.vision` pulls in no PIL, numpy, 
 Import the submodules you need (``modchain.vision.image_input`` needs Pillow, the ``image`` extra).
 """
 
+from modchain.vision.blip2 import Blip2VQA
+from modchain.vision.config import ImageModerationConfig
 from modchain.vision.errors import (
     CorruptImageError,
     DecompressionBombError,
@@ -24,6 +26,8 @@ from modchain.vision.verdict import LlmVerdict, Verdict
 
 __all__ = [
     "DEFAULT_CHECKLIST",
+    "Blip2VQA",
+    "ImageModerationConfig",
     "REKOGNITION_TOP_LEVEL_CATEGORIES",
     "Cascade",
     "ImageEvidence",

@@ -1,6 +1,6 @@
 """ImageModerationChain: fast labels, a visual checklist and caption, and an LLM verdict on the evidence.
 
-    chain = ImageModerationChain(labeler=NudeNetLabeler(), vqa=Blip2LocalVQA(), judge=LlmVerdict(chat_model))
+    chain = ImageModerationChain(labeler=NudeNetLabeler(), vqa=Blip2VQA.local(), judge=LlmVerdict(chat_model))
     result = chain.moderate("upload.jpg")        # ImageModerationResult: flagged?, category, reason, evidence
     image = chain.invoke("upload.jpg")           # the input itself; raises UnsafeImageViolation in block mode
 
@@ -28,34 +28,19 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.config_base import coerce_config
 from modchain.core.errors import BackendError, ConfigurationError, UnsafeImageViolation
+from modchain.core.events import ModerationEvent
 from modchain.core.results import Outcome
+from modchain.vision.config import DEFAULT_CHECKLIST, Cascade, ImageModerationConfig
 from modchain.vision.policy import ImageEvidence
 from modchain.vision.results import ImageFinding
 
-#: The checklist asked of every image that reaches VQA (after the seed notebook's questions).
-DEFAULT_CHECKLIST: tuple[str, ...] = (
-    "Does this image contain nudity or sexual content?",
-    "Does this image show violence, blood or injuries?",
-    "Does this image show weapons?",
-    "Does this image show drugs, drug use or smoking?",
-    "Does this image show alcohol?",
-    "Does this image show an offensive or rude gesture?",
-    "Does this image show gambling?",
-    "Does this image show hate symbols?",
-)
-
-
-class Cascade(BaseModel):
-    """Thresholds on the fast labeler's top score for deciding without VQA and the LLM."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    flag_at: float = Field(0.8, ge=0.0, le=1.0, description="A label at least this confident flags the image.")
-    clear_below: float = Field(0.2, ge=0.0, le=1.0, description="All labels below this clear the image.")
+__all__ = ["DEFAULT_CHECKLIST", "Cascade", "ImageModerationChain", "ImageModerationConfig", "ImageModerationResult",
+           "UnsafeImageViolation"]
 
 
 class ImageModerationResult(Outcome):
@@ -78,26 +63,49 @@ class ImageModerationChain(Runnable[Any, Any]):
     or ``{"image": ...}``. ``invoke`` returns that input (raising :class:`UnsafeImageViolation` for a flagged
     image in block mode); ``moderate`` / ``moderate_batch`` return :class:`ImageModerationResult`."""
 
-    def __init__(self, *, labeler: Any = None, vqa: Any = None, judge: Any = None, text_guard: Any = None,
-                 checklist: Sequence[str] = DEFAULT_CHECKLIST, cascade: Cascade | dict | None = None,
-                 mode: Literal["detect", "block"] = "detect", fail_open: bool = False,
-                 callbacks: Sequence[Any] = (), unique_id: str | None = None,
+    def __init__(self, config: ImageModerationConfig | dict | str | None = None, *, labeler: Any = None,
+                 vqa: Any = None, judge: Any = None, text_guard: Any = None, checklist: Sequence[str] | None = None,
+                 cascade: Cascade | dict | None = None, mode: Literal["detect", "block"] | None = None,
+                 fail_open: bool | None = None, callbacks: Sequence[Any] = (), unique_id: str | None = None,
                  load_options: dict[str, Any] | None = None) -> None:
+        """``config`` (an :class:`ImageModerationConfig`, a dict or a YAML path) holds the settings; the
+        keywords ``checklist``, ``cascade``, ``mode``, ``fail_open`` and ``load_options`` are shorthands that
+        build it (a keyword given wins over the same field of ``config``)."""
         if labeler is None and judge is None:
             raise ConfigurationError("give a labeler, or a vqa and a judge, or all three")
         if (vqa is None) != (judge is None):
             raise ConfigurationError("vqa and judge go together: the judge decides on the VQA evidence")
-        if mode not in ("detect", "block"):
+        if mode is not None and mode not in ("detect", "block"):
             raise ConfigurationError('mode must be "detect" or "block"')
+        self.config = coerce_config(ImageModerationConfig, config, checklist=None if checklist is None else
+                                    tuple(checklist), cascade=cascade, mode=mode, fail_open=fail_open,
+                                    load_options=load_options)
         self.labeler, self.vqa, self.judge, self.text_guard = labeler, vqa, judge, text_guard
-        self.checklist = tuple(checklist)
-        self.cascade = Cascade.model_validate(cascade) if isinstance(cascade, dict) else cascade
-        if self.cascade is not None and (labeler is None or vqa is None):
+        if self.config.cascade is not None and (labeler is None or vqa is None):
             raise ConfigurationError("a cascade needs both a labeler and vqa + judge")
-        self.mode, self.fail_open = mode, fail_open
         self.dispatcher = CallbackDispatcher(callbacks)
         self.unique_id = unique_id
-        self.load_options = dict(load_options or {})
+
+    # The settings, read from the config under the keyword constructor's names.
+    @property
+    def checklist(self) -> tuple[str, ...]:
+        return self.config.checklist
+
+    @property
+    def cascade(self) -> Cascade | None:
+        return self.config.cascade
+
+    @property
+    def mode(self) -> str:
+        return self.config.mode
+
+    @property
+    def fail_open(self) -> bool:
+        return self.config.fail_open
+
+    @property
+    def load_options(self) -> dict[str, Any]:
+        return self.config.load_options
 
     # -- steps ---------------------------------------------------------------------------------------------
 
@@ -126,7 +134,8 @@ class ImageModerationChain(Runnable[Any, Any]):
     def _emit(self, step: str, state: dict[str, Any], found: bool, output: Any) -> None:
         if self.dispatcher.wants(step):
             described = {"width": state["image"].width, "height": state["image"].height}
-            self.dispatcher.emit(step, make_beacon(state["run_id"], step, found, described, output), state["uid"])
+            self.dispatcher.emit(ModerationEvent.of(step, state["run_id"], found, described, output,
+                                                    unique_id=state["uid"], elapsed_ms=state["timings"].get(step)))
 
     def moderate(self, value: Any, config: RunnableConfig | None = None) -> ImageModerationResult:
         """The full result; never raises for a flagged image (``invoke`` does, in block mode).

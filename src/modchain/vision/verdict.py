@@ -2,8 +2,8 @@
 
 ``LlmVerdict(llm)`` is a LangChain Runnable from :class:`~modchain.vision.policy.ImageEvidence` (or a dict of
 its fields) to :class:`Verdict` ``{flag, category, reason}``. ``llm`` is any LangChain chat model (messages
-in, a message out: ``ChatBedrockConverse``, ``ChatOpenAI``, :class:`~modchain.backends.sagemaker_llm.
-SageMakerChatModel`, :class:`~modchain.backends.transformers_chat.TransformersChatModel`, ...), any plain
+in, a message out: ``ChatBedrockConverse``, ``ChatOpenAI``, :class:`~modchain.backends.aws.sagemaker_llm.
+SageMakerChatModel`, :class:`~modchain.backends.hf.chat.TransformersChatModel`, ...), any plain
 LangChain LLM (string in, string out), or any Runnable of either shape.
 
 The answer is read tolerantly: prose or markdown fences around the JSON object, ``"yes"``/``"no"`` or 1/0 for
@@ -178,6 +178,32 @@ class LlmVerdict(Runnable[Any, Verdict]):
         self.policy = policy or _DEFAULT_POLICY
         self.max_attempts = max_attempts
         self.mode = mode
+
+    # -- one front door per place the judge runs -----------------------------------------------------------
+
+    #: The model of :meth:`local` when none is named.
+    default_model = "meta-llama/Llama-3.1-8B-Instruct"
+
+    @classmethod
+    def local(cls, model_id_or_path: str | None = None, *, device: Any = None,
+              policy: ModerationPolicy | dict | None = None, max_attempts: int = 3,
+              **model_options: Any) -> LlmVerdict:
+        """The verdict of a local transformers chat model (Llama or any model with a chat template);
+        ``model_options`` go to ``TransformersChatModel`` (``max_new_tokens``, ``torch_dtype``, ``revision``)."""
+        from modchain.backends.hf.chat import TransformersChatModel
+
+        model = TransformersChatModel(model_id_or_path or cls.default_model, device=device, **model_options)
+        return cls(model, policy, max_attempts=max_attempts)
+
+    @classmethod
+    def sagemaker(cls, endpoint_name: str, client: Any = None, *, policy: ModerationPolicy | dict | None = None,
+                  max_attempts: int = 3, **model_options: Any) -> LlmVerdict:
+        """The verdict of a SageMaker JumpStart Llama endpoint; ``model_options`` go to ``SageMakerChatModel``
+        (``format="llama2" | "llama3" | "messages"``, ``accept_eula``, ``parameters``, ``region_name``)."""
+        from modchain.backends.aws.sagemaker_llm import SageMakerChatModel
+
+        return cls(SageMakerChatModel(endpoint_name, client=client, **model_options), policy,
+                   max_attempts=max_attempts)
 
     # -- prompt ------------------------------------------------------------------------------------------
 

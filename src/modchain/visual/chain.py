@@ -26,9 +26,11 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import Field
 
-from modchain.core.callbacks import CallbackDispatcher, make_beacon
+from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.config import StrictModel
+from modchain.core.config_base import coerce_config
 from modchain.core.errors import BackendError, ConfigurationError, InputError
+from modchain.core.events import ModerationEvent
 from modchain.core.protocols import Detector, Segmenter
 from modchain.core.regions import Detection, Segment, VisualPrompt
 from modchain.visual.errors import EmptyQueryError, VisualStageError
@@ -55,13 +57,13 @@ class ImageChain(Runnable[dict, ImageChainResult]):
     """A detector and/or a segmenter over an :class:`ImageStore`. Build with :meth:`from_visual_pipeline`."""
 
     def __init__(self, *, detector: Detector | None = None, segmenter: Segmenter | None = None,
-                 image_store: ImageStore | None = None, config: ImageChainConfig | dict | None = None,
+                 image_store: ImageStore | None = None, config: ImageChainConfig | dict | str | None = None,
                  verbose: bool = False, callbacks: Sequence[Any] = (), unique_id: str | None = None) -> None:
         if detector is None and segmenter is None:
             raise ConfigurationError("an ImageChain needs a detector, a segmenter, or both")
         self.detector, self.segmenter = detector, segmenter
         self.image_store = image_store if image_store is not None else ImageStore()
-        self.config = ImageChainConfig.from_dict(config) if isinstance(config, dict) else (config or ImageChainConfig())
+        self.config = coerce_config(ImageChainConfig, config)
         self.verbose = verbose
         self.dispatcher = CallbackDispatcher(callbacks)
         self.unique_id = unique_id
@@ -95,8 +97,7 @@ class ImageChain(Runnable[dict, ImageChainResult]):
         steps = self._steps(request, unique_id or self.unique_id)
         try:
             while True:
-                step, beacon, uid = next(steps)
-                self.dispatcher.emit(step, beacon, uid)
+                self.dispatcher.emit(next(steps))
         except StopIteration as done:
             return done.value
 
@@ -111,12 +112,11 @@ class ImageChain(Runnable[dict, ImageChainResult]):
             event = await asyncio.to_thread(_advance, steps, sentinel)
             if isinstance(event, tuple) and event and event[0] is sentinel:
                 return event[1]
-            step, beacon, uid = event
-            await self.dispatcher.aemit(step, beacon, uid)
+            await self.dispatcher.aemit(event)
 
     # -- the stages, as a generator of callback events (so sync and async callers share one body) ----------
 
-    def _steps(self, request: dict[str, Any], uid: str | None) -> Generator[tuple, None, ImageChainResult]:
+    def _steps(self, request: dict[str, Any], uid: str | None) -> Generator[ModerationEvent, None, ImageChainResult]:
         query = request.get("query") or ""
         if isinstance(query, (list, tuple)) and all(isinstance(q, str) for q in query):
             queries = [q.strip() for q in query if q.strip()]  # phrases given whole: never split on "."
@@ -153,8 +153,8 @@ class ImageChain(Runnable[dict, ImageChainResult]):
             self._say(timings[-1])
             if self.dispatcher.wants("detection"):
                 output = [d.model_dump() for d in detections]
-                yield ("detection", make_beacon(run_id, "detection", bool(detections), described, output,
-                                                "ERROR" if found is None else None), uid)
+                yield ModerationEvent.of("detection", run_id, bool(detections), described, output, unique_id=uid,
+                                         error=found is None, elapsed_ms=timings[-1].ms)
 
         segmented = detections[: self.config.max_detections] if self.segmenter is not None else []
         all_prompts = [self._prompt(d) for d in segmented] + prompts
@@ -164,8 +164,8 @@ class ImageChain(Runnable[dict, ImageChainResult]):
             if self.dispatcher.wants("segmentation"):
                 failed = any(e.startswith(("embedding", "segmentation")) for e in errors)
                 output = [segment_to_dict(s) for s in segments]
-                yield ("segmentation", make_beacon(run_id, "segmentation", bool(segments), described, output,
-                                                   "ERROR" if failed else None), uid)
+                yield ModerationEvent.of("segmentation", run_id, bool(segments), described, output, unique_id=uid,
+                                         error=failed)
         return ImageChainResult(query=query, queries=tuple(queries), image_id=image_id,
                                 image_size=(image.width, image.height), detections=tuple(detections),
                                 prompts=tuple(all_prompts) if self.segmenter is not None else (),

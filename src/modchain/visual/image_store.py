@@ -175,8 +175,8 @@ class ImageStore:
                 max_keys: int = 100_000, **options: Any) -> ImageStore:
         """Every image object under ``s3://bucket/prefix`` (ListObjectsV2, paginated); id = the key after
         the prefix, without extension. Objects are fetched when first used."""
-        from modchain.backends.aws_common import call_aws
-        from modchain.backends.s3_images import S3ImageFetcher
+        from modchain.backends.aws.common import call_aws
+        from modchain.backends.aws.s3_images import S3ImageFetcher
 
         match = _S3_PREFIX.match(uri.strip())
         if not match:
@@ -262,7 +262,7 @@ class ImageStore:
             if self.fetch_s3 is not None:
                 source = self.fetch_s3(source.bucket, source.key, max_bytes=max_bytes)
             else:
-                from modchain.backends.s3_images import fetch_s3_image
+                from modchain.backends.aws.s3_images import fetch_s3_image
 
                 source = fetch_s3_image(self.s3_client, source.bucket, source.key, max_bytes=max_bytes)
         return load_image(source, fetch_s3=self.fetch_s3, s3_client=self.s3_client, **self.load_options)

@@ -3,11 +3,11 @@
 The endpoint runs :mod:`modchain.serving.visual_handler` (query -> boxes -> masks there) and the answer comes
 back as the same :class:`~modchain.visual.results.ImageChainResult` a local
 :class:`~modchain.visual.chain.ImageChain` returns. Use it when both models sit on one endpoint; to run the
-stages separately (two requests per image), plug :class:`~modchain.backends.visual_sagemaker.SageMakerDetector`
-and :class:`~modchain.backends.visual_sagemaker.SageMakerSegmenter` into ``ImageChain.from_visual_pipeline``.
+stages separately (two requests per image), plug :class:`~modchain.backends.aws.sagemaker_visual.SageMakerDetector`
+and :class:`~modchain.backends.aws.sagemaker_visual.SageMakerSegmenter` into ``ImageChain.from_visual_pipeline``.
 
 The wire work (encoding, ``InvokeEndpoint``, reading the answer) is the backend's
-:class:`~modchain.backends.visual_sagemaker.VisualEndpoint`, imported when the chain is built, so importing this
+:class:`~modchain.backends.aws.sagemaker_visual.VisualEndpoint`, imported when the chain is built, so importing this
 module pulls in no boto3.
 """
 
@@ -25,14 +25,14 @@ from modchain.visual.results import ImageChainResult, StageTiming
 class SageMakerVisualChain:
     """The whole visual chain in one ``InvokeEndpoint`` per image: ``run(query, image=...)``.
 
-    ``endpoint_options`` go to :class:`~modchain.backends.visual_sagemaker.VisualEndpoint`: ``region_name``,
+    ``endpoint_options`` go to :class:`~modchain.backends.aws.sagemaker_visual.VisualEndpoint`: ``region_name``,
     ``profile_name``, ``endpoint_url``, ``timeout_s``, ``max_retries``, ``image_format`` (PNG: lossless, masks
     align exactly; or JPEG), ``jpeg_quality`` and default ``parameters``. Its attributes (``endpoint_name``,
     ``client``, ``requests_sent``, ``name``, ...) read through this object.
     """
 
     def __init__(self, endpoint_name: str, client: Any = None, **endpoint_options: Any) -> None:
-        from modchain.backends.visual_sagemaker import VisualEndpoint
+        from modchain.backends.aws.sagemaker_visual import VisualEndpoint
 
         self.endpoint = VisualEndpoint(endpoint_name, client, **endpoint_options)
 
@@ -45,7 +45,7 @@ class SageMakerVisualChain:
 
     def run(self, query: str | Sequence[str] = "", *, image: Any, prompts: Sequence[VisualPrompt | dict] | None = None,
             center_points: bool | None = None, multimask: bool | None = None) -> ImageChainResult:
-        from modchain.backends.visual_sagemaker import parse_detections, parse_segments, unexpected_answer
+        from modchain.backends.aws.sagemaker_visual import parse_detections, parse_segments, unexpected_answer
 
         if isinstance(query, (list, tuple)):  # phrases given whole, as ImageChain.run takes them
             queries = [str(part).strip() for part in query if str(part).strip()]

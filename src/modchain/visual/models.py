@@ -1,0 +1,84 @@
+"""The visual chain's models, one class each, run locally or behind a SageMaker endpoint:
+
+    chain = ImageChain.from_visual_pipeline([GroundingDino.local(), Sam.local("vit_h", device="cuda")], store)
+    chain = ImageChain.from_visual_pipeline([GroundingDino.sagemaker("visual", client=client),
+                                             Sam.sagemaker("visual", client=client)], store)
+
+``.local`` returns the transformers backend (:class:`modchain.backends.hf.grounding_dino.GroundingDino`,
+:class:`~modchain.backends.hf.owlv2.Owlv2`, :class:`~modchain.backends.hf.sam.Sam`, which keep working as before);
+``.sagemaker`` returns the client of an endpoint running the project's visual handler (``modchain serve
+visual``): :class:`~modchain.backends.aws.sagemaker_visual.SageMakerDetector` for the detectors,
+:class:`~modchain.backends.aws.sagemaker_visual.SageMakerSegmenter` for SAM. The endpoint decides which model
+answers, so ``GroundingDino.sagemaker`` and ``Owlv2.sagemaker`` differ only in name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modchain.core.model_factory import ModelFactory
+
+__all__ = ["GroundingDino", "Owlv2", "Sam"]
+
+
+def _detector_endpoint(endpoint_name: str, client: Any, options: dict[str, Any]) -> Any:
+    from modchain.backends.aws.sagemaker_visual import SageMakerDetector
+
+    return SageMakerDetector(endpoint_name, client, **options)
+
+
+class GroundingDino(ModelFactory):
+    """Grounding DINO, the open-vocabulary detector: text phrases -> boxes."""
+
+    default_model = "IDEA-Research/grounding-dino-tiny"
+    builds = ("GroundingDino", "SageMakerDetector")
+
+    @classmethod
+    def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> Any:
+        """``options``: ``box_threshold`` (0.35), ``text_threshold`` (0.25), ``labels``, ``dtype``, ..."""
+        from modchain.backends.hf.grounding_dino import GroundingDino as Backend
+
+        return Backend(model_id_or_path or cls.default_model, device=device, **options)
+
+    @classmethod
+    def sagemaker(cls, endpoint_name: str, client: Any = None, **options: Any) -> Any:
+        return _detector_endpoint(endpoint_name, client, options)
+
+
+class Owlv2(ModelFactory):
+    """OWLv2, the open-vocabulary detector: text phrases -> boxes."""
+
+    default_model = "google/owlv2-base-patch16-ensemble"
+    builds = ("Owlv2", "SageMakerDetector")
+
+    @classmethod
+    def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> Any:
+        """``options``: ``score_threshold`` (0.1), ``nms_threshold``, ``labels``, ``dtype``, ..."""
+        from modchain.backends.hf.owlv2 import Owlv2 as Backend
+
+        return Backend(model_id_or_path or cls.default_model, device=device, **options)
+
+    @classmethod
+    def sagemaker(cls, endpoint_name: str, client: Any = None, **options: Any) -> Any:
+        return _detector_endpoint(endpoint_name, client, options)
+
+
+class Sam(ModelFactory):
+    """SAM, SAM-HQ or SAM 2: box and point prompts -> masks, the image encoded once."""
+
+    default_model = "facebook/sam-vit-base"
+    builds = ("Sam", "SageMakerSegmenter")
+
+    @classmethod
+    def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> Any:
+        """``model_id_or_path``: an id, a directory, or ``"vit_b"`` / ``"vit_l"`` / ``"vit_h"``; ``options``:
+        ``dtype``, ``mask_threshold``, ``prompt_batch_size``, ..."""
+        from modchain.backends.hf.sam import Sam as Backend
+
+        return Backend.local(model_id_or_path or cls.default_model, device=device, **options)
+
+    @classmethod
+    def sagemaker(cls, endpoint_name: str, client: Any = None, **options: Any) -> Any:
+        from modchain.backends.aws.sagemaker_visual import SageMakerSegmenter
+
+        return SageMakerSegmenter(endpoint_name, client, **options)
