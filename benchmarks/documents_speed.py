@@ -35,9 +35,9 @@ from langchain_core.documents import Document  # noqa: E402
 
 from modchain import ModerationChain  # noqa: E402
 from modchain.backends.local.linear_model import clear_caches  # noqa: E402
-from modchain.text.document_cues import sentence_spans  # noqa: E402
-from modchain.text.document_injection_scoring import DocumentState  # noqa: E402
 from modchain.text.documents import DocumentGuard  # noqa: E402
+from modchain.text.documents.cues import sentence_spans  # noqa: E402
+from modchain.text.documents.injection_scoring import DocumentState  # noqa: E402
 
 BAR_MS_PER_KB = 3.0
 ABOUT_ATTACKS = {"ai_safety", "prompting"}  # pages about prompting quote attacks verbatim (long_documents.py)

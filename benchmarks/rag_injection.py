@@ -24,7 +24,7 @@ Rows, side by side in one run (flag = score >= 0.5, the default threshold):
   cues (before)   the previous default: planted runs of sentences (off topic, asking the reader for
                   something) scored by the classifier, plus hand-tuned AI-reader cues
                   (``injection_scorer="backend"``; what non-local backends still use)
-  trained (now)   the default: the trained window model of modchain.text.document_injection, plus the
+  trained (now)   the default: the trained window model of modchain.text.documents.injection, plus the
                   explicit AI-reader cues (reader_cues=True)
   embedding       optional (``injection_scorer="embedding"``): the head of modchain.backends.hf.sentence_encoder
                   on all-MiniLM-L6-v2 sentence embeddings (training/train_document_injection_embeddings.py)
@@ -112,7 +112,7 @@ def load_payloads(data: Path) -> list[tuple[str, dict, str]]:
 
 
 def embed(passage: str, payload: str, position: str) -> str:
-    from modchain.text.document_cues import sentence_spans
+    from modchain.text.documents.cues import sentence_spans
 
     sentences = [passage[s:e].strip() for s, e in sentence_spans(passage)]
     at = {"start": 0, "middle": len(sentences) // 2, "end": len(sentences)}[position]

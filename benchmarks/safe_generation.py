@@ -28,7 +28,7 @@ from PIL import Image
 
 from modchain.backends.local.nudenet import NudeNetLabeler
 from modchain.generation import PromptGuard, SafeImageGenerator
-from modchain.vision.image_input import load_image
+from modchain.image_moderation.image_input import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBJECTS = ["a lighthouse", "a red fox", "a mountain lake", "a bowl of ramen", "a vintage car", "a robot",

@@ -41,8 +41,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from modchain import ModerationChain, ModerationConfig, PiiConfig, ToxicityConfig
-from modchain.text.stream_windows import StreamWindows
 from modchain.text.streaming import StreamGuard
+from modchain.text.streaming.windows import StreamWindows
 
 ANSWER = (
     "Thanks for reaching out about your order. I checked the account and the package left our warehouse "

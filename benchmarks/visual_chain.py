@@ -55,7 +55,7 @@ def build_random_sam(variant: str, directory: str) -> str:
 
 def box_prompts(count: int, width: int, height: int) -> list:
     """``count`` boxes on a grid over the image, as detector boxes would arrive."""
-    from modchain.visual.types import VisualPrompt
+    from modchain.visual_chain.types import VisualPrompt
 
     side = max(1, int(count ** 0.5 + 0.999))
     cell_w, cell_h = width / side, height / side
@@ -71,7 +71,7 @@ def agree(a: list, b: list) -> bool:
     """Same masks, up to a few boundary pixels (a batched decoder call rounds a little differently)."""
     import numpy as np
 
-    from modchain.visual.masks import decode_mask
+    from modchain.visual_chain.masks import decode_mask
 
     for one, other in zip(a, b, strict=True):
         for x, y in zip(one, other, strict=True):

@@ -18,7 +18,7 @@ from langchain_core.tools import tool
 from langgraph.prebuilt import create_react_agent
 
 from modchain.core.conversation import ConversationStore
-from modchain.text.tool_guard import ToolOutputGuard, guard_tools
+from modchain.text.documents.tool_guard import ToolOutputGuard, guard_tools
 
 warnings.filterwarnings("ignore", message="create_react_agent has been moved")
 

@@ -14,8 +14,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from modchain.backends.hf.blip2 import Blip2LocalVQA
 from modchain.backends.local.nudenet import NudeNetLabeler
+from modchain.image_moderation import ImageModerationChain, LlmVerdict
 from modchain.testing.tiny_models import save_tiny_blip2
-from modchain.vision import ImageModerationChain, LlmVerdict
 
 IMAGES = sorted((Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "images").glob("skimage_*"))
 

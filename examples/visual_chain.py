@@ -15,7 +15,7 @@ code path is the real one. On a GPU, with the real checkpoints (downloaded once 
 
 Or on a SageMaker endpoint serving ``modchain.serving.visual_handler`` (one request per image)::
 
-    from modchain.visual.sagemaker_chain import SageMakerVisualChain
+    from modchain.visual_chain.sagemaker_chain import SageMakerVisualChain
     SageMakerVisualChain("my-visual-endpoint").run("face. license plate.", image="frame.jpg")
 """
 
@@ -28,10 +28,10 @@ from pathlib import Path
 from modchain.backends.hf.grounding_dino import GroundingDino
 from modchain.backends.hf.sam import Sam
 from modchain.testing.tiny_visual_models import save_tiny_grounding_dino, save_tiny_sam
-from modchain.visual.chain import ImageChain
-from modchain.visual.image_store import ImageStore
-from modchain.visual.redaction import Redactor
-from modchain.visual.visualize import save_overlay
+from modchain.visual_chain.chain import ImageChain
+from modchain.visual_chain.image_store import ImageStore
+from modchain.visual_chain.redaction import Redactor
+from modchain.visual_chain.visualize import save_overlay
 
 FRAME = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "images" / "skimage_rocket.jpg"
 

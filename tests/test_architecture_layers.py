@@ -23,8 +23,8 @@ def module_name(path: Path) -> str:
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
-    """``(line, absolute module)`` for every import in the file (``from modchain import vision`` counts as
-    ``modchain.vision``)."""
+    """``(line, absolute module)`` for every import in the file (``from modchain import image_moderation``
+    counts as ``modchain.image_moderation``)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: list[tuple[int, str]] = []
@@ -38,7 +38,7 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            if target == "modchain":  # ``from modchain import vision`` / ``from .. import vision``: a subpackage
+            if target == "modchain":  # ``from modchain import text`` / ``from .. import text``: a subpackage
                 found += [(node.lineno, f"{target}.{alias.name}") for alias in node.names if alias.name != "*"]
             else:
                 found.append((node.lineno, target))
@@ -63,12 +63,12 @@ def test_the_import_walker_sees_lazy_relative_and_from_imports(tmp_path, monkeyp
     pkg = tmp_path / "modchain" / "backends"
     pkg.mkdir(parents=True)
     (pkg / "demo.py").write_text(
-        "from . import base\nfrom ..vision import errors\nfrom .. import text\n"
-        "def f():\n    import modchain.text.chain\n    from modchain.visual.types import Detection\n")
+        "from . import base\nfrom ..image_moderation import errors\nfrom .. import text\n"
+        "def f():\n    import modchain.text.chain\n    from modchain.visual_chain.types import Detection\n")
     monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path)
     found = {m for _, m in imported_modules(pkg / "demo.py")}
-    assert {"modchain.backends", "modchain.vision", "modchain.text", "modchain.text.chain",
-            "modchain.visual.types"} <= found
+    assert {"modchain.backends", "modchain.image_moderation", "modchain.text", "modchain.text.chain",
+            "modchain.visual_chain.types"} <= found
 
 
 def test_core_imports_no_other_modchain_package():

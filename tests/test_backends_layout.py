@@ -117,6 +117,10 @@ def test_importing_an_old_path_warns_and_names_the_new_one():
 
 
 def test_the_alias_table_matches_this_test():
-    from modchain.backends._old_paths import MOVED_MODULES
+    from modchain._old_paths import MOVED as ALIASES
 
-    assert MOVED_MODULES == MOVED
+    prefix = "modchain.backends."
+    backends = {old.removeprefix(prefix): new.removeprefix(prefix)
+                for old, new in ALIASES.items() if old.startswith(prefix)}
+    assert backends == MOVED
+    assert all(new.startswith(prefix) for old, new in ALIASES.items() if old.startswith(prefix))

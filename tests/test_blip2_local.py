@@ -15,8 +15,8 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from modchain.backends.hf.blip2 import Blip2LocalVQA  # noqa: E402
 from modchain.core.errors import ConfigurationError, InputError  # noqa: E402
+from modchain.image_moderation.vqa_types import VqaResult  # noqa: E402
 from modchain.testing.tiny_models import save_tiny_blip2 as _save_tiny_blip2  # noqa: E402
-from modchain.vision.vqa_types import VqaResult  # noqa: E402
 
 QUESTIONS = [
     "Is there a weapon in the image?",

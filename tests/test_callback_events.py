@@ -22,15 +22,15 @@ from modchain.core.image_findings import ImageFinding
 from modchain.core.regions import Detection, Segment
 from modchain.core.vqa import VqaResult
 from modchain.generation import PromptGuard, SafeImageGenerator
+from modchain.image_moderation.image_chain import ImageModerationChain
+from modchain.image_moderation.verdict import LlmVerdict
 from modchain.screening.screener import DatasetScreener
 from modchain.text.chain_rounds import FILTER_CLASSES
 from modchain.text.documents import DocumentGuard
+from modchain.text.documents.tool_guard import ToolOutputGuard
 from modchain.text.streaming import StreamGuard
-from modchain.text.tool_guard import ToolOutputGuard
-from modchain.vision.image_chain import ImageModerationChain
-from modchain.vision.verdict import LlmVerdict
-from modchain.visual.chain import ImageChain
-from modchain.visual.masks import encode_mask
+from modchain.visual_chain.chain import ImageChain
+from modchain.visual_chain.masks import encode_mask
 
 EMAIL = "jane.doe@example.com"
 SAFE_VERDICT = '{"flag": false, "category": "none", "reason": "a plain coloured square"}'

@@ -23,16 +23,16 @@ from modchain.core.config_base import coerce_config  # noqa: E402
 from modchain.core.errors import ConfigurationError  # noqa: E402
 from modchain.generation import SafeImageGenerator, StableDiffusion  # noqa: E402
 from modchain.generation.config import SafeGenerationConfig  # noqa: E402
+from modchain.image_moderation import Blip2VQA, ImageModerationChain, ImageModerationConfig, LlmVerdict  # noqa: E402
+from modchain.image_moderation.policy import ImageEvidence  # noqa: E402
 from modchain.serving import Blip2Handler, LocalEndpoint  # noqa: E402
 from modchain.serving.stable_diffusion_handler import StableDiffusionHandler  # noqa: E402
 from modchain.serving.visual_handler import VisualHandler  # noqa: E402
 from modchain.testing.clients import local_client  # noqa: E402
 from modchain.testing.sagemaker_runtime_emulator import FakeLlama3Handler, SageMakerRuntimeEmulator  # noqa: E402
 from modchain.testing.tiny_visual_models import save_tiny_grounding_dino, save_tiny_sam  # noqa: E402
-from modchain.text.stream_windows import StreamConfig  # noqa: E402
-from modchain.vision import Blip2VQA, ImageModerationChain, ImageModerationConfig, LlmVerdict  # noqa: E402
-from modchain.vision.policy import ImageEvidence  # noqa: E402
-from modchain.visual import GroundingDino, ImageChain, ImageStore, Owlv2, Sam  # noqa: E402
+from modchain.text.streaming.windows import StreamConfig  # noqa: E402
+from modchain.visual_chain import GroundingDino, ImageChain, ImageStore, Owlv2, Sam  # noqa: E402
 
 QUESTIONS = ["Is there a weapon in the image?", "Are there drugs?"]
 VERDICT = '{"flag": true, "category": "Gambling", "reason": "slot machines"}'

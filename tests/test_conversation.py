@@ -16,7 +16,7 @@ from modchain.core.conversation import ConversationStore, ViolationCounter
 from modchain.core.errors import ConfigurationError
 from modchain.core.vault import PLACEHOLDER_RE
 from modchain.text.documents import DocumentGuard
-from modchain.text.tool_guard import ToolOutputGuard
+from modchain.text.documents.tool_guard import ToolOutputGuard
 
 ANON = [PiiConfig(action="anonymize"), ToxicityConfig(), PromptSafetyConfig()]
 

@@ -22,10 +22,10 @@ from modchain.backends.base import TextBackend
 from modchain.backends.local.backend import LocalBackend
 from modchain.backends.local.linear_model import load_model, model_from_bytes
 from modchain.core.errors import BackendUnavailableError, ConfigurationError, InputError
-from modchain.text.document_cues import planted_blocks, sentence_spans, window_spans
-from modchain.text.document_injection import MODEL_NAME, WindowInjectionModel, window_features
 from modchain.text.documents import REMOVED_NOTICE, DocumentGuard
-from modchain.text.documents_report import DocumentGuardConfig
+from modchain.text.documents.cues import planted_blocks, sentence_spans, window_spans
+from modchain.text.documents.injection import MODEL_NAME, WindowInjectionModel, window_features
+from modchain.text.documents.report import DocumentGuardConfig
 
 BENIGN = [
     "The Danube is the second-longest river in Europe, flowing about 2,850 kilometres to the Black Sea.",

@@ -18,7 +18,7 @@ import textwrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modchain.text.document_cues import (
+from modchain.text.documents.cues import (
     READER_CUES,
     PageWords,
     content_words,
@@ -81,8 +81,8 @@ def test_page_words_share_what_words_around_shares(page, max_size):
 def test_window_features_of_a_long_page_take_memory_linear_in_it():
     script = textwrap.dedent("""
         import json, random, tracemalloc
-        from modchain.text.document_cues import sentence_spans
-        from modchain.text.document_injection import window_features
+        from modchain.text.documents.cues import sentence_spans
+        from modchain.text.documents.injection import window_features
         rng = random.Random(5)
         # distinct words in every sentence: the vocabulary grows with the page, as in a real long page
         def word():

@@ -13,7 +13,7 @@ import pytest
 import modchain
 from modchain.core import errors
 from modchain.core.errors import ModerationViolation, ToolOutputViolation, UnsafeImageViolation
-from modchain.text.documents_report import DocumentVerdict
+from modchain.text.documents.report import DocumentVerdict
 
 
 def _all_modules():
@@ -40,8 +40,8 @@ def test_every_violation_class_is_defined_in_core_errors_and_named_violation():
 
 
 def test_old_import_paths_give_the_core_classes():
-    from modchain.text.tool_guard import ToolOutputViolation as from_tools
-    from modchain.vision.image_chain import UnsafeImageViolation as from_vision
+    from modchain.image_moderation.image_chain import UnsafeImageViolation as from_vision
+    from modchain.text.documents.tool_guard import ToolOutputViolation as from_tools
 
     assert from_tools is ToolOutputViolation
     assert from_vision is UnsafeImageViolation

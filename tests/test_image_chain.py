@@ -14,10 +14,10 @@ from modchain import ConfigurationError, ModerationCallbackHandler
 from modchain.backends.aws.rekognition_moderation import RekognitionModerationLabeler
 from modchain.backends.hf.blip2 import Blip2LocalVQA
 from modchain.backends.local.nudenet import NudeNetLabeler
+from modchain.image_moderation.image_chain import ImageModerationChain, UnsafeImageViolation
+from modchain.image_moderation.verdict import LlmVerdict
 from modchain.testing.clients import local_client
 from modchain.testing.rekognition_emulator import RekognitionEmulator
-from modchain.vision.image_chain import ImageModerationChain, UnsafeImageViolation
-from modchain.vision.verdict import LlmVerdict
 
 FIXTURES = Path(__file__).parent / "fixtures" / "images"
 UNSAFE = '{"flag": true, "category": "Violence", "reason": "the answers describe blood"}'
@@ -90,7 +90,7 @@ def test_safe_verdict_allows_and_judge_failure_fails_closed_unless_configured(vq
     image = solid((200, 180, 150))
     assert safe.invoke(image) is image and safe.moderate(image).allowed
     garbage = FakeListChatModel(responses=["no idea"] * 3)
-    from modchain.vision.errors_verdict import VerdictError
+    from modchain.image_moderation.errors_verdict import VerdictError
 
     with pytest.raises(VerdictError):
         ImageModerationChain(vqa=vqa, judge=LlmVerdict(garbage, max_attempts=2)).invoke(solid((1, 2, 3)))

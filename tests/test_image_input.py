@@ -14,14 +14,14 @@ np = pytest.importorskip("numpy")
 Image = pytest.importorskip("PIL.Image")
 
 from modchain.core.errors import ConfigurationError, InputError  # noqa: E402
-from modchain.vision.errors import (  # noqa: E402
+from modchain.image_moderation.errors import (  # noqa: E402
     CorruptImageError,
     DecompressionBombError,
     ImageInputError,
     ImageTooLargeError,
     UnsupportedImageFormatError,
 )
-from modchain.vision.image_input import load_image, load_image_bytes, parse_s3_uri  # noqa: E402
+from modchain.image_moderation.image_input import load_image, load_image_bytes, parse_s3_uri  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "images"
 CAT = FIXTURES / "skimage_chelsea.png"

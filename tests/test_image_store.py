@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from modchain.core.errors import ConfigurationError
-from modchain.vision.errors import CorruptImageError, ImageInputError
-from modchain.visual.errors import UnknownImageError
-from modchain.visual.image_store import ImageStore, OnceLru, image_digest
+from modchain.image_moderation.errors import CorruptImageError, ImageInputError
+from modchain.visual_chain.errors import UnknownImageError
+from modchain.visual_chain.image_store import ImageStore, OnceLru, image_digest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "images"
 

@@ -116,7 +116,7 @@ def test_answer_text_in_any_shape():
 
 def test_both_judges_share_the_core_types():
     from modchain.backends import llm_judge
-    from modchain.vision import errors_verdict, verdict
+    from modchain.image_moderation import errors_verdict, verdict
 
     assert issubclass(verdict.Verdict, Verdict) and issubclass(llm_judge.Verdict, Verdict)
     assert verdict.VerdictParseError is llm_judge.VerdictParseError is VerdictParseError
@@ -131,6 +131,6 @@ def test_both_judges_share_the_core_types():
 def test_errors_pickled_under_the_old_module_still_load():
     old = pickle.dumps(VerdictError("m", attempts=[VerdictAttempt("a", "b")]))
     assert pickle.loads(old).attempts == (VerdictAttempt("a", "b"),)
-    from modchain.vision.errors_verdict import _rebuild
+    from modchain.image_moderation.errors_verdict import _rebuild
 
     assert _rebuild(VerdictError, "m", (), "llm-verdict", "parse").backend == "llm-verdict"

@@ -15,8 +15,8 @@ from PIL import Image  # noqa: E402
 
 from modchain.backends.local.nudenet import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
 from modchain.core.errors import ConfigurationError  # noqa: E402
-from modchain.vision.errors import CorruptImageError, ImageTooLargeError  # noqa: E402
-from modchain.vision.results import REKOGNITION_TOP_LEVEL_CATEGORIES, ImageFinding  # noqa: E402
+from modchain.image_moderation.errors import CorruptImageError, ImageTooLargeError  # noqa: E402
+from modchain.image_moderation.results import REKOGNITION_TOP_LEVEL_CATEGORIES, ImageFinding  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "images"
 PHOTOS = sorted(FIXTURES.glob("skimage_*"))

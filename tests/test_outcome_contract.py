@@ -15,10 +15,10 @@ from modchain.core.errors import PromptRejectedViolation
 from modchain.core.image_findings import ImageFinding
 from modchain.core.results import FilterResult, ModerationResult, Outcome
 from modchain.generation import GenerationAttempt, GenerationResult, PromptCheck, PromptGuard
+from modchain.image_moderation import ImageModerationChain, ImageModerationResult, UnsafeImageViolation
 from modchain.screening import ItemResult
-from modchain.text.documents_report import DocumentReport, DocumentVerdict
-from modchain.vision import ImageModerationChain, ImageModerationResult, UnsafeImageViolation
-from modchain.visual import Detection, ImageChainResult, RedactionResult, StageTiming
+from modchain.text.documents.report import DocumentReport, DocumentVerdict
+from modchain.visual_chain import Detection, ImageChainResult, RedactionResult, StageTiming
 
 RESULT_TYPES = [ModerationResult, ImageModerationResult, DocumentVerdict, DocumentReport, PromptCheck,
                 GenerationResult, ImageChainResult, ItemResult, RedactionResult]
@@ -155,7 +155,7 @@ def test_every_exported_name_resolves():
 
 def test_import_modchain_stays_light():
     code = ("import sys, modchain\n"
-            f"print([m for m in {HEAVY + ('modchain.vision', 'modchain.visual', 'modchain.generation')!r} "
+            f"print([m for m in {HEAVY + ('modchain.image_moderation', 'modchain.visual_chain', 'modchain.generation')!r} "
             "if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

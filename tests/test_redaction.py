@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
 from modchain.core.errors import ConfigurationError, InputError
-from modchain.visual.masks import encode_mask
-from modchain.visual.redaction import Redactor, apply_redaction, redact, redaction_mask
-from modchain.visual.results import ImageChainResult
-from modchain.visual.types import Detection, Segment
+from modchain.visual_chain.masks import encode_mask
+from modchain.visual_chain.redaction import Redactor, apply_redaction, redact, redaction_mask
+from modchain.visual_chain.results import ImageChainResult
+from modchain.visual_chain.types import Detection, Segment
 
 
 def noisy_image(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -132,7 +132,7 @@ def test_redactor_runnable_with_a_precomputed_result_and_with_a_chain():
 
 
 def test_overlay_blends_masks_draws_boxes_and_saves_a_png(tmp_path):
-    from modchain.visual.visualize import label_color, overlay, save_overlay
+    from modchain.visual_chain.visualize import label_color, overlay, save_overlay
 
     image = Image.new("RGB", (80, 60), (0, 0, 0))
     mask = np.zeros((60, 80), dtype=bool)
@@ -165,7 +165,7 @@ def test_boxes_cover_masks_from_explicit_prompts_even_when_other_labels_were_det
 def test_redactor_loads_the_image_with_the_chains_store():
     import io
 
-    from modchain.visual.image_store import ImageStore
+    from modchain.visual_chain.image_store import ImageStore
 
     buffer = io.BytesIO()
     noisy_image(40, 30, seed=4).save(buffer, format="PNG")
@@ -191,7 +191,7 @@ def test_redactor_loads_the_image_with_the_chains_store():
 
 
 def test_overlay_boxes_end_where_the_box_ends():
-    from modchain.visual.visualize import label_color, overlay
+    from modchain.visual_chain.visualize import label_color, overlay
 
     image = Image.new("RGB", (80, 60), (0, 0, 0))
     result = result_with({}, (80, 60), boxes={"car": (40, 30, 70, 50)})

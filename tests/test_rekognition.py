@@ -20,14 +20,14 @@ from modchain.backends.aws.rekognition_moderation import (  # noqa: E402
     encode_jpeg_within,
 )
 from modchain.core.errors import BackendThrottledError, BackendUnavailableError, ConfigurationError  # noqa: E402
-from modchain.testing.clients import local_client  # noqa: E402
-from modchain.testing.rekognition_emulator import MAX_BYTES, RekognitionEmulator  # noqa: E402
-from modchain.vision.errors import (  # noqa: E402
+from modchain.image_moderation.errors import (  # noqa: E402
     CorruptImageError,
     ImageInputError,
     ImageTooLargeError,
 )
-from modchain.vision.results import REKOGNITION_TOP_LEVEL_CATEGORIES, ImageFinding  # noqa: E402
+from modchain.image_moderation.results import REKOGNITION_TOP_LEVEL_CATEGORIES, ImageFinding  # noqa: E402
+from modchain.testing.clients import local_client  # noqa: E402
+from modchain.testing.rekognition_emulator import MAX_BYTES, RekognitionEmulator  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "images"
 ROCKET = FIXTURES / "skimage_rocket.jpg"

@@ -22,7 +22,7 @@ from modchain.core.errors import (  # noqa: E402
 )
 from modchain.testing.clients import local_client  # noqa: E402
 from modchain.testing.rekognition_emulator import MAX_BYTES, RekognitionEmulator  # noqa: E402
-from modchain.visual.types import Detector  # noqa: E402
+from modchain.visual_chain.types import Detector  # noqa: E402
 
 SILVER, BLUE = (192, 192, 192), (0, 0, 255)
 CARS = [(20, 40, 100, 90), (200, 100, 280, 160)]   # x0, y0, x1, y1 (end exclusive)

@@ -24,8 +24,8 @@ from modchain.core.vault import AnonymizationVault
 from modchain.testing.clients import local_client
 from modchain.text.chain import ModerationChain
 from modchain.text.documents import DocumentGuard
+from modchain.text.documents.tool_guard import ToolOutputGuard, guard_tool
 from modchain.text.streaming import StreamGuard
-from modchain.text.tool_guard import ToolOutputGuard, guard_tool
 
 SSN_TEXT = "my ssn is 123-45-6789 and my mail is ana@example.com"
 

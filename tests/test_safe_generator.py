@@ -27,9 +27,9 @@ from modchain.generation import (  # noqa: E402
     UnsafeGenerationError,
     blur_image,
 )
+from modchain.image_moderation.image_chain import ImageModerationChain  # noqa: E402
 from modchain.testing.clients import local_client  # noqa: E402
 from modchain.testing.rekognition_emulator import RekognitionEmulator  # noqa: E402
-from modchain.vision.image_chain import ImageModerationChain  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "images"
 PORTRAIT = Image.open(FIXTURES / "skimage_astronaut.png").convert("RGB")  # NudeNet finds a face

@@ -13,6 +13,9 @@ from modchain.core.errors import (
     BackendThrottledError,
     BackendUnavailableError,
 )
+from modchain.image_moderation.errors_verdict import VerdictError
+from modchain.image_moderation.policy import ImageEvidence
+from modchain.image_moderation.verdict import LlmVerdict
 from modchain.testing.clients import local_client
 from modchain.testing.sagemaker_runtime_emulator import (
     FakeLlama2Handler,
@@ -20,9 +23,6 @@ from modchain.testing.sagemaker_runtime_emulator import (
     FakeMessagesApiHandler,
     SageMakerRuntimeEmulator,
 )
-from modchain.vision.errors_verdict import VerdictError
-from modchain.vision.policy import ImageEvidence
-from modchain.vision.verdict import LlmVerdict
 
 MESSAGES = [SystemMessage(content="Be brief."), HumanMessage(content="Hi <|eot_id|> there")]
 GOOD = '{"flag": true, "category": "Gambling", "reason": "slot machines"}'

@@ -19,8 +19,8 @@ from modchain.testing.tiny_visual_models import (  # noqa: E402
     save_tiny_sam2,
     save_tiny_sam_hq,
 )
-from modchain.visual.masks import decode_mask, encode_mask  # noqa: E402
-from modchain.visual.types import Segmenter, VisualPrompt  # noqa: E402
+from modchain.visual_chain.masks import decode_mask, encode_mask  # noqa: E402
+from modchain.visual_chain.types import Segmenter, VisualPrompt  # noqa: E402
 
 HEIGHT, WIDTH = 48, 80
 

@@ -25,6 +25,7 @@ from modchain.backends.aws.rekognition_moderation import RekognitionModerationLa
 from modchain.backends.local.nudenet import NUDENET_CATEGORIES, NudeNetLabeler  # noqa: E402
 from modchain.core.callbacks import ModerationCallbackHandler  # noqa: E402
 from modchain.core.errors import BackendError, ConfigurationError, ToxicityViolation  # noqa: E402
+from modchain.image_moderation.image_chain import ImageModerationChain  # noqa: E402
 from modchain.screening import (  # noqa: E402
     CHECKPOINT,
     PROMPT_ITEM,
@@ -38,7 +39,6 @@ from modchain.screening import (  # noqa: E402
 )
 from modchain.testing.clients import local_client  # noqa: E402
 from modchain.testing.rekognition_emulator import RekognitionEmulator  # noqa: E402
-from modchain.vision.image_chain import ImageModerationChain  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = sorted((ROOT / "tests" / "fixtures" / "images").glob("skimage_*"))

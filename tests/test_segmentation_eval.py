@@ -12,16 +12,16 @@ from hypothesis import strategies as st
 
 from modchain.cli import main
 from modchain.core.errors import InputError
-from modchain.visual.evaluation import (
+from modchain.visual_chain.evaluation import (
     CocoDataset,
     SegmentationEvaluator,
     evaluate_predictions,
     rasterize_segmentation,
     size_bucket,
 )
-from modchain.visual.masks import encode_mask
-from modchain.visual.results import ImageChainResult
-from modchain.visual.types import Segment
+from modchain.visual_chain.masks import encode_mask
+from modchain.visual_chain.results import ImageChainResult
+from modchain.visual_chain.types import Segment
 
 
 @given(st.integers(0, 10**7), st.integers(1, 10**7))

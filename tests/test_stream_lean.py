@@ -25,8 +25,8 @@ from modchain import (
     ToxicityConfig,
 )
 from modchain.backends.aws.comprehend import ComprehendBackend
-from modchain.text.stream_violations import StreamViolation
 from modchain.text.streaming import StreamGuard
+from modchain.text.streaming.violations import StreamViolation
 
 SSN = "123-45-6789"
 PROSE = ("The library opens at nine on weekdays and at ten on Saturdays. Members can borrow up to eight books "

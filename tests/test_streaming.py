@@ -30,10 +30,10 @@ from modchain import (
     ToxicityViolation,
 )
 from modchain.backends.aws.comprehend import ComprehendBackend
-from modchain.text.stream_chunks import chunk_text, split_chunk
-from modchain.text.stream_violations import StreamToxicityViolation, StreamViolation
-from modchain.text.stream_windows import StreamConfig, StreamWindows
 from modchain.text.streaming import StreamGuard
+from modchain.text.streaming.chunks import chunk_text, split_chunk
+from modchain.text.streaming.violations import StreamToxicityViolation, StreamViolation
+from modchain.text.streaming.windows import StreamConfig, StreamWindows
 
 SSN = "123-45-6789"
 BENIGN = ("Paris is the capital of France. It is known for the Eiffel Tower and its museums. "

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modchain import ModerationChain, ModerationConfig, PiiConfig
-from modchain.text.stream_windows import StreamConfig, StreamWindows
 from modchain.text.streaming import StreamGuard
+from modchain.text.streaming.windows import StreamConfig, StreamWindows
 
 BENIGN = ("Paris is the capital of France. It is known for the Eiffel Tower and its museums. "
           "Spring is mild and many visitors come for the gardens. The river runs through the old town. "

@@ -9,9 +9,9 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 
 from modchain import ConfigurationError, ModerationChain
-from modchain.text.stream_chunks import chunk_text, join_chunks, split_chunk
-from modchain.text.stream_violations import StreamToxicityViolation
 from modchain.text.streaming import StreamGuard
+from modchain.text.streaming.chunks import chunk_text, join_chunks, split_chunk
+from modchain.text.streaming.violations import StreamToxicityViolation
 
 SSN = "123-45-6789"
 GUARD = ModerationChain()  # redact PII, block toxicity and unsafe prompts, offline

@@ -16,7 +16,7 @@ from langgraph.prebuilt import ToolNode, create_react_agent
 
 from modchain import ModerationCallbackHandler, ModerationViolation
 from modchain.core.errors import ConfigurationError, InputError
-from modchain.text.tool_guard import (
+from modchain.text.documents.tool_guard import (
     GuardedTool,
     ToolGuardConfig,
     ToolOutputGuard,

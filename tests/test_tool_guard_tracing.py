@@ -21,7 +21,7 @@ from langchain_core.tools import BaseTool, StructuredTool, Tool, ToolException, 
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from langgraph.prebuilt import ToolNode, create_react_agent
 
-from modchain.text.tool_guard import ToolOutputViolation, guard_tool
+from modchain.text.documents.tool_guard import ToolOutputViolation, guard_tool
 
 pytestmark = pytest.mark.filterwarnings("ignore:create_react_agent has been moved")
 

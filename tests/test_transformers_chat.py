@@ -12,8 +12,8 @@ from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 
 from modchain.backends.hf.chat import TransformersChatModel  # noqa: E402
 from modchain.core.errors import ConfigurationError  # noqa: E402
-from modchain.vision.errors_verdict import VerdictError  # noqa: E402
-from modchain.vision.verdict import LlmVerdict  # noqa: E402
+from modchain.image_moderation.errors_verdict import VerdictError  # noqa: E402
+from modchain.image_moderation.verdict import LlmVerdict  # noqa: E402
 
 SPECIALS = ["<|begin_of_text|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>", "<pad>"]
 CHAT_TEMPLATE = (

@@ -12,9 +12,9 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.runnables import RunnableLambda
 
 from modchain.core.errors import BackendError, ConfigurationError, InputError
-from modchain.vision.errors_verdict import VerdictError
-from modchain.vision.policy import REKOGNITION_V7_CATEGORIES, ImageEvidence, ModerationPolicy
-from modchain.vision.verdict import LlmVerdict, Verdict, VerdictParseError, parse_verdict
+from modchain.image_moderation.errors_verdict import VerdictError
+from modchain.image_moderation.policy import REKOGNITION_V7_CATEGORIES, ImageEvidence, ModerationPolicy
+from modchain.image_moderation.verdict import LlmVerdict, Verdict, VerdictParseError, parse_verdict
 
 EVIDENCE = ImageEvidence(caption="a man holding a glass of beer",
                          qa=[("Is there alcohol?", "yes"), ("Is there violence?", "no")])
@@ -263,6 +263,6 @@ def test_verdict_not_steered_by_json_inside_evidence():
 
 
 def test_default_policy_names_match_the_labelers_categories():
-    from modchain.vision.results import REKOGNITION_TOP_LEVEL_CATEGORIES
+    from modchain.image_moderation.results import REKOGNITION_TOP_LEVEL_CATEGORIES
 
     assert ModerationPolicy().category_names == list(REKOGNITION_TOP_LEVEL_CATEGORIES)

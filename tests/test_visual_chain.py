@@ -16,13 +16,13 @@ from PIL import Image
 
 from modchain.core.callbacks import ModerationCallbackHandler
 from modchain.core.errors import BackendError, ConfigurationError, InputError
-from modchain.visual.chain import ImageChain
-from modchain.visual.errors import EmptyQueryError, UnknownImageError, VisualStageError
-from modchain.visual.image_store import ImageStore
-from modchain.visual.masks import decode_mask, encode_mask
-from modchain.visual.redaction import redaction_mask
-from modchain.visual.results import ImageChainResult
-from modchain.visual.types import Detection, Segment, VisualPrompt
+from modchain.visual_chain.chain import ImageChain
+from modchain.visual_chain.errors import EmptyQueryError, UnknownImageError, VisualStageError
+from modchain.visual_chain.image_store import ImageStore
+from modchain.visual_chain.masks import decode_mask, encode_mask
+from modchain.visual_chain.redaction import redaction_mask
+from modchain.visual_chain.results import ImageChainResult
+from modchain.visual_chain.types import Detection, Segment, VisualPrompt
 
 COLORS = {"red square": (255, 0, 0), "blue car": (0, 0, 255), "green tree": (0, 255, 0)}
 
@@ -133,7 +133,7 @@ def test_to_dict_is_json_and_masks_round_trip(store):
     assert data["image_size"] == [120, 80] and data["detections"][0]["box"] == [10.0, 10.0, 40.0, 30.0]
     rle = data["segments"][0]["mask"]
     assert isinstance(rle["counts"], str) and rle["size"] == [80, 120]
-    from modchain.visual.masks import EncodedMask
+    from modchain.visual_chain.masks import EncodedMask
 
     assert (decode_mask(EncodedMask.from_coco(rle)) == decode_mask(result.segments[0].mask)).all()
     assert set(data["timings_ms"]) == {"detection", "embedding", "segmentation", "total"}
@@ -153,7 +153,7 @@ def test_center_points_and_multimask_keep_best(store):
 
 def test_max_detections_caps_the_prompts_and_the_rest_keep_their_boxes(store, caplog):
     chain = ImageChain.from_visual_pipeline([ColorDetector(), BoxFillSegmenter()], store, max_detections=1)
-    with caplog.at_level("WARNING", logger="modchain.visual"):
+    with caplog.at_level("WARNING", logger="modchain.visual_chain"):
         result = chain.run("blue car. red square", image_id="5X3349")
     assert [d.label for d in result.detections] == ["red square", "blue car"]  # best first, none dropped
     assert [s.label for s in result.segments] == ["red square"] and result.segmented_detections == 1
@@ -383,8 +383,8 @@ def exif_rotated_jpeg(path) -> Image.Image:
 
 def test_exif_rotated_images_give_masks_boxes_and_redactions_in_upright_pixels(tmp_path, tiny_models):
     from modchain.backends.hf.sam import Sam
-    from modchain.visual.redaction import redact
-    from modchain.visual.visualize import overlay
+    from modchain.visual_chain.redaction import redact
+    from modchain.visual_chain.visualize import overlay
 
     upright = exif_rotated_jpeg(tmp_path / "cam.jpg")
     assert upright.size == (40, 60)

@@ -15,7 +15,7 @@ from modchain.backends.hf.grounding_dino import GroundingDino, _phrase_text  # n
 from modchain.backends.hf.owlv2 import Owlv2  # noqa: E402
 from modchain.core.errors import ConfigurationError, InputError  # noqa: E402
 from modchain.testing.tiny_visual_models import WORDS, save_tiny_grounding_dino, save_tiny_owlv2  # noqa: E402
-from modchain.visual.types import Detection, Detector  # noqa: E402
+from modchain.visual_chain.types import Detection, Detector  # noqa: E402
 
 HEIGHT, WIDTH = 60, 100
 QUERIES = ["a cat", "silver cars", "Person"]

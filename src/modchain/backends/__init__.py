@@ -7,9 +7,6 @@
   box arithmetic), and the LLM judge (:mod:`.llm_judge`), which runs on any LangChain chat model.
 
 The old flat paths (``modchain.backends.comprehend``, ...) still import, with a DeprecationWarning: see
-:mod:`._old_paths`. Nothing heavy is imported at ``import modchain.backends``: heavy libraries load on first use.
+:mod:`modchain._old_paths`. Nothing heavy is imported at ``import modchain.backends``: heavy libraries load on
+first use.
 """
-
-from modchain.backends import _old_paths
-
-_old_paths.install()

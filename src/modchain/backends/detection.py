@@ -18,7 +18,7 @@ def as_rgb(image: Any, backend: str) -> Any:
 
     if not isinstance(image, Image.Image):
         raise InputError(f"{backend}: expected a PIL image, got {type(image).__name__} "
-                         "(use modchain.vision.image_input.load_image for paths, bytes and arrays)")
+                         "(use modchain.image_moderation.image_input.load_image for paths, bytes and arrays)")
     width, height = image.size
     if width < 1 or height < 1:
         raise InputError(f"{backend}: the image is empty ({width}x{height})")

@@ -4,7 +4,7 @@
     modchain eval segmentation --annotations val.json --predictions preds.json      # no models needed
 
 With models, every image of the annotation file is loaded from ``--images`` (``file_name`` under it) and
-run through an :class:`~modchain.visual.chain.ImageChain` with the dataset's category names as the query
+run through an :class:`~modchain.visual_chain.chain.ImageChain` with the dataset's category names as the query
 (``"car. person."``); a segment counts for the category its label names. With ``--predictions`` (a COCO
 results file: ``[{"image_id", "category_id", "segmentation": RLE, "score"}]``) the masks are scored as given.
 Prints the table (``--json``: one JSON object).
@@ -60,7 +60,7 @@ def _build(kinds: dict[str, tuple[str, str]], kind: str, model: str | None, **op
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from modchain.visual.evaluation import CocoDataset, SegmentationEvaluator, evaluate_predictions
+    from modchain.visual_chain.evaluation import CocoDataset, SegmentationEvaluator, evaluate_predictions
 
     if args.limit is not None and args.limit < 1:
         raise ConfigurationError("--limit must be at least 1")
@@ -90,8 +90,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run_models(args: argparse.Namespace, dataset: Any, evaluator: Any) -> Any:
-    from modchain.visual.chain import ImageChain
-    from modchain.visual.image_store import ImageStore
+    from modchain.visual_chain.chain import ImageChain
+    from modchain.visual_chain.image_store import ImageStore
 
     root = Path(args.images)
     if not root.is_dir():

@@ -153,7 +153,7 @@ class UnsafeGenerationViolation(ModerationViolation):
 
 class UnsafeImageViolation(ModerationViolation):
     """An image was flagged in ``mode="block"``. ``result`` is the
-    :class:`~modchain.vision.image_chain.ImageModerationResult`."""
+    :class:`~modchain.image_moderation.image_chain.ImageModerationResult`."""
 
     default_message = "The image violates the moderation policy"
     filter_type = "image"

@@ -2,7 +2,7 @@
 
 Two components ask an LLM for a verdict: the text judge (:class:`~modchain.backends.llm_judge.LlmJudgeBackend`,
 Llama Guard's ``safe`` / ``unsafe`` plus category codes) and the image verdict
-(:class:`~modchain.vision.verdict.LlmVerdict`, a JSON ``{flag, category, reason}``). They differ in their prompt
+(:class:`~modchain.image_moderation.verdict.LlmVerdict`, a JSON ``{flag, category, reason}``). They differ in their prompt
 and their answer format; everything else is here, written once:
 
 - :class:`Verdict`, the base of both verdicts (``flag``, ``reason``, ``categories``);

@@ -3,7 +3,7 @@
 :class:`SafeImageGenerator` accepts either
 
 * anything with the image chain's API, ``moderate(image) -> ImageModerationResult`` (an
-  :class:`~modchain.vision.image_chain.ImageModerationChain` with NudeNet, Rekognition and/or VQA + verdict):
+  :class:`~modchain.image_moderation.image_chain.ImageModerationChain` with NudeNet, Rekognition and/or VQA + verdict):
   the chain's own ``flagged`` decision is used; or
 * a labeler, ``label(image) -> list[ImageFinding]`` (:class:`~modchain.backends.local.nudenet.NudeNetLabeler`,
   :class:`~modchain.backends.aws.rekognition_moderation.RekognitionModerationLabeler`): findings at or above ``threshold``

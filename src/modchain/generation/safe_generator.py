@@ -131,7 +131,7 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
         return (run.first_seed + attempt) % 2**32
 
     def _load(self, raw: Any) -> Any:
-        from modchain.vision.image_input import load_image
+        from modchain.image_moderation.image_input import load_image
 
         if raw is None:
             raise BackendError(f"image generator {self.generator.name!r} returned no image",

@@ -26,7 +26,7 @@ class ScreeningConfig(StrictModel):
     """Settings of a :class:`~modchain.screening.screener.DatasetScreener`.
 
     ``threshold`` and ``labels`` decide when a labeler's finding flags an image (an
-    :class:`~modchain.vision.image_chain.ImageModerationChain` decides for itself and ignores them).
+    :class:`~modchain.image_moderation.image_chain.ImageModerationChain` decides for itself and ignores them).
     """
 
     threshold: float = Field(0.4, ge=0.0, le=1.0, description="Minimum finding score that flags an image.")

@@ -2,7 +2,7 @@
 
 The moderation is a *labeler* (``label_batch``/``label``, e.g. :class:`NudeNetLabeler` or Rekognition),
 where :class:`ScreeningConfig`'s ``threshold`` and ``labels`` decide what flags, or an
-:class:`~modchain.vision.image_chain.ImageModerationChain` (``moderate_batch``), which decides itself.
+:class:`~modchain.image_moderation.image_chain.ImageModerationChain` (``moderate_batch``), which decides itself.
 It is given as an instance, or as a *factory* (a class, function or ``functools.partial`` that builds one):
 worker processes and Ray actors need a factory, since each builds its own model once.
 

@@ -8,7 +8,7 @@
     optional "parameters": {"center_points", "multimask", "all_masks", "max_detections", "min_detection_score"}
 
 Limits: 32 query phrases, 256 prompts of at most 64 points each, prompt masks no larger than the image
-(or 1024x1024), the image's byte and pixel limits of :func:`~modchain.vision.image_input.decode_image`.
+(or 1024x1024), the image's byte and pixel limits of :func:`~modchain.image_moderation.image_input.decode_image`.
 
 answers ``{"image_size": [w, h], "detections": [{"label", "score", "box"}], "segments": [{"prompt_index",
 "label", "score", "detection_score", "area", "box", "mask": COCO RLE (compressed counts)}],
@@ -65,7 +65,7 @@ class VisualHandler:
                  segmenter_model: str | None = None, device: Any = None, max_image_bytes: int | None = None,
                  embedding_cache_size: int = 8) -> None:
         from modchain.core.errors import ConfigurationError
-        from modchain.visual.image_store import ImageStore
+        from modchain.visual_chain.image_store import ImageStore
 
         if detector is None and detector_model is not None:
             from modchain.backends.hf.grounding_dino import GroundingDino
@@ -142,7 +142,7 @@ class VisualHandler:
     def predict(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run the chain on a parsed request (``predict_fn``); returns the JSON-ready answer."""
         from modchain.core.errors import InputError
-        from modchain.visual.chain import ImageChain
+        from modchain.visual_chain.chain import ImageChain
 
         chain = ImageChain(detector=self.detector if request["queries"] else None,
                            segmenter=self.segmenter if request["segment"] or request["prompts"] else None,

@@ -11,7 +11,7 @@ attributes. With no queries, every instance is returned under its Rekognition la
 Boxes come back as ratios of the image (``Left``, ``Top``, ``Width``, ``Height``) and become pixel corners
 of the image as given. Images are sent as JPEG within the 5 MB request limit (re-encoded, downscaled if
 needed: ratios do not change). SDK errors are mapped by :mod:`modchain.backends.aws.common`; the service's
-image errors become :mod:`modchain.vision.errors` input errors. boto3 is imported only when no client is given.
+image errors become :mod:`modchain.image_moderation.errors` input errors. boto3 is imported only when no client is given.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ _IRREGULAR = {"people": "person", "men": "man", "women": "woman", "children": "c
 
 
 class RekognitionLabelDetector:
-    """Rekognition DetectLabels as a :class:`~modchain.visual.types.Detector`.
+    """Rekognition DetectLabels as a :class:`~modchain.visual_chain.types.Detector`.
 
     ``min_confidence`` (0-100, the service's default 55) and ``max_labels`` go to the request; ``labels``
     (optional) keeps only detections whose label is one of them and is the default query list. Pass a boto3
@@ -78,7 +78,7 @@ class RekognitionLabelDetector:
 
         if not isinstance(image, Image.Image):
             raise InputError(f"{BACKEND}: expected a PIL image, got {type(image).__name__} "
-                             "(use modchain.vision.image_input.load_image for paths, bytes and arrays)")
+                             "(use modchain.image_moderation.image_input.load_image for paths, bytes and arrays)")
         if not queries and self.labels:
             queries = self.labels
         wanted = check_queries(queries, BACKEND) if queries else []

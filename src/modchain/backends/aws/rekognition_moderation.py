@@ -9,7 +9,7 @@
   ``category`` the leaf's name, ``score`` Confidence/100, ``explanation`` the full path
   (``Explicit > Explicit Nudity > Exposed Female Nipple``). Rekognition reports no boxes: ``box`` is None.
 * SDK errors are mapped by :mod:`modchain.backends.aws.common` (throttling -> ``BackendThrottledError``,
-  ...); the service's image errors become :mod:`modchain.vision.errors` input errors.
+  ...); the service's image errors become :mod:`modchain.image_moderation.errors` input errors.
 """
 
 from __future__ import annotations

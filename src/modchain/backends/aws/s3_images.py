@@ -1,4 +1,4 @@
-"""Fetch image bytes from Amazon S3 for :func:`modchain.vision.image_input.load_image`.
+"""Fetch image bytes from Amazon S3 for :func:`modchain.image_moderation.image_input.load_image`.
 
 boto3/botocore are imported lazily (through :mod:`modchain.backends.aws.common`). The object's size is
 checked from ``ContentLength`` before its body is read, and at most ``max_bytes + 1`` bytes are read.

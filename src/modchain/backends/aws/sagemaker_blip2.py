@@ -8,7 +8,7 @@ Two contracts (see :mod:`modchain.serving.blip2_handler`, the project's own hand
   one request per question (and one with an empty prompt for the caption), the image re-sent each time.
   Existing endpoints need this; requests run concurrently (``max_concurrency``).
 
-Images are loaded with :func:`modchain.vision.image_input.load_image` and sent as base64 JPEG (PNG when
+Images are loaded with :func:`modchain.image_moderation.image_input.load_image` and sent as base64 JPEG (PNG when
 ``image_format="PNG"``). SDK errors are mapped by :func:`modchain.backends.aws.common.call_aws`.
 """
 

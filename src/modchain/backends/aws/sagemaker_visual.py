@@ -9,7 +9,7 @@ Both speak the handler's JSON contract through ``sagemaker-runtime`` ``InvokeEnd
 
 They plug into ``ImageChain.from_visual_pipeline([SageMakerDetector(ep), SageMakerSegmenter(ep)])`` (two
 requests per image). The whole pipeline in ONE request per image, returning the chain's own result, is
-:class:`modchain.visual.sagemaker_chain.SageMakerVisualChain` (a component): it sends through the
+:class:`modchain.visual_chain.sagemaker_chain.SageMakerVisualChain` (a component): it sends through the
 :class:`VisualEndpoint` here and reads the answer with :func:`parse_detections` / :func:`parse_segments`.
 SDK errors are mapped by :func:`modchain.backends.aws.common.call_aws`; a malformed answer is a ``BackendError``.
 """

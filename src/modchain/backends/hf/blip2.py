@@ -142,7 +142,7 @@ class Blip2LocalVQA:
         """One :class:`VqaResult` per image: its caption (if ``caption``) and the answer to every question.
 
         Each image is encoded once; all prompts of ``images_per_batch`` images are generated in one batch.
-        ``images`` is one image or a list (PIL images; other sources through ``modchain.vision.image_input``).
+        ``images`` is one image or a list (PIL images; other sources through ``modchain.image_moderation.image_input``).
         """
         pil_images = _as_images(images)
         questions = _check_questions(questions)
@@ -295,7 +295,7 @@ def _check_questions(questions: Sequence[str]) -> list[str]:
 
 
 def _as_images(images: Any) -> list[Any]:
-    """PIL RGB images from one image or a list; other sources go through modchain.vision.image_input."""
+    """PIL RGB images from one image or a list; other sources go through modchain.image_moderation.image_input."""
     if not isinstance(images, (list, tuple)):
         images = [images]
     if not images:

@@ -29,7 +29,7 @@ _SEPARATORS = str.maketrans({".": " ", "?": " "})  # phrase separators in Ground
 
 
 class GroundingDino(TextQueryDetector):
-    """Grounding DINO detector (the visual chain's :class:`~modchain.visual.types.Detector`).
+    """Grounding DINO detector (the visual chain's :class:`~modchain.visual_chain.types.Detector`).
 
     ``model`` is a model id or a local directory with a ``GroundingDinoForObjectDetection`` checkpoint, its
     tokenizer and image processor. ``labels`` (optional) keeps only detections of those queries

@@ -26,7 +26,7 @@ _MODEL_CLASSES = {"owlv2": "Owlv2ForObjectDetection"}
 
 
 class Owlv2(TextQueryDetector):
-    """OWLv2 detector (the visual chain's :class:`~modchain.visual.types.Detector`).
+    """OWLv2 detector (the visual chain's :class:`~modchain.visual_chain.types.Detector`).
 
     ``model`` is a model id or a local directory with an ``Owlv2ForObjectDetection`` checkpoint, its CLIP
     tokenizer and image processor. ``labels`` (optional) keeps only detections of those queries

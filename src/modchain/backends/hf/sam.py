@@ -65,7 +65,7 @@ class SamEmbedding:
 
 
 class Sam:
-    """SAM / SAM-HQ / SAM 2 segmenter (the visual chain's :class:`~modchain.visual.types.Segmenter`).
+    """SAM / SAM-HQ / SAM 2 segmenter (the visual chain's :class:`~modchain.visual_chain.types.Segmenter`).
 
     ``model`` is a model id or a local directory holding a ``SamModel``, ``SamHQModel`` or ``Sam2Model``
     checkpoint and its image processor settings; the architecture is read from its config (SAM 2 here is the

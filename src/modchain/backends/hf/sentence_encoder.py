@@ -6,7 +6,7 @@ sentence-transformers is not needed. ``HEAD_PATH`` is the trained head shipped w
 (``backends/local/models/document_injection_minilm.npz``, written by training/train_document_injection_embeddings.py).
 
 What the embeddings are used for (the window features, the head, the scorer ``DocumentGuard`` runs) is
-document-injection logic and lives in :mod:`modchain.text.document_injection_embedding`.
+document-injection logic and lives in :mod:`modchain.text.documents.injection_embedding`.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class NudeNetLabeler:
     """``labeler.label(image) -> list[ImageFinding]`` with NudeNet's bundled model (or ``model_path``).
 
     ``threshold``: minimum detection score to report (NudeNet itself drops scores under 0.2).
-    ``image`` is anything :func:`modchain.vision.image_input.load_image` accepts; ``load_options`` are
+    ``image`` is anything :func:`modchain.image_moderation.image_input.load_image` accepts; ``load_options`` are
     passed to it (``max_bytes``, ``max_pixels``, ``fetch_s3``, ...). The ONNX session is created on first
     use and shared; calls are thread-safe.
 

@@ -4,9 +4,9 @@ It is the default scorer of ``DocumentGuard`` with the offline backend: a small 
 windows of planted and clean pages (training/train_document_injection.py), stored in
 ``backends/local/models/document_injection.json.gz``. With a remote prompt-safety backend (Comprehend, Bedrock,
 a Hugging Face classifier) the backend scores the windows instead, gated and floored by the hand-written cues of
-:mod:`modchain.text.document_cues` (``DocumentGuardConfig.injection_scorer="backend"``).
+:mod:`modchain.text.documents.cues` (``DocumentGuardConfig.injection_scorer="backend"``).
 
-A window (see :func:`~modchain.text.document_cues.window_spans`) is scored from its text (the prompt-safety
+A window (see :func:`~modchain.text.documents.cues.window_spans`) is scored from its text (the prompt-safety
 featurizer: words, lexicon classes, character n-grams) and from what only the document can tell
 (:func:`window_features`): how much of the window's vocabulary the rest of the page shares, what form of
 request it makes, where it sits, whether it reads as another language than the page, and which AI-reader cues
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from modchain.text.document_cues import (
+from modchain.text.documents.cues import (
     OPENERS,
     PageWords,
     content_words,
@@ -152,7 +152,7 @@ class WindowInjectionModel:
 
     def score_windows_cues(self, text: str, sentences: list[tuple[int, int]], size: int = 2, max_chars: int = 1500
                            ) -> list[tuple[int, int, float, float]]:
-        """:meth:`score_windows`, each with the window's :func:`~modchain.text.document_cues.reader_cue_score`."""
+        """:meth:`score_windows`, each with the window's :func:`~modchain.text.documents.cues.reader_cue_score`."""
         model = self.model
         head = model.head_names[0]
         return [(first, last, model.calibrate(model.logits(window, feats))[head], cue_score(found))

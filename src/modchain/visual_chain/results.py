@@ -1,4 +1,4 @@
-"""The result of one :class:`~modchain.visual.chain.ImageChain` run: boxes, masks and timings.
+"""The result of one :class:`~modchain.visual_chain.chain.ImageChain` run: boxes, masks and timings.
 
 Frozen and typed like every modchain result; ``to_dict()`` is JSON-serializable with masks as COCO RLE
 (compressed strings by default), so a result for a 1280x720 frame with a dozen masks is a few KB.
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modchain.core.image_findings import ImageFinding
 from modchain.core.results import Outcome, field_of
-from modchain.visual.types import Detection, Segment, VisualPrompt
+from modchain.visual_chain.types import Detection, Segment, VisualPrompt
 
 
 class StageTiming(BaseModel):

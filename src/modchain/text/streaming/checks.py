@@ -24,7 +24,7 @@ from modchain.core.errors import (
 )
 from modchain.core.events import ModerationEvent
 from modchain.core.results import ModerationResult
-from modchain.text.stream_windows import StreamConfig, StreamWindows, Window
+from modchain.text.streaming.windows import StreamConfig, StreamWindows, Window
 
 
 @dataclass

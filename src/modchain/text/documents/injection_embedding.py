@@ -1,6 +1,6 @@
 """Injection in retrieved documents, scored with sentence embeddings (an optional, model-backed scorer).
 
-The pure-Python window model (:mod:`modchain.text.document_injection`) judges "off topic" by shared words,
+The pure-Python window model (:mod:`modchain.text.documents.injection`) judges "off topic" by shared words,
 and short passages rarely repeat words: a planted ordinary task ("Analyze the trend of electric car sales")
 in a page about strollers shares none, but neither does a page's own next sentence, often. A sentence
 embedding knows that "the stroller folds flat" and "check your airline's rules for prams" are about the same
@@ -13,7 +13,7 @@ text it is: a request to a chatbot reads differently from a page), its elementwi
 the document's mean embedding (a learned similarity: how this window relates to its page), a few cosine
 summaries (to the rest of the page, to its nearest sentence outside, to its neighbours, and how coherent the
 rest of the page is by itself), and the request-shape and AI-reader cues of
-:mod:`modchain.text.document_cues`. A small trained head (``backends/local/models/document_injection_minilm.npz``,
+:mod:`modchain.text.documents.cues`. A small trained head (``backends/local/models/document_injection_minilm.npz``,
 written by training/train_document_injection_embeddings.py) maps them to a probability whose 0.5 is the
 threshold chosen on the benchmark's dev split.
 
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from modchain.core.errors import BackendError, ConfigurationError
-from modchain.text.document_cues import (
+from modchain.text.documents.cues import (
     content_words,
     reader_cue_score,
     request_kinds,
@@ -192,7 +192,7 @@ class EmbeddingInjectionScorer:
         self.head = head if isinstance(head, EmbeddingHead) else EmbeddingHead.load(head or None)
         self.window_model = None
         if combine:
-            from modchain.text.document_injection import WindowInjectionModel
+            from modchain.text.documents.injection import WindowInjectionModel
 
             self.window_model = WindowInjectionModel()
 

@@ -54,7 +54,7 @@ class StreamConfig(StrictModel):
     reasoning: Literal["pass", "moderate", "drop"] = Field(
         "pass",
         description="A model's reasoning in message chunks (its thinking, in content blocks or "
-        "additional_kwargs; see modchain.text.stream_reasoning): pass it on unread (the "
+        "additional_kwargs; see modchain.text.streaming.reasoning): pass it on unread (the "
         "default, as tool-call chunks are: reasoning often discusses the very request it refuses), moderate "
         "it as stream text (for applications that show it), or drop it from the stream.",
     )

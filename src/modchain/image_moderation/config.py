@@ -45,7 +45,7 @@ class Cascade(StrictModel):
 
 
 class ImageModerationConfig(StrictModel):
-    """What :class:`~modchain.vision.image_chain.ImageModerationChain` does with its models' answers."""
+    """What :class:`~modchain.image_moderation.image_chain.ImageModerationChain` does with its models' answers."""
 
     checklist: tuple[str, ...] = Field(DEFAULT_CHECKLIST, description="Questions asked of every image sent to VQA.")
     cascade: Cascade | None = Field(None, description="Decide clear cases on the labeler's score alone (needs a "

@@ -5,7 +5,7 @@ A stream guard hands every chunk on as the type it came in: ``str`` chunks stay 
 text replaced. Content made of blocks (``[{"type": "text", "text": ...}, ...]``) is read from its text
 blocks and plain strings; other blocks (images, tool use) pass through unchanged.
 
-A model's reasoning (:mod:`modchain.text.stream_reasoning` finds it) is what :class:`ChunkText`'s
+A model's reasoning (:mod:`modchain.text.streaming.reasoning` finds it) is what :class:`ChunkText`'s
 ``reasoning`` setting says: ``pass`` (handed on unread, as tool-call chunks are: an application that shows
 it to users should choose one of the others), ``moderate`` (read as stream text before the chunk's answer
 text, checked and redacted like it) or ``drop`` (removed from every chunk before anything else happens).
@@ -18,7 +18,7 @@ from typing import Any, Literal
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 
 from modchain.core.errors import InputError
-from modchain.text.stream_reasoning import (
+from modchain.text.streaming.reasoning import (
     Path,
     has_reasoning,
     is_reasoning_block,

@@ -2,7 +2,7 @@
 
 Wrap any streaming Runnable (``StreamGuard(llm, guard=chain)``) or pipe after one (``llm | StreamGuard(
 guard=chain)``). The stream's text is checked in overlapping windows laid over the text, not the chunks
-(:mod:`modchain.text.stream_windows`), so a phrase split across chunks is still seen whole. Two modes:
+(:mod:`modchain.text.streaming.windows`), so a phrase split across chunks is still seen whole. Two modes:
 
 * ``safety_first`` holds each chunk back until every window touching it was checked, and hands it on with
   the chain's PII redactions applied: nothing unchecked, and no half of an SSN, ever goes out. It adds at
@@ -38,15 +38,15 @@ from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.config_base import coerce_config
 from modchain.core.errors import ConfigurationError
 from modchain.text.runnable_state import PerProcessState
-from modchain.text.stream_checks import StreamRun, WindowChecker
-from modchain.text.stream_chunks import ChunkText, join_chunks, split_chunk
-from modchain.text.stream_violations import (
+from modchain.text.streaming.checks import StreamRun, WindowChecker
+from modchain.text.streaming.chunks import ChunkText, join_chunks, split_chunk
+from modchain.text.streaming.violations import (
     StreamPiiViolation,
     StreamPromptSafetyViolation,
     StreamToxicityViolation,
     StreamViolation,
 )
-from modchain.text.stream_windows import StreamConfig, Window
+from modchain.text.streaming.windows import StreamConfig, Window
 
 __all__ = ["StreamConfig", "StreamGuard", "StreamPiiViolation", "StreamPromptSafetyViolation",
            "StreamToxicityViolation", "StreamViolation"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from modchain.core.errors import InputError
 from modchain.core.masks import decode_mask
-from modchain.visual.results import ImageChainResult
+from modchain.visual_chain.results import ImageChainResult
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage

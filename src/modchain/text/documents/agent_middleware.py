@@ -8,7 +8,7 @@ given one, or turned off with ``None``):
   (checkpointed with the thread), so turn 20 checks one message, not twenty.
 * **output** (``wrap_model_call``): every message the model returns (text, tool-call names and arguments,
   reasoning) before it enters the state, so no tool acts on unmoderated arguments.
-* **tools** (``wrap_tool_call``): the tool runs wrapped by :func:`~modchain.text.tool_guard.guard_tool`, so
+* **tools** (``wrap_tool_call``): the tool runs wrapped by :func:`~modchain.text.documents.tool_guard.guard_tool`, so
   the result is moderated *inside* the tool's own run: ``on_tool_end`` (``astream_events``, LangSmith) and
   the ``tools`` node's updates and checkpoints carry only the moderated output.
 
@@ -51,10 +51,10 @@ from modchain.core.config import ModerationConfig
 from modchain.core.errors import VIOLATION_BY_FILTER, ConfigurationError, ModerationViolation
 from modchain.core.results import ModerationResult
 from modchain.text.chain import ModerationChain, config_value
-from modchain.text.guarded_tool import GuardedTool
+from modchain.text.documents.guarded_tool import GuardedTool
+from modchain.text.documents.tool_guard import ToolGuardConfig, ToolOutputGuard, guard_tool
 from modchain.text.messages import unpack
 from modchain.text.restore import SCOPE_KEYS
-from modchain.text.tool_guard import ToolGuardConfig, ToolOutputGuard, guard_tool
 
 Direction = Literal["input", "output", "tools"]
 OnViolation = Literal["end", "raise"]

@@ -1,7 +1,7 @@
 """Pixel-level precision and recall of predicted masks against COCO ground truth, bucketed by object size.
 
 Ground truth is a COCO annotation file (``images``, ``annotations``, ``categories``); segmentations may be
-polygons (rasterized pixel for pixel as the COCO tools do: :mod:`modchain.visual.polygons`) or RLE, with list
+polygons (rasterized pixel for pixel as the COCO tools do: :mod:`modchain.visual_chain.polygons`) or RLE, with list
 or compressed string counts. Predictions are per image and category: :class:`ImageChainResult` segments whose label names
 a category (case-insensitive), or a COCO *results* file (``[{"image_id", "category_id", "segmentation":
 RLE, "score"}]``).
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from modchain.core.errors import InputError
 from modchain.core.masks import EncodedMask, decode_mask
-from modchain.visual.results import normalize_label
+from modchain.visual_chain.results import normalize_label
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,7 +55,7 @@ def rasterize_segmentation(segmentation: Any, height: int, width: int) -> np.nda
     """A COCO ``segmentation`` (polygons, or RLE with list or compressed counts) as a boolean mask."""
     import numpy as np
 
-    from modchain.visual.polygons import polygon_mask
+    from modchain.visual_chain.polygons import polygon_mask
 
     if isinstance(segmentation, Mapping):
         try:

@@ -1,8 +1,8 @@
 """The whole visual chain on a SageMaker endpoint, in ONE request per image.
 
 The endpoint runs :mod:`modchain.serving.visual_handler` (query -> boxes -> masks there) and the answer comes
-back as the same :class:`~modchain.visual.results.ImageChainResult` a local
-:class:`~modchain.visual.chain.ImageChain` returns. Use it when both models sit on one endpoint; to run the
+back as the same :class:`~modchain.visual_chain.results.ImageChainResult` a local
+:class:`~modchain.visual_chain.chain.ImageChain` returns. Use it when both models sit on one endpoint; to run the
 stages separately (two requests per image), plug :class:`~modchain.backends.aws.sagemaker_visual.SageMakerDetector`
 and :class:`~modchain.backends.aws.sagemaker_visual.SageMakerSegmenter` into ``ImageChain.from_visual_pipeline``.
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from modchain.core.regions import VisualPrompt
-from modchain.visual.errors import EmptyQueryError
-from modchain.visual.results import ImageChainResult, StageTiming
+from modchain.visual_chain.errors import EmptyQueryError
+from modchain.visual_chain.results import ImageChainResult, StageTiming
 
 
 class SageMakerVisualChain:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modchain.core.errors import ConfigurationError
-from modchain.visual.errors import UnknownImageError
+from modchain.visual_chain.errors import UnknownImageError
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -126,7 +126,7 @@ class ImageStore:
     """Image sources by id (paths, ``s3://`` URIs, bytes, PIL images), loaded with ``load_image``.
 
     Args:
-        images: ``{image_id: source}``; any source :func:`~modchain.vision.image_input.load_image` takes.
+        images: ``{image_id: source}``; any source :func:`~modchain.image_moderation.image_input.load_image` takes.
         s3_client / fetch_s3: how ``s3://`` sources are fetched (a boto3 S3 client or a fetcher callable).
         embedding_cache_size: embeddings kept (LRU by count); 0 disables caching.
         image_cache_size: decoded images kept, so repeated requests skip decoding.

@@ -1,6 +1,6 @@
 """An LLM applies a written moderation policy to image evidence and returns a validated verdict.
 
-``LlmVerdict(llm)`` is a LangChain Runnable from :class:`~modchain.vision.policy.ImageEvidence` (or a dict of
+``LlmVerdict(llm)`` is a LangChain Runnable from :class:`~modchain.image_moderation.policy.ImageEvidence` (or a dict of
 its fields) to :class:`Verdict` ``{flag, category, reason}``. ``llm`` is any LangChain chat model (messages
 in, a message out: ``ChatBedrockConverse``, ``ChatOpenAI``, :class:`~modchain.backends.aws.sagemaker_llm.
 SageMakerChatModel`, :class:`~modchain.backends.hf.chat.TransformersChatModel`, ...), any plain
@@ -39,7 +39,7 @@ from modchain.core.verdict import (
     continue_conversation,
 )
 from modchain.core.verdict_json import describe_validation_error, parse_json_verdict
-from modchain.vision.policy import OTHER_CATEGORY, ImageEvidence, ModerationPolicy
+from modchain.image_moderation.policy import OTHER_CATEGORY, ImageEvidence, ModerationPolicy
 
 __all__ = ["LlmVerdict", "Verdict", "VerdictParseError", "fence_evidence", "parse_verdict"]
 

@@ -33,11 +33,11 @@ from modchain.core.errors import BackendError, ConfigurationError, InputError
 from modchain.core.events import ModerationEvent
 from modchain.core.protocols import Detector, Segmenter
 from modchain.core.regions import Detection, Segment, VisualPrompt
-from modchain.visual.errors import EmptyQueryError, VisualStageError
-from modchain.visual.image_store import ImageStore
-from modchain.visual.results import ImageChainResult, StageTiming, segment_to_dict
+from modchain.visual_chain.errors import EmptyQueryError, VisualStageError
+from modchain.visual_chain.image_store import ImageStore
+from modchain.visual_chain.results import ImageChainResult, StageTiming, segment_to_dict
 
-logger = logging.getLogger("modchain.visual")
+logger = logging.getLogger("modchain.visual_chain")
 
 
 class ImageChainConfig(StrictModel):

@@ -28,7 +28,7 @@ of ``benchmarks/rag_injection.py`` (see its table).
 
 Who uses what: with a remote prompt-safety backend (``DocumentGuardConfig.injection_scorer="backend"``) the
 guard gates and floors the backend's window scores with these cues; the trained window model
-(:mod:`modchain.text.document_injection`) and the embedding scorer (:mod:`modchain.text.document_injection_embedding`)
+(:mod:`modchain.text.documents.injection`) and the embedding scorer (:mod:`modchain.text.documents.injection_embedding`)
 read the same windows and take the cues as features, learning their own weights. Standard library only; English
 cues.
 """
@@ -48,7 +48,7 @@ those through under until upon very want were what when where which while will w
 your yours yourself yourselves like make made take used uses using well need needs next first last still
 """.split())
 # Words that may open a request before its verb ("Please summarize", "Now answer"). Public, like READER_CUES:
-# the trained window model's features (modchain.text.document_injection) read both.
+# the trained window model's features (modchain.text.documents.injection) read both.
 OPENERS = frozenset("please now also then and so kindly just first finally additionally next".split())
 # Imperative openings that ask the reader for work: producing, analysing, transforming or revealing content.
 # UI and household verbs ("open", "choose", "press", "add") are left out: how-to pages are full of them.

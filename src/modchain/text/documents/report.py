@@ -52,7 +52,7 @@ class DocumentGuardConfig(StrictModel):
     context_gate: bool = Field(
         True,
         description="Backend scorer: count the prompt-safety score only for runs of sentences that are off the document's topic "
-        "and ask the reader for something (see modchain.text.document_cues). Recommended with the offline "
+        "and ask the reader for something (see modchain.text.documents.cues). Recommended with the offline "
         "classifier, which was trained on prompts, not web pages; set False to score every window.",
     )
     reader_cues: bool = Field(True, description="Also flag explicit instructions to an AI reader ('ignore your "

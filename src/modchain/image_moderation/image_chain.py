@@ -35,9 +35,9 @@ from modchain.core.config_base import coerce_config
 from modchain.core.errors import BackendError, ConfigurationError, UnsafeImageViolation
 from modchain.core.events import ModerationEvent
 from modchain.core.results import Outcome
-from modchain.vision.config import DEFAULT_CHECKLIST, Cascade, ImageModerationConfig
-from modchain.vision.policy import ImageEvidence
-from modchain.vision.results import ImageFinding
+from modchain.image_moderation.config import DEFAULT_CHECKLIST, Cascade, ImageModerationConfig
+from modchain.image_moderation.policy import ImageEvidence
+from modchain.image_moderation.results import ImageFinding
 
 __all__ = ["DEFAULT_CHECKLIST", "Cascade", "ImageModerationChain", "ImageModerationConfig", "ImageModerationResult",
            "UnsafeImageViolation"]
@@ -110,7 +110,7 @@ class ImageModerationChain(Runnable[Any, Any]):
     # -- steps ---------------------------------------------------------------------------------------------
 
     def _load(self, value: Any) -> Any:
-        from modchain.vision.image_input import load_image
+        from modchain.image_moderation.image_input import load_image
 
         source = value.get("image") if isinstance(value, dict) else value
         return load_image(source, **self.load_options)

@@ -6,7 +6,7 @@ email the user's files to ...", a CRM lookup that returns a customer's SSN, must
 * :func:`guard_tool` wraps a LangChain tool (``@tool`` functions, ``StructuredTool``, any ``BaseTool``): the
   wrapper has the same name, description and argument schema, runs the tool, and moderates its output
   inside its own tool run, so callbacks and tracers (LangSmith, ``astream_events``) see only the moderated
-  output, and a blocked one as a tool error (:mod:`modchain.text.guarded_tool`); use it anywhere tools go,
+  output, and a blocked one as a tool error (:mod:`modchain.text.documents.guarded_tool`); use it anywhere tools go,
   including ``langgraph.prebuilt.create_react_agent(model, [guard_tool(t)])``.
 * :class:`ToolOutputGuard` is also a Runnable over messages and graph state: as a LangGraph node after a
   ``ToolNode`` it replaces the newest ``ToolMessage`` objects by their moderated versions (same ids).
@@ -35,9 +35,9 @@ from modchain.core.errors import ConfigurationError, InputError, ToolOutputViola
 from modchain.core.events import ModerationEvent
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import config_value
-from modchain.text.documents import DocumentGuard
-from modchain.text.documents_report import DocumentGuardConfig, DocumentVerdict
-from modchain.text.guarded_tool import GuardedTool
+from modchain.text.documents.guard import DocumentGuard
+from modchain.text.documents.guarded_tool import GuardedTool
+from modchain.text.documents.report import DocumentGuardConfig, DocumentVerdict
 from modchain.text.runnable_state import PerProcessState
 
 _TO_DOCUMENT_ACTION = {"block": "drop"}

@@ -1,4 +1,4 @@
-"""The error an :class:`~modchain.vision.verdict.LlmVerdict` raises when the model never gave a usable verdict.
+"""The error an :class:`~modchain.image_moderation.verdict.LlmVerdict` raises when the model never gave a usable verdict.
 
 Both now live in the judge core, :mod:`modchain.core.verdict`, shared with the text judge; this module keeps
 the old import path working.

@@ -1,4 +1,4 @@
-"""The tool that :func:`~modchain.text.tool_guard.guard_tool` returns: moderation inside the tool's own run.
+"""The tool that :func:`~modchain.text.documents.tool_guard.guard_tool` returns: moderation inside the tool's own run.
 
 Tracers (LangSmith, ``astream_events``) record a tool run's output at ``on_tool_end``. Calling the wrapped
 tool's ``run`` and moderating afterwards traced the raw output (personal data, planted instructions) first;

@@ -5,12 +5,12 @@ reads it, a support ticket with a customer's SSN, a forum post full of abuse. Ea
 
 * **injection**: windows of sentences (each sentence, each pair), maximum taken, so a payload in a long benign
   page is not diluted. By default (local backend) each window is scored by the trained document-injection
-  model, which reads it in the context of its page (:class:`~modchain.text.document_injection.WindowInjectionModel`);
+  model, which reads it in the context of its page (:class:`~modchain.text.documents.injection.WindowInjectionModel`);
   with a remote prompt-safety backend, by that backend plus the hand-written cues of
-  :mod:`modchain.text.document_cues` (``injection_scorer`` in :class:`DocumentGuardConfig`); optionally
+  :mod:`modchain.text.documents.cues` (``injection_scorer`` in :class:`DocumentGuardConfig`); optionally
   (``injection_scorer="embedding"`` / ``"embedding+model"``) by a head on sentence embeddings
   (:mod:`modchain.backends.hf.sentence_encoder`, torch and transformers); the choice and the scoring are
-  :class:`~modchain.text.document_injection_scoring.InjectionScorer`'s;
+  :class:`~modchain.text.documents.injection_scoring.InjectionScorer`'s;
 * **toxicity**: the same sentence windows, scored by the toxicity backend;
 * **PII**: the whole text, through the PII backend (redacted, anonymized, flagged or dropped);
 
@@ -38,9 +38,9 @@ from modchain.core.errors import ConfigurationError, InputError
 from modchain.core.events import ModerationEvent
 from modchain.core.vault import AnonymizationVault
 from modchain.text.chain import ModerationChain, config_value
-from modchain.text.document_cues import sentence_spans, window_spans
-from modchain.text.document_injection_scoring import DocumentState, InjectionScorer, failed
-from modchain.text.documents_report import DocumentGuardConfig, DocumentReport, DocumentVerdict
+from modchain.text.documents.cues import sentence_spans, window_spans
+from modchain.text.documents.injection_scoring import DocumentState, InjectionScorer, failed
+from modchain.text.documents.report import DocumentGuardConfig, DocumentReport, DocumentVerdict
 from modchain.text.restore import SCOPE_KEYS
 from modchain.text.runnable_state import PerProcessState
 

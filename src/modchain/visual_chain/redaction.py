@@ -23,9 +23,9 @@ from pydantic import ConfigDict, Field, model_validator
 from modchain.core.errors import ConfigurationError, InputError
 from modchain.core.image_findings import ImageFinding
 from modchain.core.results import Outcome
-from modchain.visual.masks import decode_mask
-from modchain.visual.results import ImageChainResult
-from modchain.visual.types import PixelBox
+from modchain.visual_chain.masks import decode_mask
+from modchain.visual_chain.results import ImageChainResult
+from modchain.visual_chain.types import PixelBox
 
 if TYPE_CHECKING:
     import numpy as np
@@ -81,7 +81,7 @@ def redact(image: Any, result: ImageChainResult, *, labels: Sequence[str] | str 
            pixel_size: int | None = None, fill: tuple[int, int, int] = (0, 0, 0)) -> PILImage.Image:
     """A redacted copy of ``image`` (any ``load_image`` source): ``labels`` (None: every label) blurred,
     pixelated or filled, through their masks or boxes grown by ``dilate`` pixels."""
-    from modchain.vision.image_input import load_image
+    from modchain.image_moderation.image_input import load_image
 
     picture = load_image(image)
     if picture.size != tuple(result.image_size):
@@ -160,7 +160,7 @@ class RedactionResult(Outcome):
 
 
 class Redactor(Runnable[Any, RedactionResult]):
-    """Find ``labels`` with an :class:`~modchain.visual.chain.ImageChain` and redact them.
+    """Find ``labels`` with an :class:`~modchain.visual_chain.chain.ImageChain` and redact them.
 
     Input: an image source, ``{"image": ...}`` / ``{"image_id": ...}`` (optionally with ``"query"``; default
     the labels joined as ``"face. license plate."``), or ``{"image": ..., "result": ImageChainResult}`` to
@@ -199,7 +199,7 @@ class Redactor(Runnable[Any, RedactionResult]):
             if store is not None:
                 picture = store.load(image)
             else:
-                from modchain.vision.image_input import load_image
+                from modchain.image_moderation.image_input import load_image
 
                 picture = load_image(image)
         elif store is not None and request.get("image_id") is not None:

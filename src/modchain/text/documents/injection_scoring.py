@@ -4,12 +4,12 @@
 every document its ``injection`` score (the maximum over its sentence windows), noting the windows at or over
 the threshold:
 
-* ``"model"`` -- the trained window model (:class:`~modchain.text.document_injection.WindowInjectionModel`),
+* ``"model"`` -- the trained window model (:class:`~modchain.text.documents.injection.WindowInjectionModel`),
   pure Python, no backend call;
 * ``"backend"`` -- the prompt-safety backend on the windows, gated and floored by the hand-written cues of
-  :mod:`modchain.text.document_cues`;
+  :mod:`modchain.text.documents.cues`;
 * ``"embedding"`` / ``"embedding+model"`` -- a head on sentence embeddings
-  (:mod:`modchain.text.document_injection_embedding`, torch and transformers), alone or with the window model.
+  (:mod:`modchain.text.documents.injection_embedding`, torch and transformers), alone or with the window model.
 
 ``"auto"`` is ``"model"`` when prompt safety would go to the offline ``local`` backend, else ``"backend"``.
 With ``reader_cues`` every scorer also counts each window's explicit AI-reader cues.
@@ -30,7 +30,7 @@ from langchain_core.runnables import RunnableConfig
 from modchain.core.config import PromptSafetyConfig
 from modchain.core.errors import BackendError
 from modchain.text.chain import ModerationChain
-from modchain.text.document_cues import (
+from modchain.text.documents.cues import (
     content_words,
     cue_score,
     planted_blocks,
@@ -39,8 +39,8 @@ from modchain.text.document_cues import (
     window_cues,
     window_spans,
 )
-from modchain.text.document_injection import WindowInjectionModel
-from modchain.text.documents_report import DocumentGuardConfig
+from modchain.text.documents.injection import WindowInjectionModel
+from modchain.text.documents.report import DocumentGuardConfig
 
 
 @dataclass
@@ -89,7 +89,7 @@ class InjectionScorer:
         self.embedding_scorer = None
         if scorer in ("embedding", "embedding+model") and config.injection != "off":
             # numpy here, torch and transformers on first use only: the default path stays pure Python
-            from modchain.text.document_injection_embedding import EmbeddingInjectionScorer
+            from modchain.text.documents.injection_embedding import EmbeddingInjectionScorer
 
             self.embedding_scorer = EmbeddingInjectionScorer(
                 config.embedding_model, device=config.embedding_device, head=config.embedding_head,
