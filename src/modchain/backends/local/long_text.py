@@ -28,8 +28,9 @@ OVERLAP_BYTES = 400  # longer than any attack pattern or toxic phrase the scorer
 
 def windows(text: str) -> list[str] | None:
     """The overlapping windows of a long text, or ``None`` when it fits in one (score it whole)."""
-    # a character is at most 4 UTF-8 bytes: short texts need no encoding to know they fit
-    if len(text) <= WINDOW_BYTES // 4 or len(text.encode("utf-8")) <= WINDOW_BYTES:
+    # A character is 1 to 4 UTF-8 bytes, so only texts between those bounds are encoded to know whether they
+    # fit: encoding a long text just to measure it would copy all of it (megabytes at the peak of a 2 MB text).
+    if len(text) <= WINDOW_BYTES // 4 or (len(text) <= WINDOW_BYTES and len(text.encode("utf-8")) <= WINDOW_BYTES):
         return None
     from modchain.core.text_splitting import overlapping_windows  # stdlib-only, shared with the AWS backends
 

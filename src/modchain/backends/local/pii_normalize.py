@@ -27,8 +27,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from array import array
+from bisect import bisect_right
+from collections.abc import Iterator
 
-__all__ = ["LINE_BREAK_BETWEEN_DIGITS", "normalize_for_pii"]
+__all__ = ["LINE_BREAK_BETWEEN_DIGITS", "OriginMap", "normalize_for_pii"]
 
 _INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")
 _DASHES = "/_\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\uff3f\uff0f"
@@ -59,59 +61,95 @@ _EMAIL_CHAR = re.compile(r"[\w.%+-]")
 _Edit = tuple[int, int, str]
 
 
-def _apply(text: str, origin: list[int] | None, edits: list[_Edit]) -> tuple[str, list[int] | None]:
-    """Apply sorted, disjoint edits (start, end, replacement) and carry the origin map through them.
+class OriginMap:
+    """Index of a normalized character -> index of the original character it came from.
 
-    A replacement of equal length maps one to one; otherwise its characters map to the replaced run's
-    first character, the last one to its last character (an insertion maps to the next character), so a
-    match that ends on or starts at a replacement still gets the original's bounds."""
+    Kept as the edits of each normalization pass that changed something, not as one integer per character:
+    memory grows with the number of edits (a few per value rewritten), not with the text, which is what
+    bounds the peak memory of moderating a long document. A lookup walks the passes back, a binary search
+    each. ``len`` and iteration give the full per-character map (tests use it).
+    """
+
+    __slots__ = ("_length", "_passes")
+
+    def __init__(self, length: int, passes: tuple[tuple[list[_Edit], array], ...] = ()) -> None:
+        self._length = length
+        self._passes = passes
+
+    def then(self, edits: list[_Edit], output_starts: array, length: int) -> OriginMap:
+        return OriginMap(length, (*self._passes, (edits, output_starts)))
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[int]:
+        return (self[i] for i in range(self._length))
+
+    def __getitem__(self, index: int) -> int:
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        for edits, output_starts in reversed(self._passes):
+            index = _back_through(edits, output_starts, index)
+        return index
+
+
+def _back_through(edits: list[_Edit], output_starts: array, index: int) -> int:
+    """Where output character ``index`` of one pass was in that pass's input.
+
+    A replacement of equal length maps one to one; otherwise its characters map to the replaced run's first
+    character, the last one to its last character (an insertion maps to the next character), so a match that
+    ends on or starts at a replacement still gets the original's bounds."""
+    k = bisect_right(output_starts, index) - 1
+    if k < 0:
+        return index
+    start, end, replacement = edits[k]
+    offset = index - output_starts[k]
+    if offset >= len(replacement):  # after this edit, before the next: copied text
+        return end + offset - len(replacement)
+    if end - start == len(replacement):
+        return start + offset
+    if end == start:
+        return start
+    return end - 1 if offset == len(replacement) - 1 else start
+
+
+def _apply(text: str, origin: OriginMap | None, edits: list[_Edit]) -> tuple[str, OriginMap | None]:
+    """Apply sorted, disjoint edits (start, end, replacement) and record them in the origin map."""
     if not edits:
         return text, origin
-    base = origin if origin is not None else range(len(text))
     pieces: list[str] = []
-    new_origin = array("i")  # 4 bytes a character, not a list of int objects
-    cursor = 0
-    for start, end, repl in edits:
+    output_starts = array("i")
+    cursor = written = 0
+    for start, end, replacement in edits:
         pieces.append(text[cursor:start])
-        new_origin.extend(base[cursor:start])
-        pieces.append(repl)
-        if end - start == len(repl):
-            new_origin.extend(base[start:end])
-        elif end == start:
-            new_origin.extend([base[start]] * len(repl))
-        else:
-            new_origin.extend([base[start]] * (len(repl) - 1) + [base[end - 1]])
+        written += start - cursor
+        output_starts.append(written)
+        pieces.append(replacement)
+        written += len(replacement)
         cursor = end
     pieces.append(text[cursor:])
-    new_origin.extend(base[cursor:])
-    return "".join(pieces), new_origin
+    out = "".join(pieces)
+    return out, (origin or OriginMap(len(text))).then(edits, output_starts, len(out))
 
 
 _NOT_PLAIN = re.compile("[^\x00-\x7f]")  # the invisible characters are all non-ASCII too
 
 
-def _unicode_forms(text: str) -> tuple[str, array | None]:
-    """NFKC per character, invisible characters dropped. ASCII runs are copied whole: only the characters
-    that are not ASCII are looked at one by one."""
-    pieces: list[str] = []
-    origin = array("i")  # 4 bytes a character (a list of int objects costs ~36)
-    cursor = 0
+def _unicode_edits(text: str) -> list[_Edit]:
+    """NFKC per character, invisible characters dropped: one edit per non-ASCII character that changes.
+
+    Most non-ASCII characters in prose (typographic quotes, accented letters) are NFKC-stable, so they cost no
+    edit; text whose characters are all stable comes back with no edits and no origin map at all."""
+    edits: list[_Edit] = []
     for m in _NOT_PLAIN.finditer(text):
-        index, char = m.start(), m.group()
-        if index > cursor:
-            pieces.append(text[cursor:index])
-            origin.extend(range(cursor, index))
-        cursor = index + 1
+        char = m.group()
         if char in _INVISIBLE:
+            edits.append((m.start(), m.end(), ""))
             continue
         piece = unicodedata.normalize("NFKC", char)
-        pieces.append(piece)
-        origin.extend([index] * len(piece))
-    if cursor < len(text):
-        pieces.append(text[cursor:])
-        origin.extend(range(cursor, len(text)))
-    out = "".join(pieces)
-    return (text, None) if out == text else (out, origin)
+        if piece != char:
+            edits.append((m.start(), m.end(), piece))
+    return edits
 
 
 def _separator_edits(text: str, join_lines: bool) -> list[_Edit]:
@@ -174,12 +212,12 @@ def _idn_email_edits(text: str) -> list[_Edit]:
     return edits
 
 
-def normalize_for_pii(text: str, join_lines: bool = False) -> tuple[str, list[int] | None]:
+def normalize_for_pii(text: str, join_lines: bool = False) -> tuple[str, OriginMap | None]:
     """``(normalized, origin)``: ``origin[i]`` is the index in ``text`` of normalized character ``i``;
     ``origin`` is None when nothing changed. A span ``[s, e)`` of the normalized text is
     ``[origin[s], origin[e - 1] + 1)`` of ``text``. ``join_lines``: a line break between two digits is a
     separator too (a card or SSN broken over two lines); callers keep only what spans such a break."""
-    out, origin = (text, None) if text.isascii() else _unicode_forms(text)
+    out, origin = (text, None) if text.isascii() else _apply(text, None, _unicode_edits(text))
     out, origin = _apply(out, origin, _separator_edits(out, join_lines))
     if not out.isascii():
         out, origin = _apply(out, origin, _glued_edits(out))

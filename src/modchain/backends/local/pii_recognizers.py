@@ -47,9 +47,9 @@ from modchain.backends.local.pii_common import PiiMatch, clean_edges
 from modchain.backends.local.pii_custom import PiiRecognizer, build_recognizers, run_recognizer
 from modchain.backends.local.pii_email_url import find_email, find_url
 from modchain.backends.local.pii_email_url import trim_url as _trim_url  # noqa: F401 (its old name here; tests use it)
-from modchain.backends.local.pii_international import INTERNATIONAL_FINDERS
+from modchain.backends.local.pii_international import INTERNATIONAL_FINDERS, forget_context_gate
 from modchain.backends.local.pii_network import find_ip, find_mac
-from modchain.backends.local.pii_normalize import LINE_BREAK_BETWEEN_DIGITS, normalize_for_pii
+from modchain.backends.local.pii_normalize import LINE_BREAK_BETWEEN_DIGITS, OriginMap, normalize_for_pii
 from modchain.backends.local.pii_phone import (
     find_phone,
     intl_phone_candidates,  # noqa: F401 (pii_international imported it from here)
@@ -99,18 +99,21 @@ _LINE_BROKEN = frozenset({"SSN", "CREDIT_DEBIT_NUMBER", "INTERNATIONAL_BANK_ACCO
 _BREAKS = frozenset("\n\r\v\f\u2028\u2029")
 
 
-def _mapped(found: tuple[list[PiiMatch], list[int] | None]) -> list[PiiMatch]:
+def _mapped(found: tuple[list[PiiMatch], OriginMap | None]) -> list[PiiMatch]:
     matches, origin = found
     if origin is None:
         return matches
     return [PiiMatch(m.label, origin[m.start], origin[m.end - 1] + 1, m.score, m.recognizer) for m in matches]
 
 
-def _candidates(text: str, origin: list[int] | None, wanted: Collection[str], custom: tuple[Any, ...] = (),
-                custom_wanted: Collection[str] = frozenset()) -> tuple[list[PiiMatch], list[int] | None]:
+def _candidates(text: str, origin: OriginMap | None, wanted: Collection[str], custom: tuple[Any, ...] = (),
+                custom_wanted: Collection[str] = frozenset()) -> tuple[list[PiiMatch], OriginMap | None]:
     """Every candidate in the (normalized) ``text``, in its coordinates; ``origin`` passes through."""
-    candidates = [m for found, finder in _FINDERS if found & wanted for m in finder(text)
-                  if m.label in wanted and clean_edges(text, m.start, m.end)]
+    try:
+        candidates = [m for found, finder in _FINDERS if found & wanted for m in finder(text)
+                      if m.label in wanted and clean_edges(text, m.start, m.end)]
+    finally:
+        forget_context_gate()  # the gate caches its verdict on this text; do not keep a long text alive
     for recognizer in custom:
         candidates += [m for m in run_recognizer(recognizer, text) if m.label in custom_wanted]
     return candidates, origin
