@@ -198,3 +198,25 @@ def test_property_normalized_spans_are_valid_disjoint_and_trimmed(text):
         piece = text[m.start:m.end]
         assert piece == piece.strip() and piece
         previous_end = m.end
+
+
+def test_stable_non_ascii_text_needs_no_origin_map():
+    # Typographic quotes and accented letters are NFKC-stable: no edit, so no map is built for a long page.
+    text = "Caf\u00e9 \u2019menu\u2019 na\u00efve r\u00e9sum\u00e9. " * 2000
+    assert normalize_for_pii(text) == (text, None)
+
+
+def test_origin_map_points_back_through_every_pass():
+    text = "SSN\u00a0123\u200b\u201345\u20136789 and \uff14\uff11\uff11\uff11 4111 1111 1111"
+    normalized, origin = normalize_for_pii(text)
+    start = normalized.index("123")
+    assert text[origin[start]:origin[start + 10] + 1] == "123\u200b\u201345\u20136789"
+    with pytest.raises(IndexError):
+        origin[len(normalized)]
+
+
+def test_find_pii_keeps_no_reference_to_the_text():
+    from modchain.backends.local import pii_international
+
+    find_pii("NHS number 943 476 5919, " + "\u00e9" * 10)
+    assert pii_international._gate_cache[0] == ""
