@@ -207,3 +207,26 @@ def test_safe_image_generator_and_image_chain_configs_load_from_yaml(tmp_path):
     chain_path = tmp_path / "chain.yaml"
     chain_path.write_text("center_points: true\n")
     assert ImageChain(segmenter=Sam.local(device="cpu"), config=Path(chain_path)).config.center_points
+
+
+def test_isinstance_matches_the_backend_class_by_its_full_path_not_its_name():
+    from modchain.image_moderation import Blip2VQA
+
+    class Blip2LocalVQA:  # same name as the backend class, unrelated
+        pass
+
+    assert not isinstance(Blip2LocalVQA(), Blip2VQA)
+
+
+def test_every_class_a_factory_names_exists_at_that_path():
+    # The paths are strings (so isinstance imports nothing): a backend move must update them, or this fails.
+    import importlib
+
+    from modchain.generation import StableDiffusion
+    from modchain.image_moderation import Blip2VQA
+    from modchain.visual_chain import GroundingDino, Owlv2, Sam
+
+    for factory in (Blip2VQA, GroundingDino, Owlv2, Sam, StableDiffusion):
+        for path in factory.builds:
+            module, _, name = path.rpartition(".")
+            assert isinstance(getattr(importlib.import_module(module), name), type), path

@@ -4,7 +4,8 @@ client=...)``, so moving a model from a notebook's GPU to an endpoint changes on
 A :class:`ModelFactory` subclass names a model (BLIP-2, Grounding DINO, SAM, Stable Diffusion, ...) and builds
 the backend that runs it; the backend modules are imported inside the two methods, never when the component
 package is imported. ``isinstance(Blip2VQA.local(...), Blip2VQA)`` holds: a factory lists the backend classes it
-builds (by class name, so nothing is imported to check), and an instance of any of them counts as one of its own.
+builds by their full dotted path (so nothing is imported to check), and an instance of any of them, or of a
+subclass, counts as one of its own.
 
 Standard library only.
 """
@@ -21,7 +22,7 @@ __all__ = ["ModelFactory"]
 class _FactoryMeta(type):
     def __instancecheck__(cls, instance: Any) -> bool:
         builds = getattr(cls, "builds", ())
-        if builds and any(klass.__name__ in builds for klass in type(instance).__mro__):
+        if builds and any(f"{klass.__module__}.{klass.__qualname__}" in builds for klass in type(instance).__mro__):
             return True
         return super().__instancecheck__(instance)
 
@@ -31,7 +32,7 @@ class ModelFactory(metaclass=_FactoryMeta):
 
     #: The default model of :meth:`local` (a Hugging Face id; a local directory works the same way).
     default_model: ClassVar[str] = ""
-    #: Names of the backend classes the two factories return (for ``isinstance``).
+    #: Dotted paths (module.qualname) of the backend classes the two factories return (for ``isinstance``).
     builds: ClassVar[tuple[str, ...]] = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:

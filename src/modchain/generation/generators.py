@@ -115,7 +115,8 @@ class StableDiffusion(ModelFactory):
     """
 
     default_model = "stabilityai/stable-diffusion-2-1-base"
-    builds = ("DiffusersGenerator", "SageMakerStableDiffusion")
+    builds = ("modchain.backends.hf.diffusers_generator.DiffusersGenerator",
+              "modchain.backends.aws.sagemaker_stable_diffusion.SageMakerStableDiffusion")
 
     @classmethod
     def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> ImageGenerator:

@@ -22,7 +22,7 @@ class Blip2VQA(ModelFactory):
     """BLIP-2 (OPT or Flan-T5): a caption and a checklist's answers per image, one image encoding for all."""
 
     default_model = "Salesforce/blip2-opt-2.7b"
-    builds = ("Blip2LocalVQA", "Blip2SageMakerVQA")
+    builds = ("modchain.backends.hf.blip2.Blip2LocalVQA", "modchain.backends.aws.sagemaker_blip2.Blip2SageMakerVQA")
 
     @classmethod
     def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> Any:

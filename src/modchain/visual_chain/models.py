@@ -20,6 +20,9 @@ from modchain.core.model_factory import ModelFactory
 
 __all__ = ["GroundingDino", "Owlv2", "Sam"]
 
+# Either detector factory builds this client on the endpoint side: the endpoint, not the factory, picks the model.
+_SAGEMAKER_DETECTOR = "modchain.backends.aws.sagemaker_visual.SageMakerDetector"
+
 
 def _detector_endpoint(endpoint_name: str, client: Any, options: dict[str, Any]) -> Any:
     from modchain.backends.aws.sagemaker_visual import SageMakerDetector
@@ -31,7 +34,7 @@ class GroundingDino(ModelFactory):
     """Grounding DINO, the open-vocabulary detector: text phrases -> boxes."""
 
     default_model = "IDEA-Research/grounding-dino-tiny"
-    builds = ("GroundingDino", "SageMakerDetector")
+    builds = ("modchain.backends.hf.grounding_dino.GroundingDino", _SAGEMAKER_DETECTOR)
 
     @classmethod
     def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> Any:
@@ -49,7 +52,7 @@ class Owlv2(ModelFactory):
     """OWLv2, the open-vocabulary detector: text phrases -> boxes."""
 
     default_model = "google/owlv2-base-patch16-ensemble"
-    builds = ("Owlv2", "SageMakerDetector")
+    builds = ("modchain.backends.hf.owlv2.Owlv2", _SAGEMAKER_DETECTOR)
 
     @classmethod
     def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> Any:
@@ -67,7 +70,7 @@ class Sam(ModelFactory):
     """SAM, SAM-HQ or SAM 2: box and point prompts -> masks, the image encoded once."""
 
     default_model = "facebook/sam-vit-base"
-    builds = ("Sam", "SageMakerSegmenter")
+    builds = ("modchain.backends.hf.sam.Sam", "modchain.backends.aws.sagemaker_visual.SageMakerSegmenter")
 
     @classmethod
     def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> Any:
