@@ -32,7 +32,7 @@ from pydantic import ConfigDict, Field
 
 from modchain.core.callbacks import CallbackDispatcher
 from modchain.core.config_base import coerce_config
-from modchain.core.errors import BackendError, ConfigurationError, UnsafeImageViolation
+from modchain.core.errors import VIOLATION_BY_FILTER, BackendError, ConfigurationError, UnsafeImageViolation
 from modchain.core.events import ModerationEvent
 from modchain.core.results import Outcome
 from modchain.image_moderation.config import DEFAULT_CHECKLIST, Cascade, ImageModerationConfig
@@ -235,9 +235,17 @@ class ImageModerationChain(Runnable[Any, Any]):
         result = self.moderate(value, config)
         if self.mode == "block" and result.flagged:
             raise UnsafeImageViolation(result=result)
-        return value
+        text_result = result.text_result
+        if text_result is None:
+            return value
+        if not text_result.allowed:
+            # "detect" is about the image; the text guard's own decision still holds for the text, which is
+            # never passed on once it blocked it.
+            raise VIOLATION_BY_FILTER[text_result.blocked_by](result=text_result)
+        return {**value, "text": text_result.output}  # the text as the text guard left it (redacted, ...)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        """Pipe the image on: returns ``input`` as given, or raises :class:`UnsafeImageViolation` (block mode).
-        Use :meth:`moderate` for the :class:`ImageModerationResult`."""
+        """Pipe the image on: returns ``input`` (with ``{"image", "text"}``, the text as ``text_guard`` sanitized
+        it), or raises :class:`UnsafeImageViolation` (block mode) or, when ``text_guard`` blocked the text, its
+        violation. Use :meth:`moderate` for the :class:`ImageModerationResult`."""
         return self._call_with_config(self._invoke, input, config, run_type="chain")
