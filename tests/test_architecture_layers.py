@@ -92,3 +92,24 @@ def test_core_stays_light():
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"importing modchain.core loaded heavy libraries: {out}"
+
+
+def test_core_names_other_modchain_modules_only_in_the_registry():
+    # A module path in a string (importlib.import_module("modchain.backends...")) is a dependency the import
+    # walker cannot see. core may name backends only as the registry's data.
+    offenders = []
+    for path in sorted((PACKAGE / "core").rglob("*.py")):
+        if path.name == "registry.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                value = node.value.strip()
+                if value.startswith("modchain.") and not value.startswith("modchain.core") and _is_module(value):
+                    offenders.append(f"{path.relative_to(SRC)}:{node.lineno} names {value}")
+    assert not offenders, "\n".join(offenders)
+
+
+def _is_module(dotted: str) -> bool:
+    """Whether ``dotted`` (optionally ``module:attr``) names a module of the package (not, say, a logger)."""
+    path = SRC.joinpath(*dotted.partition(":")[0].split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()

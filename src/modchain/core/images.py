@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib
 import io
 import os
 import re
@@ -254,17 +253,15 @@ def _fetch_s3(uri: str, max_bytes: int, fetch_s3: FetchS3 | None, s3_client: Any
     if fetch_s3 is None:
         if s3_client is None:
             raise ConfigurationError("an s3:// image needs fetch_s3= or s3_client= (a boto3 S3 client)")
-        data = _s3_fetcher()(s3_client, bucket, key, max_bytes=max_bytes)
+        from modchain.core.registry import s3_fetcher  # core names backend modules only in the registry
+
+        data = s3_fetcher()(s3_client, bucket, key, max_bytes=max_bytes)
     else:
         data = fetch_s3(bucket, key, max_bytes=max_bytes)
     _check_bytes(len(data), max_bytes, f"s3://{bucket}/{key}")
     return bytes(data)
 
 
-def _s3_fetcher() -> Callable[..., bytes]:
-    """The S3 backend's ``fetch_s3_image``. It maps botocore errors at the backend boundary, so it lives in
-    ``backends``; core names it by string and imports it on first use, the way the registry names backends."""
-    return importlib.import_module("modchain.backends.aws.s3_images").fetch_s3_image
 
 
 def sniff_format(data: bytes) -> str | None:

@@ -2,7 +2,8 @@
 
 A name maps to ``"module:factory"`` (or a callable); the factory takes a :class:`BackendConfig` and returns a
 :class:`~modchain.core.protocols.TextDetector`. Adding a service is one module under ``modchain.backends``
-and one line here.
+and one line here. This is the one place ``core`` names backend modules (as data, imported on first use);
+:func:`s3_fetcher` is the other backend function core needs, for ``s3://`` images.
 """
 
 from __future__ import annotations
@@ -55,6 +56,20 @@ def register_backend(name: str, factory: BackendFactory | str) -> None:
 
 def known_backends() -> frozenset[str]:
     return frozenset(_BACKENDS)
+
+
+#: The S3 image fetcher: it maps botocore errors at the backend boundary, so it lives in ``backends``.
+_S3_FETCHER = "modchain.backends.aws.s3_images:fetch_s3_image"
+
+
+def s3_fetcher() -> Callable[..., bytes]:
+    """``fetch_s3_image(s3_client, bucket, key, max_bytes=...)`` from the AWS backends (imported on first use)."""
+    module_name, _, attr = _S3_FETCHER.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"s3:// images need optional dependencies: pip install 'modchain[aws]' ({exc})") from exc
+    return getattr(module, attr)
 
 
 def create_backend(config: BackendConfig) -> TextDetector:
