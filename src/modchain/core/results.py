@@ -58,18 +58,20 @@ class Outcome(BaseModel):
     guard's, the prompt guard's, generation, the visual chain, screening), so code that only needs the
     decision reads ``outcome.allowed`` / ``outcome.findings`` whatever produced it.
 
-    ``allowed`` means the input (or output) goes on, possibly sanitized (redacted, blurred, documents
-    dropped from a list); ``False`` is what ``invoke`` turns into a ``*Violation`` when the component is set
-    to block. A component in a report-only mode (the image chain's ``mode="detect"``) still says
-    ``allowed=False`` for what it would have blocked, so code reading results never passes flagged content
-    by mistake; only ``invoke`` lets it through. A result whose component
+    ``allowed`` is False when something was blocked: the input as a whole (``invoke`` raises the component's
+    ``*Violation`` when it is set to block), or, for a result over many items, at least one item (a
+    :class:`~modchain.text.documents.report.DocumentReport` whose guard dropped a document from the list).
+    Content that goes on sanitized (redacted, masked, blurred) is allowed. A component in a report-only mode (the image
+    chain's ``mode="detect"``) still says ``allowed=False`` for what it would have blocked, so code reading
+    results never passes flagged content by mistake; only ``invoke`` lets it through. A result whose component
     already kept these facts in fields of its own *derives* the base fields from them and leaves them out of
     ``model_dump`` (``Field(exclude=True)``), so its serialized form stays what it was.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    allowed: bool = Field(description="The input goes on (possibly sanitized); False: it was blocked.")
+    allowed: bool = Field(
+        description="The input goes on (possibly sanitized); False: it, or one of its items, was blocked.")
     findings: tuple[Finding, ...] = ()
     errors: tuple[str, ...] = Field((), description="Steps that failed open, as 'step: ErrorType'.")
     timings_ms: dict[str, float] = Field(default_factory=dict, description="Milliseconds per step.")

@@ -32,6 +32,8 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from modchain.core.errors import ConfigurationError, InputError
 from modchain.core.verdict import Verdict as JudgeVerdict
 from modchain.core.verdict import (
+    VerdictAttempt,  # noqa: F401  (importable from here before the judge core moved to core.verdict)
+    VerdictError,  # noqa: F401
     VerdictParseError,
     aask_for_verdict,
     ask_for_verdict,
