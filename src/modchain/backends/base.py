@@ -9,39 +9,16 @@ that remote ones can pack and parallelize requests across the messages of a batc
 from __future__ import annotations
 
 import asyncio
-import pickle
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args
 
 from modchain.core.errors import ConfigurationError
+from modchain.core.per_process import NotPicklableError, PerProcess  # noqa: F401 - re-exported
 from modchain.core.results import Finding
 
-
-class NotPicklableError(ConfigurationError, pickle.PicklingError):
-    """A backend holds something only this process can use (a boto3 client or model it was *given*).
-
-    Raised by ``pickle`` (and so by pickling a guard that holds the backend) with the reason and the fix:
-    build the backend from its settings instead, and it creates its client or model in each process.
-    """
-
-
-class PerProcessResources:
-    """Pickling for objects whose locks, pools, clients and caches belong to one process.
-
-    ``_PER_PROCESS`` names those attributes and the factory of each one's fresh value (``None``: created again
-    on first use); pickle sends everything else, and the receiving process builds the rest as it needs it.
-    """
-
-    _PER_PROCESS: ClassVar[dict[str, Callable[[], Any] | None]] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: value for name, value in self.__dict__.items() if name not in self._PER_PROCESS}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        for name, fresh in self._PER_PROCESS.items():
-            setattr(self, name, fresh() if fresh is not None else None)
+#: Kept under this name for backends: the one per-process pickling mechanism lives in ``modchain.core``.
+PerProcessResources = PerProcess
 
 
 @dataclass
@@ -66,14 +43,16 @@ def filter_kind(value: str) -> FilterKind | None:
     return next((kind for kind in FILTER_KINDS if kind == value), None)
 
 
-class TextBackend(PerProcessResources):
+class TextBackend(PerProcess):
     """Base class; override the ``_pii`` / ``_toxicity`` / ``_prompt_safety`` methods a backend supports.
 
     Implements :class:`modchain.core.protocols.TextDetector`. Each filter kind maps to one scorer method
     (:meth:`_scorers`); a kind whose method is still the base class's placeholder is not supported. The async
     scorers (``_apii`` / ``_atoxicity`` / ``_aprompt_safety``) default to running the sync one in a worker
     thread, which keeps the event loop free; remote backends override them to fan requests out concurrently.
-    Backends pickle (``_PER_PROCESS``).
+    Backends pickle (:class:`~modchain.core.per_process.PerProcess`): ``_PER_PROCESS`` names the locks,
+    clients, caches and lazily loaded models made again in each process; a backend built around an object
+    the caller gave it (a boto3 client, an in-memory model) refuses with :class:`NotPicklableError`.
     """
 
     name: ClassVar[str] = "base"

@@ -22,7 +22,14 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from typing import Any
 
-from modchain.backends.aws.common import FanOut, call_aws, concurrency_for, make_client, prepare_client
+from modchain.backends.aws.common import (
+    FanOut,
+    call_aws,
+    concurrency_for,
+    given_client_refusal,
+    make_client,
+    prepare_client,
+)
 from modchain.backends.aws.responses import guardrail_response
 from modchain.backends.base import Scored, TextBackend
 from modchain.core.errors import ConfigurationError
@@ -58,7 +65,7 @@ class BedrockGuardrailsBackend(TextBackend):
     labels = {"toxicity": frozenset(CONTENT_LABELS.values())}
     #: Calls wait on the network, and are thread-safe: a chain overlaps the calls of its filters.
     io_bound = True
-    #: Built again in each process when pickled (a client given by the caller refuses: see __getstate__).
+    #: Built again in each process when pickled (a client given by the caller refuses: see _pickle_refusal).
     _PER_PROCESS = {"_client": None, "_cache": OrderedDict, "_lock": threading.Lock, "_inflight": dict}
 
     def __init__(
@@ -101,11 +108,8 @@ class BedrockGuardrailsBackend(TextBackend):
                    timeout_s=config.timeout_s, max_retries=config.max_retries,
                    max_concurrency=config.max_concurrency)
 
-    def __getstate__(self) -> dict[str, Any]:
-        from modchain.backends.aws.common import refuse_given_client
-
-        refuse_given_client(self)
-        return super().__getstate__()
+    def _pickle_refusal(self) -> str | None:
+        return given_client_refusal(self)
 
     @property
     def client(self) -> Any:

@@ -20,6 +20,7 @@ from modchain.core.errors import (
     BackendUnavailableError,
     ConfigurationError,
 )
+from modchain.core.per_process import PerProcess
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -155,21 +156,17 @@ def translate_error(exc: Exception, backend: str, operation: str) -> Exception:
     return BackendError(f"{where} failed: {type(exc).__name__}", backend=backend, operation=operation)
 
 
-class FanOut:
+class FanOut(PerProcess):
     """Runs independent requests concurrently, from sync code (a thread pool) or async code (same pool).
 
     Pickles without its pool and lock (per process; the pool starts again on first use)."""
+
+    _PER_PROCESS = {"_pool": None, "_lock": threading.Lock}
 
     def __init__(self, max_concurrency: int) -> None:
         self.max_concurrency = max_concurrency
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"max_concurrency": self.max_concurrency}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["max_concurrency"])  # type: ignore[misc]
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -189,17 +186,16 @@ class FanOut:
         return list(await asyncio.gather(*(loop.run_in_executor(executor, fn, p) for p in payloads)))
 
 
-def refuse_given_client(backend: Any) -> None:
-    """Raise :class:`NotPicklableError` when ``backend`` was built around the caller's own boto3 client.
+def given_client_refusal(backend: Any) -> str | None:
+    """Why ``backend`` cannot be pickled when it was built around the caller's own boto3 client, else None.
 
     Pickling cannot carry a client (sockets, credentials, event hooks), and rebuilding one from its region and
     endpoint could silently change whose credentials and which retry and timeout settings the copy uses.
+    The backends return this from ``_pickle_refusal`` (see :mod:`modchain.core.per_process`).
     """
-    if getattr(backend, "_given_client", False):
-        from modchain.backends.base import NotPicklableError
-
-        raise NotPicklableError(
-            f"{type(backend).__name__} was given a boto3 client, which cannot be pickled; build it with "
+    if not getattr(backend, "_given_client", False):
+        return None
+    return (f"{type(backend).__name__} was given a boto3 client, which cannot be pickled; build it with "
             "region_name / profile_name / endpoint_url instead (it then creates its client in each process), "
             "or build the guard inside the worker")
 

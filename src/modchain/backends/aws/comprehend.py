@@ -29,6 +29,7 @@ from modchain.backends.aws.common import (
     FanOut,
     call_aws,
     concurrency_for,
+    given_client_refusal,
     make_client,
     partition_for_region,
     prepare_client,
@@ -83,7 +84,7 @@ class ComprehendBackend(TextBackend):
     labels = {"pii": COMPREHEND_PII_LABELS, "toxicity": frozenset(TOXICITY_LABELS)}
     #: Calls wait on the network, and are thread-safe: a chain overlaps the calls of its filters.
     io_bound = True
-    #: Built again in each process when pickled (a client given by the caller refuses: see __getstate__).
+    #: Built again in each process when pickled (a client given by the caller refuses: see _pickle_refusal).
     _PER_PROCESS = {"_client": None, "_client_lock": threading.Lock, "_inflight": dict,
                     "_inflight_lock": threading.Lock}
 
@@ -122,11 +123,8 @@ class ComprehendBackend(TextBackend):
                    max_concurrency=config.max_concurrency,
                    prompt_safety_endpoint_arn=config.prompt_safety_endpoint_arn)
 
-    def __getstate__(self) -> dict[str, Any]:
-        from modchain.backends.aws.common import refuse_given_client
-
-        refuse_given_client(self)
-        return super().__getstate__()
+    def _pickle_refusal(self) -> str | None:
+        return given_client_refusal(self)
 
     @property
     def client(self) -> Any:

@@ -33,6 +33,7 @@ from modchain.backends.hf.common import (
     LazyModel,
     encode_windows,
     forward_accepts,
+    given_model_refusal,
     load_model,
     normalize_label,
     run_windows,
@@ -154,7 +155,12 @@ class HuggingFaceClassifierBackend(TextBackend):
         self._multi_label = multi_label
         self._max_length = max_length
         self._stride = stride
-        self._state = LazyModel(lambda: self._load(revision, model_obj, tokenizer_obj, device))
+        # The loader's arguments, kept as attributes so the backend pickles (the model loads per process).
+        self._revision = revision
+        self._device = device
+        self._model_obj = model_obj
+        self._tokenizer_obj = tokenizer_obj
+        self._state = LazyModel(self._load)
 
     @classmethod
     def from_config(cls, config: Any) -> HuggingFaceClassifierBackend:
@@ -165,12 +171,16 @@ class HuggingFaceClassifierBackend(TextBackend):
     def supports(self, filter_type: str) -> bool:
         return filter_type == self.task
 
+    def _pickle_refusal(self) -> str | None:
+        return given_model_refusal(self)
+
     # -- model ----------------------------------------------------------------------------------------
 
-    def _load(self, revision: str | None, model_obj: Any, tokenizer_obj: Any, device: Any) -> dict[str, Any]:
+    def _load(self) -> dict[str, Any]:
         model, tokenizer, torch_device = load_model(
-            self.model_id, "AutoModelForSequenceClassification", "ForSequenceClassification", revision=revision,
-            model_obj=model_obj, tokenizer_obj=tokenizer_obj, device=device)
+            self.model_id, "AutoModelForSequenceClassification", "ForSequenceClassification",
+            revision=self._revision, model_obj=self._model_obj, tokenizer_obj=self._tokenizer_obj,
+            device=self._device)
         id2label = {int(i): str(label) for i, label in model.config.id2label.items()}
         mapped = {i: self._label_map.get(normalize_label(label)) for i, label in id2label.items()}
         if not any(mapped.values()):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modchain.core.errors import BackendError, ConfigurationError
+from modchain.core.per_process import PerProcess
 
 INSTALL_HINT = "pip install 'modchain[local]' (torch and transformers)"
 
@@ -109,6 +110,22 @@ def load_model(
         raise ConfigurationError(f"cannot use device {device!r}: {type(exc).__name__}: {exc}") from None
     model_obj.eval()
     return model_obj, tokenizer_obj, torch_device
+
+
+def given_model_refusal(backend: Any) -> str | None:
+    """Why ``backend`` cannot be pickled when it was built around the caller's loaded model or tokenizer
+    (``model_obj=`` / ``tokenizer_obj=``), else None.
+
+    Shipping the weights with every pickled guard would be slow and silent, and a model moved to a device
+    cannot follow to another process; the backend's ``_pickle_refusal`` returns this
+    (see :mod:`modchain.core.per_process`).
+    """
+    if getattr(backend, "_model_obj", None) is None and getattr(backend, "_tokenizer_obj", None) is None:
+        return None
+    return (f"{type(backend).__name__} was given an in-memory model (model_obj= / tokenizer_obj=), which it "
+            f"does not pickle; build it with the model id or local path ({backend.model_id!r}, saved with "
+            "save_pretrained) instead (it then loads the model in each process), or build the guard inside "
+            "the worker")
 
 
 def window_limits(tokenizer: Any, model: Any, max_length: int, stride: int | None) -> tuple[int, int]:
@@ -260,8 +277,13 @@ def _pad(features: Sequence[dict[str, list[int]]], pad_id: int, left: bool) -> d
     return batch
 
 
-class LazyModel:
-    """Loads a model once, on first use, from any thread."""
+class LazyModel(PerProcess):
+    """Loads a model once, on first use, from any thread.
+
+    Pickles without the model and its lock: the receiving process loads it again on first use (the loader
+    must pickle: a backend's bound ``_load`` method does, a lambda does not)."""
+
+    _PER_PROCESS = {"_value": None, "_lock": threading.Lock}
 
     def __init__(self, loader: Callable[[], Any]) -> None:
         self._loader = loader

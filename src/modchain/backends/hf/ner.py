@@ -27,6 +27,7 @@ from modchain.backends.hf.common import (
     LazyModel,
     encode_windows,
     forward_accepts,
+    given_model_refusal,
     load_model,
     normalize_label,
     run_windows,
@@ -163,18 +164,27 @@ class HuggingFaceNerBackend(TextBackend):
         self._label_map = build_label_map(label_map)
         self._max_length = max_length
         self._stride = stride
-        self._state = LazyModel(lambda: self._load(revision, model_obj, tokenizer_obj, device))
+        # The loader's arguments, kept as attributes so the backend pickles (the model loads per process).
+        self._revision = revision
+        self._device = device
+        self._model_obj = model_obj
+        self._tokenizer_obj = tokenizer_obj
+        self._state = LazyModel(self._load)
 
     @classmethod
     def from_config(cls, config: Any) -> HuggingFaceNerBackend:
         return cls(config.model_for(DEFAULT_NER_MODEL), device=config.device)
 
+    def _pickle_refusal(self) -> str | None:
+        return given_model_refusal(self)
+
     # -- model ----------------------------------------------------------------------------------------
 
-    def _load(self, revision: str | None, model_obj: Any, tokenizer_obj: Any, device: Any) -> dict[str, Any]:
+    def _load(self) -> dict[str, Any]:
         model, tokenizer, torch_device = load_model(
-            self.model_id, "AutoModelForTokenClassification", "ForTokenClassification", revision=revision,
-            model_obj=model_obj, tokenizer_obj=tokenizer_obj, device=device)
+            self.model_id, "AutoModelForTokenClassification", "ForTokenClassification",
+            revision=self._revision, model_obj=self._model_obj, tokenizer_obj=self._tokenizer_obj,
+            device=self._device)
         id2label = {int(i): str(label) for i, label in model.config.id2label.items()}
         tags = {i: _split_tag(label) for i, label in id2label.items()}
         types = {t for _, t in tags.values() if t is not None}
@@ -301,13 +311,23 @@ class SpacyNerBackend(TextBackend):
         self.pipeline = pipeline
         self.batch_size = batch_size
         self._label_map = build_label_map(label_map)
-        self._nlp = LazyModel(lambda: nlp if nlp is not None else self._load())
+        self._given_nlp = nlp
+        self._nlp = LazyModel(self._load)
 
     @classmethod
     def from_config(cls, config: Any) -> SpacyNerBackend:
         return cls(config.model_for(DEFAULT_SPACY_PIPELINE))
 
+    def _pickle_refusal(self) -> str | None:
+        if self._given_nlp is None:
+            return None
+        return (f"SpacyNerBackend was given a loaded spaCy pipeline (nlp=), which it cannot rebuild in another "
+                f"process; build it with the pipeline name ({self.pipeline!r}) instead, or build the guard "
+                "inside the worker")
+
     def _load(self) -> Any:
+        if self._given_nlp is not None:
+            return self._given_nlp
         import spacy
 
         try:
