@@ -18,17 +18,21 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.caller import caller_id
 from modchain.core.config import ModerationConfig
+from modchain.core.config_base import coerce_config
 from modchain.core.errors import BackendError, InputError, PromptRejectedViolation
 from modchain.core.events import ModerationEvent
 from modchain.core.results import Finding, ModerationResult
 from modchain.generation.config import PromptGuardConfig
 from modchain.generation.denylist import Denylist
+from modchain.generation.errors import PromptRejected  # noqa: F401  (importable from here, as before the rename)
 from modchain.generation.results import PromptCheck
 
 
@@ -53,7 +57,7 @@ class PromptGuard(Runnable[Any, Any]):
     returns the :class:`PromptCheck`.
 
     Args:
-        config: a :class:`PromptGuardConfig` (or a dict in its shape); defaults reject on the default
+        config: a :class:`PromptGuardConfig`, a dict in its shape or a YAML file path; defaults reject on the default
             explicit-content denylist, toxicity >= 0.6 and unsafe prompt >= 0.8 on the offline backend.
         denylist: a ready :class:`Denylist` (overrides the config's terms).
         text_guard: a ready text :class:`~modchain.text.chain.ModerationChain` (e.g. on Comprehend) used
@@ -62,13 +66,10 @@ class PromptGuard(Runnable[Any, Any]):
             ``on_after_toxicity`` / ``on_after_prompt_safety`` fire too).
     """
 
-    def __init__(self, config: PromptGuardConfig | dict[str, Any] | None = None, *, denylist: Denylist | None = None,
-                 text_guard: Any = None, callbacks: Sequence[Any] = (), unique_id: str | None = None) -> None:
-        if config is None:
-            config = PromptGuardConfig()
-        elif isinstance(config, dict):
-            config = PromptGuardConfig.from_dict(config)
-        self.config = config
+    def __init__(self, config: PromptGuardConfig | dict[str, Any] | str | Path | None = None, *,
+                 denylist: Denylist | None = None, text_guard: Any = None, callbacks: Sequence[Any] = (),
+                 unique_id: str | None = None) -> None:
+        self.config = config = coerce_config(PromptGuardConfig, config)
         self.unique_id = unique_id
         self.dispatcher = CallbackDispatcher(callbacks)
         if denylist is None and config.denylist:
@@ -123,9 +124,8 @@ class PromptGuard(Runnable[Any, Any]):
                                   unique_id=uid, error=bool(check.errors))
 
     def _uid(self, config: RunnableConfig | None) -> str | None:
-        configurable = (config or {}).get("configurable") or {}
         # The same keys as the text chain, which reports this prompt's classifier events to the same handlers.
-        return configurable.get("unique_id") or configurable.get("user_id") or self.unique_id
+        return caller_id(config, self.unique_id)
 
     def _text_failed(self, exc: BackendError) -> list[str]:
         if not self.config.fail_open:

@@ -32,6 +32,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.caller import caller_id
 from modchain.core.config_base import coerce_config
 from modchain.core.errors import BackendError, InputError, PromptRejectedViolation, UnsafeGenerationViolation
 from modchain.core.events import ModerationEvent
@@ -117,9 +118,8 @@ class SafeImageGenerator(Runnable[Any, GenerationResult]):
         if seed is None:
             seed = self.config.seed if self.config.seed is not None else random.SystemRandom().randrange(2**31)
         negative = ", ".join(part for part in (own_negative.strip(), *self.config.negative_prompts) if part)
-        configurable = (config or {}).get("configurable") or {}
         return _Run(prompt=prompt, negative_prompt=negative, first_seed=int(seed),
-                    uid=configurable.get("unique_id") or configurable.get("user_id") or self.unique_id)
+                    uid=caller_id(config, self.unique_id))
 
     def _checked_prompt(self, run: _Run, check: PromptCheck | None, started: float) -> None:
         run.check, run.guard_ms = check, _timed_ms(started)

@@ -31,6 +31,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict, Field
 
 from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.caller import caller_id
 from modchain.core.config_base import coerce_config
 from modchain.core.errors import VIOLATION_BY_FILTER, BackendError, ConfigurationError, UnsafeImageViolation
 from modchain.core.events import ModerationEvent
@@ -150,8 +151,7 @@ class ImageModerationChain(Runnable[Any, Any]):
         """Moderate many images with one pass per step: the labeler's batch call, ONE VQA call for every
         image that needs it (BLIP-2 batches their encodings), one batch of verdicts. Timings are per step,
         for the whole batch. Raises on a backend error (fail closed) unless ``fail_open``."""
-        configurable = (config or {}).get("configurable") or {}
-        uid = configurable.get("unique_id") or self.unique_id
+        uid = caller_id(config, self.unique_id)
         states = [{"image": self._load(v), "value": v, "run_id": str(uuid.uuid4()), "errors": [], "timings": {},
                    "uid": uid, "findings": [], "result": None} for v in values]
         self._text_step(states, config)

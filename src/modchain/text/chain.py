@@ -28,20 +28,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, PrivateAttr
 
 from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.caller import caller_id
 from modchain.core.config import BackendConfig, ModerationConfig
+from modchain.core.config_base import coerce_config
 from modchain.core.errors import ConfigurationError
-from modchain.core.registry import create_backend
 from modchain.core.results import ModerationResult
 from modchain.core.vault import AnonymizationVault, scope_key
+from modchain.text.backend_cache import BackendCache
 from modchain.text.chain_rounds import FILTER_CLASSES, FilterRounds, Item, check_capability, config_value
 from modchain.text.filter_base import TextFilter
-from modchain.text.filter_rounds import Outcome, Step, arun_step, carry, run_step, settle_all, submit
+from modchain.text.filter_rounds import RoundOutcome, Step, arun_step, carry, run_step, settle_all, submit
 from modchain.text.messages import unpack
 from modchain.text.restore import SCOPE_KEYS, RestorePii
 from modchain.text.runnable_state import PerProcessState
@@ -57,7 +60,7 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
     """Moderates text in, text out, keeping the shape of its input.
 
     Args:
-        config: a :class:`ModerationConfig`, a dict in its shape, or None for the defaults
+        config: a :class:`ModerationConfig`, a dict in its shape, a YAML file path, or None for the defaults
             (redact PII, block toxicity, block unsafe prompts, offline ``local`` backend).
         backend: a backend instance (e.g. ``ComprehendBackend(client=...)``) or name used by every filter
             that does not name its own.
@@ -69,6 +72,9 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
         input_key: the key holding the text when the input is a dict.
         parallel_filters: let filters on I/O-bound backends (Comprehend, Bedrock) of one call overlap their
             requests (default); False runs every filter after the previous one settled.
+        backend_cache: where backends built from the config are kept; leave it unset (the chain makes one and
+            hands it to the copies ``configurable_fields`` / ``with_config`` build, so a per-call config does
+            not build a new client or load a model on every call).
 
     A ``RunnableSerializable``: its fields are these arguments, so ``configurable_fields(config=
     ConfigurableField(id="moderation"))`` makes the config (thresholds, actions, filters) choosable per call
@@ -89,6 +95,7 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
     input_key: str = "input"
     raise_callback_errors: bool = False
     parallel_filters: bool = True
+    backend_cache: BackendCache
 
     _filters: list[TextFilter] = PrivateAttr(default_factory=list)
     _dispatcher: CallbackDispatcher | None = PrivateAttr(default=None)
@@ -96,11 +103,11 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
     _checked: set[int] = PrivateAttr(default_factory=set)  # ids of filters whose backend was checked
 
     _PER_PROCESS = {"_created": dict, "_checked": set, "_dispatcher": None}
-    _SHARED_ON_COPY = ("vault", "callbacks", "backend", "backends")
+    _SHARED_ON_COPY = ("vault", "callbacks", "backend", "backends", "backend_cache")
 
     def __init__(
         self,
-        config: ModerationConfig | dict[str, Any] | None = None,
+        config: ModerationConfig | dict[str, Any] | str | Path | None = None,
         *,
         backend: Any = None,
         backends: dict[str, Any] | None = None,
@@ -111,13 +118,9 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
         name: str | None = None,
         raise_callback_errors: bool = False,
         parallel_filters: bool = True,
+        backend_cache: BackendCache | None = None,
     ) -> None:
-        if config is None:
-            config = ModerationConfig()
-        elif isinstance(config, dict):
-            config = ModerationConfig.from_dict(config)
-        elif not isinstance(config, ModerationConfig):
-            raise ConfigurationError(f"config must be a ModerationConfig or dict, not {type(config).__name__}")
+        config = coerce_config(ModerationConfig, config)
         if isinstance(backend, str):
             config = config.model_copy(update={"backend": config.backend.model_copy(update={"name": backend})})
             backend = None
@@ -128,6 +131,7 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
             vault=vault if vault is not None else AnonymizationVault(),
             input_key=input_key, name=name or "ModerationChain", raise_callback_errors=raise_callback_errors,
             parallel_filters=parallel_filters,
+            backend_cache=backend_cache if backend_cache is not None else BackendCache(),
         )
         self._filters = [FILTER_CLASSES[f.type](f) for f in config.filters]
 
@@ -135,13 +139,6 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
     def filters(self) -> list[TextFilter]:
         """The configured filters, in order (built from ``config``)."""
         return self._filters
-
-    @property
-    def dispatcher(self) -> CallbackDispatcher:
-        """The audit handlers, called in order after each filter."""
-        if self._dispatcher is None:
-            self._dispatcher = CallbackDispatcher(self.callbacks, raise_errors=self.raise_callback_errors)
-        return self._dispatcher
 
     @property
     def _anonymizes(self) -> bool:
@@ -165,7 +162,7 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
         if name in self.backends:
             return self.backends[name]
         if None not in self._created:
-            self._created[None] = create_backend(self.config.backend)
+            self._created[None] = self.backend_cache.get(self.config.backend)
         return self._created[None]
 
     def _resolve_backend(self, text_filter: TextFilter) -> Any:
@@ -179,7 +176,7 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
             if default is not None and getattr(default, "name", None) == name:
                 self._created[name] = default
             else:
-                self._created[name] = create_backend(self.config.backend.model_copy(update={"name": name}))
+                self._created[name] = self.backend_cache.get(self.config.backend.model_copy(update={"name": name}))
         return self._created[name]
 
     def _fails_open(self, text_filter: TextFilter) -> bool:
@@ -189,7 +186,7 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
     # -- the filter loop, shared by sync and async paths (one round's bookkeeping: chain_rounds) -------
 
     def _start(self, value: Any, config: RunnableConfig | None) -> Item:
-        unique_id = config_value(config, "unique_id", "user_id") or self.unique_id
+        unique_id = caller_id(config, self.unique_id)
         scope = config_value(config, *SCOPE_KEYS) or unique_id
         if scope is None and self._anonymizes:
             # A shared fallback scope would let one user's placeholders restore another user's data.
@@ -254,7 +251,7 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
                 await settle_all([task for task in tasks if not task.done()])
 
     async def _asettle_round(self, steps: list[Step], tasks: list[Any], items: list[Item], managers: Sequence[Any],
-                             configs: Sequence[Any], carried: dict[int, Any], first: Outcome | None) -> int:
+                             configs: Sequence[Any], carried: dict[int, Any], first: RoundOutcome | None) -> int:
         """Settle an async round in order; returns the filter index the next round starts at."""
         for position, step in enumerate(steps):
             outcome = first if first is not None else await tasks[position]
@@ -386,9 +383,6 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
     @classmethod
     def with_backend(cls, backend_config: BackendConfig | dict[str, Any], **kwargs: Any) -> ModerationChain:
         """A chain with default filters on the given backend config (``{"name": "comprehend", ...}``)."""
-        if isinstance(backend_config, dict):
-            backend_config = BackendConfig.model_validate(backend_config)
-        config = kwargs.pop("config", None) or ModerationConfig()
-        if isinstance(config, dict):
-            config = ModerationConfig.from_dict(config)
+        backend_config = coerce_config(BackendConfig, backend_config)
+        config = coerce_config(ModerationConfig, kwargs.pop("config", None))
         return cls(config.model_copy(update={"backend": backend_config}), **kwargs)

@@ -19,7 +19,7 @@ from modchain.core.errors import BackendError, ConfigurationError
 from modchain.core.events import ModerationEvent
 from modchain.core.results import FilterResult, Finding, ModerationResult
 from modchain.text.filter_base import TextFilter
-from modchain.text.filter_rounds import Outcome, Step, make_step, scores, still_needed
+from modchain.text.filter_rounds import RoundOutcome, Step, make_step, scores, still_needed
 from modchain.text.messages import Unpacked
 from modchain.text.pii import PiiFilter
 from modchain.text.prompt_safety import PromptSafetyFilter
@@ -200,7 +200,7 @@ class FilterRounds:
             steps.append(make_step(index, text_filter, backend, texts, owners, carried.pop(index, None)))
         return steps
 
-    def _settled(self, step: Step, outcome: Outcome, first: bool) -> list[ModerationEvent] | None:
+    def _settled(self, step: Step, outcome: RoundOutcome, first: bool) -> list[ModerationEvent] | None:
         """Apply a step's scores; None when a text changed under it (the round must end before it)."""
         if first:  # nothing has been applied in this round yet
             scored, error = scores(step, outcome)

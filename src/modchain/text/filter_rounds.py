@@ -63,7 +63,7 @@ class Step:
 
 
 @dataclass
-class Outcome:
+class RoundOutcome:
     scored: list[Scored] | None  # one per ``Step.send`` position
     error: Exception | None
     elapsed_ms: float
@@ -87,35 +87,35 @@ def _payload(step: Step) -> list[str]:
     return step.seen if len(step.send) == len(step.owners) else [step.seen[p] for p in step.send]
 
 
-def run_step(step: Step) -> Outcome:
+def run_step(step: Step) -> RoundOutcome:
     """Score a step's texts; any failure is kept in the outcome and judged when the step is settled."""
     if not step.send:
-        return Outcome([], None, 0.0)
+        return RoundOutcome([], None, 0.0)
     started = time.perf_counter()
     try:
         scored = step.backend.run(step.text_filter.kind, _payload(step), step.text_filter.config)
     except Exception as exc:  # noqa: BLE001 - judged at settle time: a dropped step must not raise
-        return Outcome(None, exc, (time.perf_counter() - started) * 1000)
-    return Outcome(scored, None, (time.perf_counter() - started) * 1000)
+        return RoundOutcome(None, exc, (time.perf_counter() - started) * 1000)
+    return RoundOutcome(scored, None, (time.perf_counter() - started) * 1000)
 
 
-async def arun_step(step: Step) -> Outcome:
+async def arun_step(step: Step) -> RoundOutcome:
     if not step.send:
-        return Outcome([], None, 0.0)
+        return RoundOutcome([], None, 0.0)
     started = time.perf_counter()
     try:
         scored = await step.backend.arun(step.text_filter.kind, _payload(step), step.text_filter.config)
     except Exception as exc:  # noqa: BLE001 - see run_step
-        return Outcome(None, exc, (time.perf_counter() - started) * 1000)
-    return Outcome(scored, None, (time.perf_counter() - started) * 1000)
+        return RoundOutcome(None, exc, (time.perf_counter() - started) * 1000)
+    return RoundOutcome(scored, None, (time.perf_counter() - started) * 1000)
 
 
-def submit(step: Step) -> Future[Outcome]:
+def submit(step: Step) -> Future[RoundOutcome]:
     # The caller's context variables (LangChain's run context among them) travel with the call.
     return _executor().submit(contextvars.copy_context().run, run_step, step)
 
 
-def scores(step: Step, outcome: Outcome) -> tuple[list[Scored] | None, BackendError | None]:
+def scores(step: Step, outcome: RoundOutcome) -> tuple[list[Scored] | None, BackendError | None]:
     """One score per owner, or the backend error; raises any other failure (a configuration error)."""
     if outcome.error is not None:
         if isinstance(outcome.error, BackendError):
@@ -135,7 +135,7 @@ def scores(step: Step, outcome: Outcome) -> tuple[list[Scored] | None, BackendEr
     return full, None
 
 
-def carry(step: Step, outcome: Outcome) -> tuple[dict[tuple[int, int], tuple[str, Scored]], float] | None:
+def carry(step: Step, outcome: RoundOutcome) -> tuple[dict[tuple[int, int], tuple[str, Scored]], float] | None:
     """A set-aside step's scores by (item, text index), for the round that checks the rewritten texts."""
     try:
         full, error = scores(step, outcome)
@@ -163,7 +163,7 @@ def still_needed(step: Step) -> tuple[list[int], bool]:
     return keep, stale
 
 
-async def settle_all(tasks: list[asyncio.Future[Outcome]]) -> None:
+async def settle_all(tasks: list[asyncio.Future[RoundOutcome]]) -> None:
     """Cancel and reap the tasks of a round left unsettled (the caller is raising)."""
     for task in tasks:
         task.cancel()

@@ -15,9 +15,11 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from modchain.core.config import ModerationConfig
+from modchain.core.config_base import coerce_config
 from modchain.core.errors import ConfigurationError
 from modchain.core.results import ModerationResult
 
@@ -41,12 +43,9 @@ class ProcessModerator:
     ``moderate_batch(values)`` splits the values across the workers and returns results in input order.
     """
 
-    def __init__(self, config: ModerationConfig | dict[str, Any] | None = None, *, processes: int | None = None,
-                 chunk_size: int = 500) -> None:
-        if config is None:
-            config = ModerationConfig()
-        elif isinstance(config, dict):
-            config = ModerationConfig.from_dict(config)
+    def __init__(self, config: ModerationConfig | dict[str, Any] | str | Path | None = None, *,
+                 processes: int | None = None, chunk_size: int = 500) -> None:
+        config = coerce_config(ModerationConfig, config)
         if any(getattr(f, "action", None) == "anonymize" for f in config.filters):
             raise ConfigurationError("anonymize keeps its vault in the calling process: moderate in one process")
         self.config = config
@@ -75,7 +74,7 @@ class ProcessModerator:
 
 
 def moderate_in_processes(
-    config: ModerationConfig | dict[str, Any] | None,
+    config: ModerationConfig | dict[str, Any] | str | Path | None,
     values: Sequence[Any],
     *,
     processes: int | None = None,

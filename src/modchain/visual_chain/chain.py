@@ -27,6 +27,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import Field
 
 from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.caller import caller_id
 from modchain.core.config import StrictModel
 from modchain.core.config_base import coerce_config
 from modchain.core.errors import BackendError, ConfigurationError, InputError
@@ -273,8 +274,7 @@ class ImageChain(Runnable[dict, ImageChainResult]):
         unknown = sorted(set(input) - {"query", "image_id", "image", "prompts"})
         if unknown:
             raise InputError(f"unknown ImageChain input keys: {', '.join(unknown)}")
-        configurable = (config or {}).get("configurable") or {}
-        return {**input, "unique_id": configurable.get("unique_id")}
+        return {**input, "unique_id": caller_id(config)}
 
     def invoke(self, input: dict, config: RunnableConfig | None = None, **kwargs: Any) -> ImageChainResult:
         return self._call_with_config(lambda value: self.run(**self._unpack(value, config)), input, config,

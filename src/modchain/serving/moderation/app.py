@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modchain.core.config import ModerationConfig
+from modchain.core.config_base import coerce_config
 from modchain.core.errors import ConfigurationError
 from modchain.serving.moderation.guard import GuardMiddleware, ServiceLimits
 from modchain.serving.moderation.metrics import ServiceMetrics
@@ -39,13 +40,7 @@ ConfigLike = ModerationConfig | Mapping[str, Any] | str | Path
 
 
 def load_config(config: ConfigLike | None) -> ModerationConfig:
-    if config is None:
-        return ModerationConfig()
-    if isinstance(config, ModerationConfig):
-        return config
-    if isinstance(config, (str, Path)):
-        return ModerationConfig.from_yaml(config)
-    return ModerationConfig.from_dict(dict(config))
+    return coerce_config(ModerationConfig, config)
 
 
 def api_keys_from_env() -> list[str]:

@@ -23,9 +23,11 @@ vault (scoped by ``configurable.conversation_id`` ...) behave exactly as in the 
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from langchain_core.documents import Document
@@ -33,10 +35,13 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, PrivateAttr
 
 from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.caller import caller_id
 from modchain.core.config import ModerationConfig, PiiConfig, ToxicityConfig
-from modchain.core.errors import ConfigurationError, InputError
+from modchain.core.config_base import coerce_config
+from modchain.core.errors import InputError
 from modchain.core.events import ModerationEvent
 from modchain.core.vault import AnonymizationVault
+from modchain.text.backend_cache import BackendCache
 from modchain.text.chain import ModerationChain, config_value
 from modchain.text.documents.cues import sentence_spans, window_spans
 from modchain.text.documents.injection_scoring import DocumentState, InjectionScorer, failed
@@ -60,12 +65,13 @@ class DocumentGuard(PerProcessState, RunnableSerializable[Sequence[Document], li
     """A Runnable from a list of LangChain ``Document`` to the moderated list (same order, metadata kept).
 
     Args:
-        config: a :class:`DocumentGuardConfig` or a dict in its shape (defaults: drop injected and toxic
-            documents, redact PII, offline ``local`` backend).
+        config: a :class:`DocumentGuardConfig`, a dict in its shape or a YAML file path (defaults: drop
+            injected and toxic documents, redact PII, offline ``local`` backend).
         backend / backends: as for :class:`ModerationChain` (a backend instance or name for every check).
         callbacks: handlers; ``on_after_documents`` receives one beacon per document list.
         unique_id: the user passed to callbacks (per call: ``configurable.unique_id``).
         vault: where ``pii="anonymize"`` keeps placeholders (share it with the prompt guard's restorer).
+        backend_cache: as for :class:`ModerationChain` (leave it unset).
 
     Pickles and deep-copies like :class:`ModerationChain`: its scoring chains and models are built on first
     use in each process (see :mod:`modchain.text.runnable_state`).
@@ -79,55 +85,49 @@ class DocumentGuard(PerProcessState, RunnableSerializable[Sequence[Document], li
     callbacks: Sequence[Any] = ()
     unique_id: Any = None
     vault: AnonymizationVault
+    backend_cache: BackendCache
 
     _parts: _Scorers | None = PrivateAttr(default=None)
     _dispatcher: CallbackDispatcher | None = PrivateAttr(default=None)
+    _build_lock: Any = PrivateAttr(default_factory=threading.RLock)  # builds _parts once per process
 
-    _PER_PROCESS = {"_parts": None, "_dispatcher": None}
-    _SHARED_ON_COPY = ("vault", "callbacks", "backend", "backends")
+    _PER_PROCESS = {"_parts": None, "_dispatcher": None, "_build_lock": threading.RLock}
+    _SHARED_ON_COPY = ("vault", "callbacks", "backend", "backends", "backend_cache")
 
-    def __init__(self, config: DocumentGuardConfig | dict[str, Any] | None = None, *, backend: Any = None,
-                 backends: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
+    def __init__(self, config: DocumentGuardConfig | dict[str, Any] | str | Path | None = None, *,
+                 backend: Any = None, backends: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
                  unique_id: str | None = None, vault: AnonymizationVault | None = None,
-                 name: str | None = None) -> None:
-        if config is None:
-            config = DocumentGuardConfig()
-        elif isinstance(config, dict):
-            config = DocumentGuardConfig.from_dict(config)
-        elif not isinstance(config, DocumentGuardConfig):
-            raise ConfigurationError(f"config must be a DocumentGuardConfig or dict, not {type(config).__name__}")
+                 name: str | None = None, backend_cache: BackendCache | None = None) -> None:
+        config = coerce_config(DocumentGuardConfig, config)
         # Not `vault or ...`: an empty vault has len 0 and is falsy, and a shared one must still be used.
         super().__init__(config=config, backend=backend, backends=backends, callbacks=tuple(callbacks),
                          unique_id=unique_id, vault=vault if vault is not None else AnonymizationVault(),
-                         name=name or "DocumentGuard")
+                         name=name or "DocumentGuard",
+                         backend_cache=backend_cache if backend_cache is not None else BackendCache())
         self._scorers()  # built now, so a config that cannot work fails here, not at the first call
 
-    @property
-    def dispatcher(self) -> CallbackDispatcher:
-        if self._dispatcher is None:
-            self._dispatcher = CallbackDispatcher(self.callbacks)
-        return self._dispatcher
-
     def _scorers(self) -> _Scorers:
-        """The chains (and injection models) that score documents: built once per process, on first use."""
-        if self._parts is None:
-            config, backend, backends = self.config, self.backend, self.backends
+        """The chains (and injection models) that score documents: built once per process, on first use
+        (once even when two threads make the first call: an embedding model is not loaded twice)."""
+        return self._build_once("_parts", self._build_scorers)
 
-            def chain(filters: list[Any]) -> ModerationChain:
-                return ModerationChain(ModerationConfig(filters=filters, backend=config.backend,
-                                                        fail_open=config.fail_open),
-                                       backend=backend, backends=backends, vault=self.vault,
-                                       unique_id=self.unique_id)
+    def _build_scorers(self) -> _Scorers:
+        config, backend, backends = self.config, self.backend, self.backends
 
-            pii_action = {"redact": "redact", "anonymize": "anonymize"}.get(config.pii, "detect")
-            self._parts = _Scorers(
-                injection=InjectionScorer(config, backend, backends, chain),
-                # Detection-only chains with threshold 0: every score comes back, the guard decides.
-                toxicity=chain([ToxicityConfig(threshold=0.0, action="detect", labels=config.toxicity_labels)]),
-                pii=chain([PiiConfig(labels=config.pii_labels, threshold=config.pii_threshold, action=pii_action,
-                                     mask_character=config.mask_character)]),
-            )
-        return self._parts
+        def chain(filters: list[Any]) -> ModerationChain:
+            return ModerationChain(ModerationConfig(filters=filters, backend=config.backend,
+                                                    fail_open=config.fail_open),
+                                   backend=backend, backends=backends, vault=self.vault,
+                                   unique_id=self.unique_id, backend_cache=self.backend_cache)
+
+        pii_action = {"redact": "redact", "anonymize": "anonymize"}.get(config.pii, "detect")
+        return _Scorers(
+            injection=InjectionScorer(config, backend, backends, chain),
+            # Detection-only chains with threshold 0: every score comes back, the guard decides.
+            toxicity=chain([ToxicityConfig(threshold=0.0, action="detect", labels=config.toxicity_labels)]),
+            pii=chain([PiiConfig(labels=config.pii_labels, threshold=config.pii_threshold, action=pii_action,
+                                 mask_character=config.mask_character)]),
+        )
 
     @property
     def _injection(self) -> InjectionScorer:
@@ -222,7 +222,7 @@ class DocumentGuard(PerProcessState, RunnableSerializable[Sequence[Document], li
             self._score_toxicity(docs, config)
         for d in docs:
             self._decide(d)
-        unique_id = config_value(config, "unique_id", "user_id") or self.unique_id
+        unique_id = caller_id(config, self.unique_id)
         survivors = [d for group in per_list for d in group if d.action != "drop"]
         cut = {id(d): self._cut(d, self._removed_sentences(d)) for d in survivors}
         final_text = self._scan_pii(survivors, cut, config)

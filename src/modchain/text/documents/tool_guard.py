@@ -19,8 +19,10 @@ Scoring is :class:`~modchain.text.documents.DocumentGuard`'s: windows of sentenc
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.documents import Document
@@ -30,11 +32,13 @@ from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from modchain.core.callbacks import CallbackDispatcher
+from modchain.core.caller import caller_id
 from modchain.core.config import BackendConfig, StrictModel
+from modchain.core.config_base import coerce_config
 from modchain.core.errors import ConfigurationError, InputError, ToolOutputViolation
 from modchain.core.events import ModerationEvent
 from modchain.core.vault import AnonymizationVault
-from modchain.text.chain import config_value
+from modchain.text.backend_cache import BackendCache
 from modchain.text.documents.guard import DocumentGuard
 from modchain.text.documents.guarded_tool import GuardedTool
 from modchain.text.documents.report import DocumentGuardConfig, DocumentVerdict
@@ -82,6 +86,8 @@ def _rebuild(message: str, verdict: DocumentVerdict | None, tool: str) -> ToolOu
 class ToolOutputGuard(PerProcessState, RunnableSerializable[Any, Any]):
     """Moderates tool outputs: strings, ``ToolMessage`` objects, lists of messages, or LangGraph state.
 
+    ``config`` is a :class:`ToolGuardConfig`, a dict in its shape or a YAML file path (None: the defaults).
+
     Pickles and deep-copies like :class:`~modchain.text.chain.ModerationChain` (its document guard and
     backends are built again per process; see :mod:`modchain.text.runnable_state`).
     """
@@ -95,41 +101,34 @@ class ToolOutputGuard(PerProcessState, RunnableSerializable[Any, Any]):
     unique_id: Any = None
     vault: AnonymizationVault
     messages_key: str = "messages"
+    backend_cache: BackendCache  # backends built from the config, shared with copies (see ModerationChain)
 
     _documents: DocumentGuard | None = PrivateAttr(default=None)
     _dispatcher: CallbackDispatcher | None = PrivateAttr(default=None)
+    _build_lock: Any = PrivateAttr(default_factory=threading.RLock)  # builds _documents once per process
 
-    _PER_PROCESS = {"_documents": None, "_dispatcher": None}
-    _SHARED_ON_COPY = ("vault", "callbacks", "backend", "backends")
+    _PER_PROCESS = {"_documents": None, "_dispatcher": None, "_build_lock": threading.RLock}
+    _SHARED_ON_COPY = ("vault", "callbacks", "backend", "backends", "backend_cache")
 
-    def __init__(self, config: ToolGuardConfig | dict[str, Any] | None = None, *, backend: Any = None,
-                 backends: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
+    def __init__(self, config: ToolGuardConfig | dict[str, Any] | str | Path | None = None, *,
+                 backend: Any = None, backends: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
                  unique_id: str | None = None, vault: AnonymizationVault | None = None,
-                 messages_key: str = "messages", name: str | None = None) -> None:
-        if config is None:
-            config = ToolGuardConfig()
-        elif isinstance(config, dict):
-            config = ToolGuardConfig.from_dict(config)
-        elif not isinstance(config, ToolGuardConfig):
-            raise ConfigurationError(f"config must be a ToolGuardConfig or dict, not {type(config).__name__}")
+                 messages_key: str = "messages", name: str | None = None,
+                 backend_cache: BackendCache | None = None) -> None:
+        config = coerce_config(ToolGuardConfig, config)
         super().__init__(config=config, backend=backend, backends=backends, callbacks=tuple(callbacks),
                          unique_id=unique_id, vault=vault if vault is not None else AnonymizationVault(),
-                         messages_key=messages_key, name=name)
+                         messages_key=messages_key, name=name,
+                         backend_cache=backend_cache if backend_cache is not None else BackendCache())
         self.documents  # noqa: B018 - built now, so a config that cannot work fails here
 
     @property
     def documents(self) -> DocumentGuard:
-        """The document guard that scores each output (built once per process, on first use)."""
-        if self._documents is None:
-            self._documents = DocumentGuard(self.config.document_config(), backend=self.backend,
-                                            backends=self.backends, unique_id=self.unique_id, vault=self.vault)
-        return self._documents
-
-    @property
-    def dispatcher(self) -> CallbackDispatcher:
-        if self._dispatcher is None:
-            self._dispatcher = CallbackDispatcher(self.callbacks)
-        return self._dispatcher
+        """The document guard that scores each output (built once per process, on first use, even when two
+        threads make the first call)."""
+        return self._build_once("_documents", lambda: DocumentGuard(
+            self.config.document_config(), backend=self.backend, backends=self.backends,
+            unique_id=self.unique_id, vault=self.vault, backend_cache=self.backend_cache))
 
     # -- one output ------------------------------------------------------------------------------------
 
@@ -138,7 +137,7 @@ class ToolOutputGuard(PerProcessState, RunnableSerializable[Any, Any]):
         ``on_block="raise"``."""
         report = self.documents.moderate_documents([Document(page_content=text)], config)
         verdict = report.verdicts[0]
-        unique_id = config_value(config, "unique_id", "user_id") or self.unique_id
+        unique_id = caller_id(config, self.unique_id)
         if self.dispatcher.wants("tool_output"):
             self.dispatcher.emit(ModerationEvent.of(
                 "tool_output", str(uuid.uuid4()), bool(verdict.flags), [text],
