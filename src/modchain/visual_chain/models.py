@@ -14,6 +14,7 @@ answers, so ``GroundingDino.sagemaker`` and ``Owlv2.sagemaker`` differ only in n
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from modchain.core.model_factory import ModelFactory
@@ -24,46 +25,41 @@ __all__ = ["GroundingDino", "Owlv2", "Sam"]
 _SAGEMAKER_DETECTOR = "modchain.backends.aws.sagemaker_visual.SageMakerDetector"
 
 
-def _detector_endpoint(endpoint_name: str, client: Any, options: dict[str, Any]) -> Any:
-    from modchain.backends.aws.sagemaker_visual import SageMakerDetector
+class _TextToBoxDetector(ModelFactory):
+    """The two open-vocabulary detectors differ only in their model and backend class."""
 
-    return SageMakerDetector(endpoint_name, client, **options)
+    #: ``(module, class)`` of the in-process backend.
+    backend: tuple[str, str] = ("", "")
+
+    @classmethod
+    def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> Any:
+        module, name = cls.backend
+        backend = getattr(importlib.import_module(module), name)
+        return backend(model_id_or_path or cls.default_model, device=device, **options)
+
+    @classmethod
+    def sagemaker(cls, endpoint_name: str, client: Any = None, **options: Any) -> Any:
+        from modchain.backends.aws.sagemaker_visual import SageMakerDetector
+
+        return SageMakerDetector(endpoint_name, client, **options)
 
 
-class GroundingDino(ModelFactory):
-    """Grounding DINO, the open-vocabulary detector: text phrases -> boxes."""
+class GroundingDino(_TextToBoxDetector):
+    """Grounding DINO, the open-vocabulary detector: text phrases -> boxes. ``local`` options:
+    ``box_threshold`` (0.35), ``text_threshold`` (0.25), ``labels``, ``dtype``, ..."""
 
     default_model = "IDEA-Research/grounding-dino-tiny"
+    backend = ("modchain.backends.hf.grounding_dino", "GroundingDino")
     builds = ("modchain.backends.hf.grounding_dino.GroundingDino", _SAGEMAKER_DETECTOR)
 
-    @classmethod
-    def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> Any:
-        """``options``: ``box_threshold`` (0.35), ``text_threshold`` (0.25), ``labels``, ``dtype``, ..."""
-        from modchain.backends.hf.grounding_dino import GroundingDino as Backend
 
-        return Backend(model_id_or_path or cls.default_model, device=device, **options)
-
-    @classmethod
-    def sagemaker(cls, endpoint_name: str, client: Any = None, **options: Any) -> Any:
-        return _detector_endpoint(endpoint_name, client, options)
-
-
-class Owlv2(ModelFactory):
-    """OWLv2, the open-vocabulary detector: text phrases -> boxes."""
+class Owlv2(_TextToBoxDetector):
+    """OWLv2, the open-vocabulary detector: text phrases -> boxes. ``local`` options: ``score_threshold``
+    (0.1), ``nms_threshold``, ``labels``, ``dtype``, ..."""
 
     default_model = "google/owlv2-base-patch16-ensemble"
+    backend = ("modchain.backends.hf.owlv2", "Owlv2")
     builds = ("modchain.backends.hf.owlv2.Owlv2", _SAGEMAKER_DETECTOR)
-
-    @classmethod
-    def local(cls, model_id_or_path: str | None = None, *, device: Any = None, **options: Any) -> Any:
-        """``options``: ``score_threshold`` (0.1), ``nms_threshold``, ``labels``, ``dtype``, ..."""
-        from modchain.backends.hf.owlv2 import Owlv2 as Backend
-
-        return Backend(model_id_or_path or cls.default_model, device=device, **options)
-
-    @classmethod
-    def sagemaker(cls, endpoint_name: str, client: Any = None, **options: Any) -> Any:
-        return _detector_endpoint(endpoint_name, client, options)
 
 
 class Sam(ModelFactory):
