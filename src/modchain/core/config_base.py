@@ -36,7 +36,7 @@ class StrictModel(BaseModel):
     ``from_dict`` / ``from_yaml`` turn validation and file errors into :class:`ConfigurationError`.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # schemas built on first use, not at import
 
     @classmethod
     def from_dict(cls: type[_M], data: dict[str, Any]) -> _M:
