@@ -30,11 +30,9 @@ from typing import Any, Literal
 
 from modchain.backends.base import Scored, TextBackend
 from modchain.backends.hf.common import (
-    LazyModel,
+    PretrainedLoader,
     encode_windows,
     forward_accepts,
-    given_model_refusal,
-    load_model,
     normalize_label,
     run_windows,
     window_limits,
@@ -106,7 +104,7 @@ def build_label_map(task: str, label_map: Mapping[str, str | None] | None) -> di
     return merged
 
 
-class HuggingFaceClassifierBackend(TextBackend):
+class HuggingFaceClassifierBackend(PretrainedLoader, TextBackend):
     """Toxicity or prompt safety via a Hugging Face sequence-classification model (Hub id or local path).
 
     Args:
@@ -149,18 +147,13 @@ class HuggingFaceClassifierBackend(TextBackend):
             raise ConfigurationError("batch_size must be >= 1 and max_length >= 4")
         self.task = task
         self.name = _NAMES[task]  # type: ignore[misc]
-        self.model_id = str(model)
         self.batch_size = batch_size
         self._label_map = build_label_map(task, label_map)
         self._multi_label = multi_label
         self._max_length = max_length
         self._stride = stride
-        # The loader's arguments, kept as attributes so the backend pickles (the model loads per process).
-        self._revision = revision
-        self._device = device
-        self._model_obj = model_obj
-        self._tokenizer_obj = tokenizer_obj
-        self._state = LazyModel(self._load)
+        self._keep_loader(model, revision=revision, device=device, model_obj=model_obj,
+                          tokenizer_obj=tokenizer_obj)
 
     @classmethod
     def from_config(cls, config: Any) -> HuggingFaceClassifierBackend:
@@ -171,16 +164,10 @@ class HuggingFaceClassifierBackend(TextBackend):
     def supports(self, filter_type: str) -> bool:
         return filter_type == self.task
 
-    def _pickle_refusal(self) -> str | None:
-        return given_model_refusal(self)
-
     # -- model ----------------------------------------------------------------------------------------
 
     def _load(self) -> dict[str, Any]:
-        model, tokenizer, torch_device = load_model(
-            self.model_id, "AutoModelForSequenceClassification", "ForSequenceClassification",
-            revision=self._revision, model_obj=self._model_obj, tokenizer_obj=self._tokenizer_obj,
-            device=self._device)
+        model, tokenizer, torch_device = self._load_pretrained("AutoModelForSequenceClassification", "ForSequenceClassification")
         id2label = {int(i): str(label) for i, label in model.config.id2label.items()}
         mapped = {i: self._label_map.get(normalize_label(label)) for i, label in id2label.items()}
         if not any(mapped.values()):

@@ -300,3 +300,30 @@ class LazyModel(PerProcess):
                 if self._value is None:
                     self._value = self._loader()
         return self._value
+
+
+class PretrainedLoader:
+    """What the transformers text backends (classifier, NER) share about their model: the loader's arguments
+    kept as plain attributes, so the backend pickles and loads the model again in each process, and the
+    refusal to pickle a model object the caller loaded (:func:`given_model_refusal`)."""
+
+    model_id: str
+
+    def _keep_loader(self, model: str, *, revision: str | None, device: Any, model_obj: Any,
+                     tokenizer_obj: Any) -> None:
+        self.model_id = str(model)
+        self._revision = revision
+        self._device = device
+        self._model_obj = model_obj
+        self._tokenizer_obj = tokenizer_obj
+        self._state = LazyModel(self._load)
+
+    def _load(self) -> Any:  # the backend's own: load_pretrained, then its label set-up
+        raise NotImplementedError
+
+    def _load_pretrained(self, auto_class_name: str, head_suffix: str) -> tuple[Any, Any, Any]:
+        return load_model(self.model_id, auto_class_name, head_suffix, revision=self._revision,
+                          model_obj=self._model_obj, tokenizer_obj=self._tokenizer_obj, device=self._device)
+
+    def _pickle_refusal(self) -> str | None:
+        return given_model_refusal(self)

@@ -25,10 +25,9 @@ from typing import Any
 from modchain.backends.base import Scored, TextBackend
 from modchain.backends.hf.common import (
     LazyModel,
+    PretrainedLoader,
     encode_windows,
     forward_accepts,
-    given_model_refusal,
-    load_model,
     normalize_label,
     run_windows,
     window_limits,
@@ -121,7 +120,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-class HuggingFaceNerBackend(TextBackend):
+class HuggingFaceNerBackend(PretrainedLoader, TextBackend):
     """PII via a Hugging Face token-classification model (id on the Hub or a local directory).
 
     Args:
@@ -158,33 +157,22 @@ class HuggingFaceNerBackend(TextBackend):
             raise ConfigurationError(f"aggregation must be one of {_AGGREGATIONS}, not {aggregation!r}")
         if batch_size < 1 or max_length < 4:
             raise ConfigurationError("batch_size must be >= 1 and max_length >= 4")
-        self.model_id = str(model)
         self.aggregation = aggregation
         self.batch_size = batch_size
         self._label_map = build_label_map(label_map)
         self._max_length = max_length
         self._stride = stride
-        # The loader's arguments, kept as attributes so the backend pickles (the model loads per process).
-        self._revision = revision
-        self._device = device
-        self._model_obj = model_obj
-        self._tokenizer_obj = tokenizer_obj
-        self._state = LazyModel(self._load)
+        self._keep_loader(model, revision=revision, device=device, model_obj=model_obj,
+                          tokenizer_obj=tokenizer_obj)
 
     @classmethod
     def from_config(cls, config: Any) -> HuggingFaceNerBackend:
         return cls(config.model_for(DEFAULT_NER_MODEL), device=config.device)
 
-    def _pickle_refusal(self) -> str | None:
-        return given_model_refusal(self)
-
     # -- model ----------------------------------------------------------------------------------------
 
     def _load(self) -> dict[str, Any]:
-        model, tokenizer, torch_device = load_model(
-            self.model_id, "AutoModelForTokenClassification", "ForTokenClassification",
-            revision=self._revision, model_obj=self._model_obj, tokenizer_obj=self._tokenizer_obj,
-            device=self._device)
+        model, tokenizer, torch_device = self._load_pretrained("AutoModelForTokenClassification", "ForTokenClassification")
         id2label = {int(i): str(label) for i, label in model.config.id2label.items()}
         tags = {i: _split_tag(label) for i, label in id2label.items()}
         types = {t for _, t in tags.values() if t is not None}
