@@ -30,6 +30,17 @@ def package_version() -> str:
         return "unknown (not installed)"
 
 
+def add_backend_arguments(parser: argparse.ArgumentParser, backend_help: str) -> None:
+    """The backend flags ``moderate`` and ``eval`` share (what :func:`moderation_config` reads)."""
+    parser.add_argument("--backend", help=backend_help)
+    parser.add_argument("--tier", choices=("fast", "cascade", "accurate"),
+                        help="local backend: fast (linear models, default), cascade or accurate (offline encoder)")
+    parser.add_argument("--region", help="AWS region for remote backends")
+    parser.add_argument("--endpoint-url", help="AWS endpoint override (VPC endpoints, local emulators)")
+    parser.add_argument("--guardrail-id", help="Bedrock guardrail id (bedrock backend)")
+    parser.add_argument("--guardrail-version", help="Bedrock guardrail version (default DRAFT)")
+
+
 def moderation_config(args: argparse.Namespace) -> Any:
     """The --config file's ModerationConfig (or the default one) with command-line overrides applied."""
     from modchain.core.config import ModerationConfig

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any, TextIO
 
-from modchain.cli.common import EXIT_OK, moderation_config, positive_int
+from modchain.cli.common import EXIT_OK, add_backend_arguments, moderation_config, positive_int
 
 #: Every task's options, as an epilog: without it `modchain eval --help` would list the tasks but no options.
 _EVAL_OPTIONS = """\
@@ -34,13 +34,7 @@ flagged / negative texts), latency_ms_median (backend call, one text at a time),
 def add_parser(sub: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("file", help="labelled JSON Lines file")
-    common.add_argument("--backend", help="local, comprehend, bedrock, or a registered backend (default: local)")
-    common.add_argument("--tier", choices=("fast", "cascade", "accurate"),
-                        help="local backend: fast (linear models, default), cascade or accurate (offline encoder)")
-    common.add_argument("--region", help="AWS region for remote backends")
-    common.add_argument("--endpoint-url", help="AWS endpoint override (VPC endpoints, local emulators)")
-    common.add_argument("--guardrail-id", help="Bedrock guardrail id (bedrock backend)")
-    common.add_argument("--guardrail-version", help="Bedrock guardrail version (default DRAFT)")
+    add_backend_arguments(common, "local, comprehend, bedrock, or a registered backend (default: local)")
     common.add_argument("--model", help="model id or path, for model-backed backends")
     common.add_argument("--device", help="torch device (cpu, cuda, ...), for model-backed backends")
     common.add_argument("-c", "--config", help="YAML ModerationConfig to take the backend settings from")

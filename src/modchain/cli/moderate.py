@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from modchain.cli.common import EXIT_BLOCKED, EXIT_OK, UsageError, moderation_config, positive_int
+from modchain.cli.common import (
+    EXIT_BLOCKED,
+    EXIT_OK,
+    UsageError,
+    add_backend_arguments,
+    moderation_config,
+    positive_int,
+)
 
 #: A single text at least this large (bytes) gets an elapsed-time line on a terminal's standard error.
 PROGRESS_MIN_BYTES = 1_000_000
@@ -30,13 +37,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                      "skipped, with a summary on standard error and exit 4 (skip)")
     mod.add_argument("--json", action="store_true", help="print machine-readable JSON (one object per input)")
     mod.add_argument("-c", "--config", help="YAML file with a ModerationConfig (filters, backend, fail_open)")
-    mod.add_argument("--backend", help="override the config's backend: local, comprehend, bedrock, or a registered one")
-    mod.add_argument("--tier", choices=("fast", "cascade", "accurate"),
-                     help="local backend: fast (linear models, default), cascade or accurate (offline encoder)")
-    mod.add_argument("--region", help="AWS region for remote backends")
-    mod.add_argument("--endpoint-url", help="AWS endpoint override (VPC endpoints, local emulators)")
-    mod.add_argument("--guardrail-id", help="Bedrock guardrail id (bedrock backend)")
-    mod.add_argument("--guardrail-version", help="Bedrock guardrail version (default DRAFT)")
+    add_backend_arguments(mod, "override the config's backend: local, comprehend, bedrock, or a registered one")
     mod.add_argument("--fail-open", action="store_true", help="let content through when a backend fails")
     mod.add_argument("--conversation-id", metavar="ID",
                      help="conversation scope for anonymize filters (placeholders such as [EMAIL_1] are numbered "
