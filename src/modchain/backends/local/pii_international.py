@@ -61,10 +61,22 @@ _GATE_STEMS = (
     "pesel", "swift", "bic", "bank", "wire", "iban", "code banque", "pass", "pasaporte", "paspoort", "paszport", "driv",
     "licen", "dl", "hrerschein", "permis", "carnet", "patente", "rijbewijs",
 )
-# One case-insensitive search instead of ``text.lower()``: lowering a non-ASCII str makes CPython allocate
-# 12 bytes per character for the case mapping (plus the copy), which set the PII filter's peak memory.
-_GATE = re.compile("|".join(re.escape(stem) for stem in _GATE_STEMS), re.IGNORECASE)
+# Substring tests on the lower-cased text, one bounded chunk at a time: ~10 us for a chat message, where one
+# case-insensitive regex alternation of the stems took ~250 us (re cannot skip ahead through an IGNORECASE
+# alternation). Chunks bound the copy: lowering a non-ASCII str makes CPython allocate 12 bytes per character for
+# the case mapping, and the whole of a 2 MB text at once set the PII filter's peak memory.
+_GATE_CHUNK = 1 << 15
+_GATE_OVERLAP = max(map(len, _GATE_STEMS)) - 1  # a stem across a chunk boundary is still seen
 _gate_cache: tuple[str, bool] = ("", False)
+
+
+def _has_stem(text: str) -> bool:
+    for start in range(0, len(text), _GATE_CHUNK):
+        low = text[start : start + _GATE_CHUNK + _GATE_OVERLAP].lower()
+        for stem in _GATE_STEMS:
+            if stem in low:
+                return True
+    return False
 
 
 def _context_somewhere(text: str) -> bool:
@@ -72,7 +84,7 @@ def _context_somewhere(text: str) -> bool:
     cached = _gate_cache
     if cached[0] is text:  # the gated finders of one find_pii call see the same str object
         return cached[1]
-    found = _GATE.search(text) is not None
+    found = _has_stem(text)
     _gate_cache = (text, found)
     return found
 
