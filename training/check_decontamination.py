@@ -3,11 +3,12 @@
     python training/check_decontamination.py [--decontam ../shared/decontam]
 
 Checks, with ``decontam.py``'s ``Overlap`` (exact and near-duplicate matches of normalized text):
-  * every text of ``training/cases/`` (JSON Lines ``text`` / ``template`` / ``values`` fields, and the
-    plain-text page files), before expansion; the training scripts check the expanded texts themselves;
+  * every text of ``training/cases/`` and its subfolders (JSON Lines ``text`` / ``template`` / ``values``
+    fields, and the plain-text page files), before expansion; the training scripts check the expanded texts
+    themselves;
   * every string literal of at least three words in ``tests/`` (a test that asserts on an evaluation text
     measures memory of it, or leaks it into the project);
-  * the generalisation set ``tests/fixtures/generalisation_set.jsonl``.
+  * the generalisation sets: ``tests/fixtures/generalisation_set.jsonl`` and every ``tests/data/*.jsonl``.
 Prints each overlap and exits 1 when there is any. The training texts themselves are checked by
 ``training/train_text_classifiers.py`` (which also writes ``--dump-texts``).
 """
@@ -25,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def case_texts() -> Iterator[tuple[str, str]]:
-    for path in sorted((ROOT / "training" / "cases").iterdir()):
+    cases = ROOT / "training" / "cases"
+    for path in sorted(p for p in cases.rglob("*") if p.is_file()):
+        name = str(path.relative_to(cases))
         if path.suffix == ".jsonl":
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if not line.strip():
@@ -33,13 +36,13 @@ def case_texts() -> Iterator[tuple[str, str]]:
                 row = json.loads(line)
                 for key in ("text", "template"):
                     if isinstance(row.get(key), str):
-                        yield f"{path.name}:{n}", row[key]
+                        yield f"{name}:{n}", row[key]
                 for value in row.get("values", []):
-                    yield f"{path.name}:{n}", value
+                    yield f"{name}:{n}", value
         elif path.suffix == ".txt":
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if line.strip() and not line.startswith("#"):
-                    yield f"{path.name}:{n}", line
+                    yield f"{name}:{n}", line
 
 
 def test_literals() -> Iterator[tuple[str, str]]:
@@ -50,11 +53,15 @@ def test_literals() -> Iterator[tuple[str, str]]:
 
 
 def generalisation_texts() -> Iterator[tuple[str, str]]:
-    path = ROOT / "tests" / "fixtures" / "generalisation_set.jsonl"
-    if path.exists():
+    paths = [ROOT / "tests" / "fixtures" / "generalisation_set.jsonl", *sorted((ROOT / "tests" / "data").glob("*.jsonl"))]
+    for path in paths:
+        if not path.exists():
+            continue
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
-                yield f"{path.name}:{n}", json.loads(line)["text"]
+                text = json.loads(line).get("text")
+                if isinstance(text, str):
+                    yield f"{path.relative_to(ROOT)}:{n}", text
 
 
 def main(argv: list[str] | None = None) -> int:
