@@ -33,8 +33,10 @@ from modchain.core.errors import (
     PromptSafetyViolation,
     ToxicityViolation,
     UnsafeGenerationViolation,
+    UnsupportedLanguageError,
 )
 from modchain.core.events import ModerationEvent
+from modchain.core.language import detect_language
 from modchain.core.registry import create_backend, register_backend
 from modchain.core.results import FilterResult, Finding, ModerationResult, Outcome
 from modchain.core.vault import AnonymizationVault
@@ -128,8 +130,10 @@ __all__ = [
     "RestorePii",
     "ToxicityConfig",
     "ToxicityViolation",
+    "UnsupportedLanguageError",
     "ViolationCounter",
     "create_backend",
+    "detect_language",
     "register_backend",
     # documents (RAG) and tools (agents)
     "DocumentGuard",

@@ -58,6 +58,13 @@ class TextBackend(PerProcess):
     name: ClassVar[str] = "base"
     #: Labels the backend can produce, per filter type; a type left out means "any label" (not checked).
     labels: ClassVar[dict[str, frozenset[str]]] = {}
+    #: Languages (ISO 639-1) the backend scores well, per filter type; a type left out means any language.
+    #: A chain routes texts in other languages elsewhere (``BackendConfig.unsupported_language``).
+    languages: ClassVar[dict[str, frozenset[str]]] = {}
+
+    def supported_languages(self, filter_type: str) -> frozenset[str] | None:
+        """The languages this backend supports for ``filter_type``; None means any (no routing needed)."""
+        return self.languages.get(filter_type)
 
     def supports(self, filter_type: str) -> bool:
         kind = filter_kind(filter_type)

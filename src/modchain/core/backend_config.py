@@ -18,7 +18,17 @@ class BackendConfig(StrictModel):
     region_name: str | None = None
     profile_name: str | None = None
     endpoint_url: str | None = Field(None, description="Override the AWS endpoint (VPC endpoints, tests).")
-    language_code: str = "en"
+    language_code: str = Field(
+        "en", description="The language assumed for a text whose language the detector cannot tell (\"und\"); "
+        "Comprehend's LanguageCode for such texts.")
+    unsupported_language: Literal["local", "block", "score"] = Field(
+        "local",
+        description="What a filter does with a text in a language its backend does not support (Comprehend: PII "
+        "en/es, toxicity and prompt safety en; see docs/languages.md): local = score it on the offline local "
+        "backend instead (findings and FilterResult.backend say local); block = fail closed with "
+        "UnsupportedLanguageError; score = send it anyway, as if it were in language_code (the behaviour before "
+        "language routing; Comprehend then reads it as that language).",
+    )
     timeout_s: float = Field(10.0, gt=0)
     max_retries: int = Field(3, ge=0)
     max_concurrency: int = Field(64, ge=1, description="Concurrent requests to a remote service.")
@@ -29,6 +39,10 @@ class BackendConfig(StrictModel):
     guardrail_version: str = "DRAFT"
     guardrail_source: Literal["INPUT", "OUTPUT"] = Field(
         "INPUT", description="Bedrock: assess text as user input or as model output."
+    )
+    guardrail_tier: Literal["classic", "standard"] = Field(
+        "classic", description="Bedrock: the safeguard tier of the guardrail's policies, which sets the languages "
+        "it supports (classic: en, fr, es; standard: about 60, see docs/languages.md).",
     )
     model: str | dict[str, str] | None = Field(
         None,

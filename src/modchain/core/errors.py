@@ -26,6 +26,22 @@ class InputError(ModchainError, TypeError):
     """An input of a shape or type the component does not accept."""
 
 
+class UnsupportedLanguageError(InputError):
+    """A text is in a language its filter's backend does not support, and the chain may not score it elsewhere.
+
+    Raised with ``BackendConfig(unsupported_language="block")``, or when the local fallback cannot run the
+    filter (labels it does not detect). The message names the filter, the backend and the language code,
+    never the text. ``fail_open`` does not apply: failing open would let through a text nobody scored.
+    """
+
+    def __init__(self, message: str = "", *, filter: str = "", backend: str = "", language: str = "") -> None:
+        super().__init__(message or f"the {filter} filter's backend {backend!r} does not support language "
+                                    f"{language!r}")
+        self.filter = filter
+        self.backend = backend
+        self.language = language
+
+
 class BackendError(ModchainError):
     """A backend failed to score content. Subclasses say whether retrying could help."""
 

@@ -92,6 +92,10 @@ class ModerationResult(Outcome):
 
     blocked_by: str | None = Field(None, description="Filter type that blocked the input, if any.")
     filters: tuple[FilterResult, ...] = ()
+    language: str | None = Field(None, description=(
+        'Detected language of the input (ISO 639-1, e.g. "en", "zh"); "und" when the detector was unsure (short '
+        "text); with several texts, the language of most of their characters. None where nothing was detected. "
+        "See docs/languages.md."))
     # repr=False: these hold the user's text, which must not leak into logs through a repr.
     texts: tuple[str, ...] = Field((), repr=False, description="The sanitized texts, one per checked text.")
     output: Any = Field(None, repr=False, description="The sanitized input, in the shape it was given.")
@@ -125,6 +129,7 @@ class ModerationResult(Outcome):
         return {
             "allowed": self.allowed,
             "blocked_by": self.blocked_by,
+            "language": self.language,
             "findings": [f.model_dump(exclude_none=True) for f in self.findings],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }

@@ -15,11 +15,22 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from modchain.core.errors import BackendError, ConfigurationError
+from modchain.core.errors import BackendError, ConfigurationError, UnsupportedLanguageError
 from modchain.core.events import ModerationEvent
+from modchain.core.language import UNDETERMINED, detect_language
 from modchain.core.results import FilterResult, Finding, ModerationResult
 from modchain.text.filter_base import TextFilter
-from modchain.text.filter_rounds import RoundOutcome, Step, make_step, scores, still_needed
+from modchain.text.filter_rounds import (
+    FALLBACK,
+    PRIMARY,
+    REFUSED,
+    RoundOutcome,
+    Step,
+    make_step,
+    may_follow,
+    scores,
+    still_needed,
+)
 from modchain.text.messages import Unpacked
 from modchain.text.pii import PiiFilter
 from modchain.text.prompt_safety import PromptSafetyFilter
@@ -46,10 +57,29 @@ class Item:
     filter_results: list[FilterResult] = field(default_factory=list)
     blocked_by: TextFilter | None = None
     error: BaseException | None = None
+    #: Each text's language, detected once on the input as given (routing and the result use it; redaction
+    #: later does not change what language a text is in).
+    languages: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.languages = [detect_language(text) for text in self.unpacked.texts]
 
     @property
     def texts(self) -> list[str]:
         return self.unpacked.texts
+
+    @property
+    def language(self) -> str | None:
+        """The input's language: its one text's, else the detected language covering most characters."""
+        if len(self.languages) == 1:
+            return self.languages[0]
+        weight: dict[str, int] = {}
+        for language, text in zip(self.languages, self.unpacked.texts):
+            if language != UNDETERMINED:
+                weight[language] = weight.get(language, 0) + len(text)
+        if weight:
+            return max(weight, key=weight.__getitem__)
+        return UNDETERMINED if self.languages else None
 
     @property
     def live(self) -> bool:
@@ -110,9 +140,16 @@ class FilterRounds:
         scored: list[Any] | None,
         error: BackendError | None,
         elapsed_ms: float,
+        step: Step | None = None,
     ) -> list[ModerationEvent]:
-        """Apply one filter's scores to its items; returns the callback events to emit, in order."""
+        """Apply one filter's scores to its items; returns the callback events to emit, in order.
+
+        With language routing (``step.routes``), each item's ``FilterResult.backend`` names the backend(s)
+        that scored its texts, and an item with a refused text fails with ``UnsupportedLanguageError``.
+        """
         backend_name = getattr(backend, "name", type(backend).__name__)
+        route_of = step.route_of() if step is not None else None
+        fallback_name = getattr(step.fallback, "name", "local") if step is not None else ""
         if scored is not None and len(scored) != len(owners):
             scored, error = None, BackendError(
                 f"backend {backend_name!r} returned {len(scored)} results for {len(owners)} texts",
@@ -127,7 +164,14 @@ class FilterRounds:
             item = items[key]
             selected: list[Finding] = []
             checked = [item.texts[owners[p][1]] for p in positions] if wants_events else []
-            if error is None:
+            scored_by, refused = backend_name, None
+            if route_of is not None:
+                routes = [route_of.get((key, owners[p][1]), PRIMARY) for p in positions]
+                names = dict.fromkeys(fallback_name if r == FALLBACK else backend_name for r in routes)
+                scored_by = "+".join(names)
+                refused = next((item.languages[owners[p][1]] for p, r in zip(positions, routes) if r == REFUSED),
+                               None)
+            if error is None and refused is None:
                 assert scored is not None
                 for position in positions:
                     text_index = owners[position][1]
@@ -139,7 +183,10 @@ class FilterRounds:
                         item.texts[text_index], chosen, vault=self.vault, scope=item.scope
                     )
             blocked = text_filter.blocks(selected)
-            if error is not None and not self._fails_open(text_filter):
+            if refused is not None:  # fail closed whatever fail_open says: nobody scored this text
+                item.error = UnsupportedLanguageError(filter=text_filter.kind, backend=backend_name,
+                                                      language=refused)
+            elif error is not None and not self._fails_open(text_filter):
                 item.error = error
             elif error is not None:
                 logger.warning("%s filter failed open on backend %s: %s", text_filter.kind, backend_name,
@@ -147,10 +194,11 @@ class FilterRounds:
             if blocked:
                 item.blocked_by = text_filter
             item.findings.extend(selected)
+            failure = item.error if refused is not None else error
             item.filter_results.append(FilterResult(
-                filter=text_filter.kind, index=index, backend=backend_name, action=text_filter.config.action,
+                filter=text_filter.kind, index=index, backend=scored_by, action=text_filter.config.action,
                 findings=tuple(selected), blocked=blocked or item.error is not None,
-                error=type(error).__name__ if error is not None else None, elapsed_ms=elapsed_ms,
+                error=type(failure).__name__ if failure is not None else None, elapsed_ms=elapsed_ms,
             ))
             if wants_events:
                 output = ([scored[p].raw for p in positions] if error is None  # type: ignore[index]
@@ -173,6 +221,7 @@ class FilterRounds:
             texts=tuple(item.texts) if allowed else (),
             output=item.unpacked.rebuild(item.texts) if allowed else None,
             unique_id=item.unique_id,
+            language=item.language,
         )
 
     def _plan(self, items: list[Item], start: int, carried: dict[int, Any]) -> list[Step]:
@@ -186,26 +235,73 @@ class FilterRounds:
         texts, owners = self._pending(items)
         if not owners:
             return []
-        steps = [make_step(start, self.filters[start], self.backend_for(self.filters[start]), texts, owners,
-                           carried.pop(start, None))]
+        steps = [self._route(make_step(start, self.filters[start], self.backend_for(self.filters[start]), texts,
+                                       owners, carried.pop(start, None)))]
         for index in range(start + 1, len(self.filters) if self.parallel_filters else start + 1):
             text_filter = self.filters[index]
             try:
                 backend = self.backend_for(text_filter)
             except ConfigurationError:
                 break  # raised when the chain reaches this filter in order, as a sequential chain would
-            if not getattr(backend, "io_bound", False) or any(
-                    step.backend is not backend for step in steps if step.text_filter.rewrites_text):
+            if not getattr(backend, "io_bound", False):
                 break
-            steps.append(make_step(index, text_filter, backend, texts, owners, carried.pop(index, None)))
+            step = self._route(make_step(index, text_filter, backend, texts, owners, carried.get(index)))
+            if not all(may_follow(earlier, step) for earlier in steps if earlier.text_filter.rewrites_text):
+                break
+            carried.pop(index, None)
+            steps.append(step)
         return steps
+
+    def _route(self, step: Step) -> Step:
+        """Send the texts in languages the step's backend does not support elsewhere, per the config's
+        ``unsupported_language``: to the local backend (``local``), nowhere (``block``: the item fails), or
+        to the backend anyway (``score``). A text of undetermined language counts as ``language_code``."""
+        policy = self.config.backend.unsupported_language
+        supported_languages = getattr(step.backend, "supported_languages", None)
+        if policy == "score" or supported_languages is None:
+            return step
+        supported = supported_languages(step.text_filter.kind)
+        if supported is None:
+            return step
+        assumed = self.config.backend.language_code
+        routes = []
+        for item, index in step.owners:
+            language = item.languages[index]
+            if language == UNDETERMINED:
+                language = assumed
+            routes.append(PRIMARY if language in supported else REFUSED if policy == "block" else FALLBACK)
+        if all(route == PRIMARY for route in routes):
+            return step
+        if FALLBACK in routes:
+            step.fallback = self._language_fallback(step.text_filter)
+            if step.fallback is None:  # the local backend cannot run this filter as configured: fail closed
+                routes = [REFUSED if route == FALLBACK else route for route in routes]
+        step.routes = routes
+        return step
+
+    def _language_fallback(self, text_filter: TextFilter) -> Any:
+        """The local backend (the chain's own if it has one, else built once through the backend cache), or
+        None when it cannot run ``text_filter`` (labels it does not detect)."""
+        backend = self.backends.get("local") or self._created.get("local")
+        if backend is None:
+            default = self.backend if self.backend is not None else self._created.get(None)
+            if default is not None and getattr(default, "name", None) == "local":
+                backend = default
+            else:
+                backend = self.backend_cache.get(self.config.backend.model_copy(update={"name": "local"}))
+            self._created["local"] = backend
+        try:
+            check_capability(backend, text_filter)
+        except ConfigurationError:
+            return None
+        return backend
 
     def _settled(self, step: Step, outcome: RoundOutcome, first: bool) -> list[ModerationEvent] | None:
         """Apply a step's scores; None when a text changed under it (the round must end before it)."""
         if first:  # nothing has been applied in this round yet
             scored, error = scores(step, outcome)
             return self._settle(step.index, step.text_filter, step.backend, step.owners, scored, error,
-                                step.carried_ms + outcome.elapsed_ms)
+                                step.carried_ms + outcome.elapsed_ms, step)
         keep, stale = still_needed(step)
         if stale:
             return None
@@ -216,4 +312,4 @@ class FilterRounds:
         if scored is not None and len(keep) != len(step.owners):
             scored = [scored[p] for p in keep]
         return self._settle(step.index, step.text_filter, step.backend, owners, scored, error,
-                            step.carried_ms + outcome.elapsed_ms)
+                            step.carried_ms + outcome.elapsed_ms, step)

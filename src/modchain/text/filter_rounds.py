@@ -14,7 +14,11 @@ scores, as if they had never been asked.
 
 Why no personal data reaches a service it would not have reached: a filter joins a round after a rewriting
 filter only if both run on the same backend instance, which was sent the same unrewritten text by the
-rewriting filter itself.
+rewriting filter itself (with language routing: only texts that the rewriting filter sent to that backend too).
+
+Language routing (``Step.routes``): a step may send some of its texts to its backend, some to the local
+fallback (languages the backend does not support) and refuse others (``unsupported_language="block"``); the
+scores are merged back in order, so the rest of the round works as if one backend had scored them all.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from modchain.core.errors import BackendError
 
 if TYPE_CHECKING:  # components do not import backends at load time (see DESIGN.md, "Layers")
     from modchain.backends.base import Scored
+
+#: Where a step sends each text (language routing): its backend, the local fallback, or nowhere (refused).
+PRIMARY, FALLBACK, REFUSED = 0, 1, 2
 
 #: Threads that run the second and later filters of a round (the first runs in the caller's thread). They
 #: only wait on a backend's own requests, so they cost memory, not CPU; shared by every chain in the process.
@@ -60,6 +67,14 @@ class Step:
     send: list[int]  # owner positions to score now (all of them unless scores were carried over)
     reused: dict[int, Scored] = field(default_factory=dict)  # owner position -> a carried-over score
     carried_ms: float = 0.0  # backend time already spent on the reused scores
+    routes: list[int] | None = None  # per owner position: PRIMARY / FALLBACK / REFUSED; None: all PRIMARY
+    fallback: Any = None  # the backend scoring the FALLBACK texts (the local one)
+
+    def route_of(self) -> dict[tuple[int, int], int] | None:
+        """Each routed text's route by (item, text index); None when every text went to ``backend``."""
+        if self.routes is None:
+            return None
+        return {(id(item), index): route for (item, index), route in zip(self.owners, self.routes)}
 
 
 @dataclass
@@ -87,13 +102,62 @@ def _payload(step: Step) -> list[str]:
     return step.seen if len(step.send) == len(step.owners) else [step.seen[p] for p in step.send]
 
 
+def _split(step: Step) -> tuple[list[int], list[int]]:
+    """Indexes into ``step.send`` of the texts for the primary backend and for the fallback."""
+    assert step.routes is not None
+    primary = [i for i, p in enumerate(step.send) if step.routes[p] == PRIMARY]
+    fallback = [i for i, p in enumerate(step.send) if step.routes[p] == FALLBACK]
+    return primary, fallback
+
+
+def _merge(step: Step, parts: list[tuple[list[int], list[Scored], Any]]) -> list[Scored]:
+    """One score per ``step.send`` text from the backends' answers; refused texts get an empty placeholder
+    (never applied: their item fails with ``UnsupportedLanguageError`` when the step is settled)."""
+    from modchain.backends.base import Scored  # noqa: PLC0415 - components import backends lazily
+
+    merged = [Scored() for _ in step.send]
+    for positions, scored, backend in parts:
+        if len(scored) != len(positions):
+            name = getattr(backend, "name", type(backend).__name__)
+            raise BackendError(f"backend {name!r} returned {len(scored)} results for {len(positions)} texts",
+                               backend=name)
+        for position, score in zip(positions, scored):
+            merged[position] = score
+    return merged
+
+
+def _score(step: Step) -> list[Scored]:
+    kind, config = step.text_filter.kind, step.text_filter.config
+    if step.routes is None:
+        return step.backend.run(kind, _payload(step), config)
+    primary, fallback = _split(step)
+    parts = []
+    for positions, backend in ((primary, step.backend), (fallback, step.fallback)):
+        if positions:
+            parts.append((positions, backend.run(kind, [step.seen[step.send[i]] for i in positions], config),
+                          backend))
+    return _merge(step, parts)
+
+
+async def _ascore(step: Step) -> list[Scored]:
+    kind, config = step.text_filter.kind, step.text_filter.config
+    if step.routes is None:
+        return await step.backend.arun(kind, _payload(step), config)
+    primary, fallback = _split(step)
+    calls = [(positions, backend) for positions, backend in ((primary, step.backend), (fallback, step.fallback))
+             if positions]
+    answers = await asyncio.gather(*(backend.arun(kind, [step.seen[step.send[i]] for i in positions], config)
+                                     for positions, backend in calls))
+    return _merge(step, [(positions, answer, backend) for (positions, backend), answer in zip(calls, answers)])
+
+
 def run_step(step: Step) -> RoundOutcome:
     """Score a step's texts; any failure is kept in the outcome and judged when the step is settled."""
     if not step.send:
         return RoundOutcome([], None, 0.0)
     started = time.perf_counter()
     try:
-        scored = step.backend.run(step.text_filter.kind, _payload(step), step.text_filter.config)
+        scored = _score(step)
     except Exception as exc:  # noqa: BLE001 - judged at settle time: a dropped step must not raise
         return RoundOutcome(None, exc, (time.perf_counter() - started) * 1000)
     return RoundOutcome(scored, None, (time.perf_counter() - started) * 1000)
@@ -104,10 +168,21 @@ async def arun_step(step: Step) -> RoundOutcome:
         return RoundOutcome([], None, 0.0)
     started = time.perf_counter()
     try:
-        scored = await step.backend.arun(step.text_filter.kind, _payload(step), step.text_filter.config)
+        scored = await _ascore(step)
     except Exception as exc:  # noqa: BLE001 - see run_step
         return RoundOutcome(None, exc, (time.perf_counter() - started) * 1000)
     return RoundOutcome(scored, None, (time.perf_counter() - started) * 1000)
+
+
+def may_follow(rewriter: Step, step: Step) -> bool:
+    """Whether ``step`` may score in the same round as the earlier, text-rewriting ``rewriter``: only texts
+    that ``rewriter`` sent, unrewritten, to the same backend instance may go to that backend now."""
+    if step.backend is not rewriter.backend:
+        return False
+    if rewriter.routes is None:
+        return True
+    later = step.routes or [PRIMARY] * len(step.owners)
+    return all(route != PRIMARY or rewriter.routes[p] == PRIMARY for p, route in enumerate(later))
 
 
 def submit(step: Step) -> Future[RoundOutcome]:

@@ -50,6 +50,15 @@ PII_LABELS = {
     "DRIVER_ID": "DRIVER_ID",
     "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER": "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER",
 }
+#: Languages per safeguard tier, from "Languages supported by Amazon Bedrock Guardrails" (AWS docs, content filters
+#: and prompt attacks): the classic tier reads English, French and Spanish; the standard tier the languages below
+#: (ISO 639-1; Filipino/Tagalog is "tl", Norwegian "no"). The page gives no separate table for sensitive-information
+#: filters, so PII uses the same sets: a text outside them is routed, not read as one of them.
+CLASSIC_LANGUAGES = frozenset({"en", "fr", "es"})
+STANDARD_LANGUAGES = frozenset(
+    "af sq ar hy az be bg ca zh hr cs da nl en et tl fi fr ka de el gu he hi hu id it ja kn ko lv lt mk ms ml mr "
+    "ne no fa pl pt ro ru sr sk sl es sv te th tr uk uz vi".split())
+TIER_LANGUAGES = {"classic": CLASSIC_LANGUAGES, "standard": STANDARD_LANGUAGES}
 #: Guardrails meter text in 1,000-character units; chunks stay well inside a request's size limit.
 MAX_CHARS_PER_REQUEST = 20_000
 CHUNK_OVERLAP = 2_000
@@ -82,12 +91,16 @@ class BedrockGuardrailsBackend(TextBackend):
         max_retries: int = 3,
         max_concurrency: int = 64,
         cache_size: int = 256,
+        tier: str = "classic",
     ) -> None:
         if not guardrail_id:
             raise ConfigurationError("the bedrock backend needs guardrail_id (create one in Amazon Bedrock)")
         self.guardrail_id = guardrail_id
         self.guardrail_version = guardrail_version
         self.source = source
+        if tier not in TIER_LANGUAGES:
+            raise ConfigurationError(f"bedrock: unknown guardrail tier {tier!r}; use 'classic' or 'standard'")
+        self.tier = tier  # per instance: the tier is a property of the guardrail this backend calls
         self._client = prepare_client(client) if client is not None else None
         self._given_client = client is not None
         self._client_args = dict(region_name=region_name, profile_name=profile_name, endpoint_url=endpoint_url,
@@ -106,7 +119,10 @@ class BedrockGuardrailsBackend(TextBackend):
                    region_name=config.region_name,
                    profile_name=config.profile_name, endpoint_url=config.endpoint_url,
                    timeout_s=config.timeout_s, max_retries=config.max_retries,
-                   max_concurrency=config.max_concurrency)
+                   max_concurrency=config.max_concurrency, tier=config.guardrail_tier)
+
+    def supported_languages(self, filter_type: str) -> frozenset[str] | None:
+        return TIER_LANGUAGES[self.tier]
 
     def _pickle_refusal(self) -> str | None:
         return given_client_refusal(self)

@@ -12,6 +12,11 @@ How requests are shaped, and why:
 * Prompt safety: one ClassifyDocument call per text (a classifier's verdict on a concatenation says
   nothing about its parts); longer texts are cut into overlapping parts at the document limit and the
   riskiest part counts.
+* Languages: DetectPiiEntities reads English and Spanish, DetectToxicContent and the prompt-safety classifier
+  English only (``languages``). A chain sends texts in other languages to its local backend (or refuses them,
+  ``BackendConfig.unsupported_language``); with routing on (``language_routing``, the default) each PII text
+  is sent with its detected LanguageCode, so Spanish texts are read as Spanish, and texts are packed into one
+  document per language.
 * Independent calls run concurrently; ``a*`` variants do so without blocking the event loop. A chain
   overlaps its filters' calls too (``io_bound``); identical requests in flight at once share one call.
 """
@@ -38,6 +43,7 @@ from modchain.backends.aws.responses import pii_entities, prompt_classes, toxici
 from modchain.backends.base import Scored, TextBackend
 from modchain.core.config import COMPREHEND_PII_LABELS, TOXICITY_LABELS
 from modchain.core.errors import ConfigurationError
+from modchain.core.language import detect_language
 from modchain.core.results import Finding
 from modchain.core.text_splitting import overlapping_windows, pack, split_spans, utf8_len
 
@@ -82,6 +88,9 @@ class ComprehendBackend(TextBackend):
     # A config that asks Comprehend for a label it cannot detect (an EU national ID) is refused when the chain is
     # built, instead of finding nothing.
     labels = {"pii": COMPREHEND_PII_LABELS, "toxicity": frozenset(TOXICITY_LABELS)}
+    #: The LanguageCode values each API accepts (DetectPiiEntities: en, es; DetectToxicContent: en; the
+    #: prompt-safety classifier was trained on English).
+    languages = {"pii": frozenset({"en", "es"}), "toxicity": frozenset({"en"}), "prompt_safety": frozenset({"en"})}
     #: Calls wait on the network, and are thread-safe: a chain overlaps the calls of its filters.
     io_bound = True
     #: Built again in each process when pickled (a client given by the caller refuses: see _pickle_refusal).
@@ -101,10 +110,14 @@ class ComprehendBackend(TextBackend):
         max_concurrency: int = 64,
         prompt_safety_endpoint_arn: str | None = None,
         pii_max_bytes: int = PII_MAX_BYTES,
+        language_routing: bool = True,
     ) -> None:
         self._client_args = dict(region_name=region_name, profile_name=profile_name, endpoint_url=endpoint_url,
                                  timeout_s=timeout_s, max_retries=max_retries, max_concurrency=max_concurrency)
         self.language_code = language_code
+        # True: each PII text is sent with its own detected language (en or es), else ``language_code``.
+        # False (``unsupported_language="score"``): every text is sent as ``language_code``, as before routing.
+        self.language_routing = language_routing
         self.prompt_safety_endpoint_arn = prompt_safety_endpoint_arn
         self.pii_max_bytes = pii_max_bytes
         self._client = prepare_client(client) if client is not None else None
@@ -121,7 +134,8 @@ class ComprehendBackend(TextBackend):
                    endpoint_url=config.endpoint_url, language_code=config.language_code,
                    timeout_s=config.timeout_s, max_retries=config.max_retries,
                    max_concurrency=config.max_concurrency,
-                   prompt_safety_endpoint_arn=config.prompt_safety_endpoint_arn)
+                   prompt_safety_endpoint_arn=config.prompt_safety_endpoint_arn,
+                   language_routing=config.unsupported_language != "score")
 
     def _pickle_refusal(self) -> str | None:
         return given_client_refusal(self)
@@ -178,9 +192,27 @@ class ComprehendBackend(TextBackend):
 
     # -- PII ---------------------------------------------------------------------------------------------
 
-    def _pii_documents(self, texts: Sequence[str]) -> list[tuple[str, list[_Piece]]]:
-        pieces: list[tuple[int, int, int, bool, bool]] = []
+    def _pii_language(self, text: str) -> str:
+        """The LanguageCode to send ``text`` with: its detected language where DetectPiiEntities reads it."""
+        if not self.language_routing:
+            return self.language_code
+        language = detect_language(text)
+        return language if language in self.languages["pii"] else self.language_code
+
+    def _pii_documents(self, texts: Sequence[str]) -> list[tuple[str, list[_Piece], str]]:
+        """Packed documents, each with its LanguageCode: texts of one language share documents."""
+        by_language: dict[str, list[int]] = {}
         for index, text in enumerate(texts):
+            by_language.setdefault(self._pii_language(text), []).append(index)
+        documents = []
+        for language, indexes in by_language.items():
+            documents.extend((text, pieces, language) for text, pieces in self._pack_pii(texts, indexes))
+        return documents
+
+    def _pack_pii(self, texts: Sequence[str], indexes: list[int]) -> list[tuple[str, list[_Piece]]]:
+        pieces: list[tuple[int, int, int, bool, bool]] = []
+        for index in indexes:
+            text = texts[index]
             if utf8_len(text) <= self.pii_max_bytes:
                 pieces.append((index, 0, len(text), False, False))
                 continue
@@ -199,14 +231,14 @@ class ComprehendBackend(TextBackend):
             documents.append((_SEPARATOR.join(parts), placed))
         return documents
 
-    def _detect_document(self, document: tuple[str, list[_Piece]]) -> dict[str, Any]:
+    def _detect_document(self, document: tuple[str, list[_Piece], str]) -> dict[str, Any]:
         return self._shared("DetectPiiEntities", self.client.detect_pii_entities,
-                            Text=document[0], LanguageCode=self.language_code)
+                            Text=document[0], LanguageCode=document[2])
 
-    def _pii_results(self, texts: Sequence[str], documents: list[tuple[str, list[_Piece]]],
+    def _pii_results(self, texts: Sequence[str], documents: list[tuple[str, list[_Piece], str]],
                      responses: list[dict[str, Any]]) -> list[Scored]:
         best: list[dict[tuple[str, int, int], float]] = [{} for _ in texts]
-        for (document, pieces), response in zip(documents, responses):
+        for (document, pieces, _), response in zip(documents, responses):
             starts = [p.offset for p in pieces]
             for label, begin, end, score in pii_entities(response, len(document), backend=self.name):
                 # An entity may run over a separator into the next piece: credit each piece its part.
@@ -247,8 +279,11 @@ class ComprehendBackend(TextBackend):
         return segments, list(pack(sizes, TOXICITY_MAX_SEGMENTS, TOXICITY_TOTAL_MAX_BYTES))
 
     def _toxicity_call(self, batch: list[str]) -> dict[str, Any]:
+        # With routing, only texts read as English (or undetermined, counted as English) reach this API, the
+        # one language it accepts, even when language_code names another for the PII filter.
+        language = "en" if self.language_routing else self.language_code
         return self._shared("DetectToxicContent", self.client.detect_toxic_content,
-                            TextSegments=[{"Text": t} for t in batch], LanguageCode=self.language_code)
+                            TextSegments=[{"Text": t} for t in batch], LanguageCode=language)
 
     def _toxicity_results(self, texts: Sequence[str], segments: list[tuple[int, int, int]],
                           groups: list[list[int]], responses: list[dict[str, Any]]) -> list[Scored]:
