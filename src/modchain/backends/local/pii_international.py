@@ -167,7 +167,9 @@ def _ids() -> tuple[_Id, ...]:
             re.compile(LD + r"\d{4} ?\d{5}" + R, A), _stdnum("gb.utr"),
             context_words(r"utr\b|unique tax|taxpayer reference|tax reference|self[- ]assessment|hmrc"), 0.35, 0.97),
         _Id("IN_AADHAAR", "in_aadhaar_stdnum",
-            re.compile(r"[2-9](?<![\w.+-][2-9])\d{3}([ -]?)\d{4}\1\d{4}" + R, A), _stdnum("in_.aadhaar"),
+            # not a 4-4-4 run inside a longer run of digit groups (the tail of an IBAN, a card number)
+            re.compile(r"[2-9](?<![\w.+-][2-9])(?<!\d[ -][2-9])\d{3}([ -]?)\d{4}\1\d{4}(?![ -]\d)" + R, A),
+            _stdnum("in_.aadhaar"),
             context_words(r"aadhaa?r|uidai|uid\b|आधार|enrol?ment"), 0.85, 0.98, alone_if=_grouped),
         _Id("IN_PERMANENT_ACCOUNT_NUMBER", "in_pan_stdnum",
             re.compile(r"(?<![\w-])[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z](?![\w-])", A), _stdnum("in_.pan"),
