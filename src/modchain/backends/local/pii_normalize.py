@@ -12,6 +12,9 @@ character it came from, so a span found in the normalized text is an exact span 
   lines), which ``find_pii`` uses in a second pass for the labels that get broken that way;
 * a non-ASCII letter glued to a digit ("é1 (415) 555-2671") is kept apart by an inserted space, so the
   number is still a token of its own (an ASCII letter glued to it still makes it part of a word);
+* spelled-out digits, also mixed with digits: "four one five, five five five, two six seven one" ->
+  "415-555-2671", "SSN: one two three - four five - six seven eight nine", "4 one 5 555 2671", "double five",
+  "oh" for 0, and the digit words of German, Spanish, French, Italian and Dutch (``pii_spelled``);
 * obfuscated emails: "jo [at] example [dot] com", "jo(at)example(dot)com", "jo at example dot com";
 * internationalised emails: inside an "@" token, each non-ASCII letter stands in for an ASCII one
   ("jö@exämple.de" matches like "jx@exxmple.de"; the span still covers the original letters).
@@ -29,6 +32,8 @@ import unicodedata
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterator
+
+from modchain.backends.local.pii_spelled import spelled_digit_edits
 
 __all__ = ["LINE_BREAK_BETWEEN_DIGITS", "OriginMap", "normalize_for_pii"]
 
@@ -92,13 +97,26 @@ class OriginMap:
             index = _back_through(edits, output_starts, index)
         return index
 
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original ``[start, end)`` of the normalized span ``[start, end)``: a span that starts (ends) inside
+        a replacement starts at the first (ends after the last) original character the replacement stands for.
+        So "five" rewritten as "5" is covered whole whether the span starts or ends there."""
+        if not 0 <= start < end <= self._length:
+            raise IndexError(start if not 0 <= start < self._length else end)
+        last = end - 1
+        for edits, output_starts in reversed(self._passes):
+            start = _back_through(edits, output_starts, start, "first")
+            last = _back_through(edits, output_starts, last, "last")
+        return start, last + 1
 
-def _back_through(edits: list[_Edit], output_starts: array, index: int) -> int:
+
+def _back_through(edits: list[_Edit], output_starts: array, index: int, side: str = "") -> int:
     """Where output character ``index`` of one pass was in that pass's input.
 
     A replacement of equal length maps one to one; otherwise its characters map to the replaced run's first
     character, the last one to its last character (an insertion maps to the next character), so a match that
-    ends on or starts at a replacement still gets the original's bounds."""
+    ends on or starts at a replacement still gets the original's bounds. ``side`` "first" / "last": every
+    character of a replacement maps to the run's first / last character (the start / end of a span)."""
     k = bisect_right(output_starts, index) - 1
     if k < 0:
         return index
@@ -110,6 +128,8 @@ def _back_through(edits: list[_Edit], output_starts: array, index: int) -> int:
         return start + offset
     if end == start:
         return start
+    if side:
+        return start if side == "first" else end - 1
     return end - 1 if offset == len(replacement) - 1 else start
 
 
@@ -218,6 +238,7 @@ def normalize_for_pii(text: str, join_lines: bool = False) -> tuple[str, OriginM
     ``[origin[s], origin[e - 1] + 1)`` of ``text``. ``join_lines``: a line break between two digits is a
     separator too (a card or SSN broken over two lines); callers keep only what spans such a break."""
     out, origin = (text, None) if text.isascii() else _apply(text, None, _unicode_edits(text))
+    out, origin = _apply(out, origin, spelled_digit_edits(out))
     out, origin = _apply(out, origin, _separator_edits(out, join_lines))
     if not out.isascii():
         out, origin = _apply(out, origin, _glued_edits(out))

@@ -1,5 +1,6 @@
 """Phone numbers for the offline PII recognizers, by shape and context: NANP rules for US numbers, "+" or "00"
-international numbers, national numbers with a trunk 0, and other digit groups next to a phone word.
+international numbers, national numbers with a trunk 0 next to a phone word, and other digit groups next to a
+phone word. National numbers without a phone word are judged by libphonenumber (``pii_phone_national``).
 
 Also what the other number recognizers share about context: ``named_other`` (a number named as an order,
 invoice, account, ... or the tail of an IBAN-like chain is not personal data of another kind), and the
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 
 from modchain.backends.local.pii_common import AI, LD, A, L, PiiMatch, ascii_context_words, context_near
 
-__all__ = ["find_phone", "intl_phone_candidates", "named_other"]
+__all__ = ["NOT_PHONE", "PHONE_CONTEXT", "find_phone", "intl_phone_candidates", "named_other", "other_id"]
 
 
 # --- Phone numbers ------------------------------------------------------------------------------
@@ -57,6 +58,9 @@ _ID_BEFORE = re.compile(r"\b(?:order|invoice|receipt|booking|ref|reference|track
                         r"|ticket|isbn"
                         r"|meeting|passcode|pin|policy|claim|patent|zip|postal|postcode|id)\b\W{0,3}"
                         r"(?:(?:no|nr|num|number|id|code)\b\W{0,3})?(?:(?:is|was)\b\W{0,3})?\Z", AI)
+# The same words followed by a number sign ("order #", "invoice no."): said of a formatted NANP-shaped number too.
+_ID_NUMBER_BEFORE = re.compile(r"\b(?:order|invoice|receipt|booking|ref|reference|tracking|account|acct|serial|sku|part"
+                               r"|lot|case|ticket|policy|claim|confirmation)\s?(?:#|no\.|nr\.|number:?)\s?\Z", AI)
 # A number named as a national identifier (whose own recognizer may have rejected its checksum: "My NHS
 # number is 314 388 2489" with a wrong check digit) or following a code that mixes letters and digits
 # (a UPS tracking number "1Z 999 AA1 01 2345 6784") is not a phone either.
@@ -74,8 +78,12 @@ def _phone_context(text: str, start: int, end: int, before: int = 40, after: int
             or _LABEL_AFTER.search(text[end : end + 12]) is not None)
 
 
-def _other_id(text: str, start: int) -> bool:
+def other_id(text: str, start: int) -> bool:
     return _OTHER_ID_BEFORE.search(text, max(0, start - 40), start) is not None
+
+
+_other_id = other_id
+NOT_PHONE, PHONE_CONTEXT = _NOT_PHONE, _PHONE_CTX  # for ``pii_phone_national``
 
 
 def named_other(text: str, start: int) -> bool:
@@ -99,6 +107,8 @@ def find_phone(text: str) -> Iterator[PiiMatch]:
         ctx, g = _phone_context(text, m.start(), m.end()), m.group()
         if g.isdigit():  # a bare digit run is as likely an ID as a phone
             score = 0.8 if ctx and not named_other(text, m.start()) else 0.4
+        elif not ctx and _ID_NUMBER_BEFORE.search(text, max(0, m.start() - 30), m.start()):
+            continue  # "Your order #252-9243909 has shipped": named as something else, no phone word near
         elif g.startswith(("+1", "1", "001")):
             score = 0.97 if ctx else 0.85
         else:
@@ -117,13 +127,11 @@ def find_phone(text: str) -> Iterator[PiiMatch]:
                     yield PiiMatch("PHONE", m.start(), m.end(), 0.85 if ctx else 0.6, "phone_intl")
     for m in _TRUNK.finditer(text):
         g = m.group()
+        # Without a phone word a national number counts only if libphonenumber finds it valid in some region
+        # (``pii_phone_national``); next to one, its shape is enough (a mistyped number is still a number).
         if (9 <= _digits(g) <= 11 and not _NOT_PHONE.fullmatch(g) and not named_other(text, m.start())
-                and not _other_id(text, m.start())):
-            if _phone_context(text, m.start(), m.end()):
-                score = 0.9
-            else:  # "020 7946 0958" is a phone on its own; "0412 55831" could be anything
-                score = 0.6 if sum(not c.isdigit() for c in g.replace(") ", ")")) >= 2 else 0.45
-            yield PiiMatch("PHONE", m.start(), m.end(), score, "phone_national")
+                and not _other_id(text, m.start()) and _phone_context(text, m.start(), m.end())):
+            yield PiiMatch("PHONE", m.start(), m.end(), 0.9, "phone_national")
     for m in _GROUPED.finditer(text):
         g = m.group()
         if (7 <= _digits(g) <= 12 and not _NOT_PHONE.fullmatch(g) and not _NANP_SHAPE.fullmatch(g)

@@ -6,14 +6,15 @@ it: SSA structure (SSN), Luhn + issuer prefix and length (cards), ABA checksum (
 (US phones), ``ipaddress`` (IPv6). International identifiers (IBAN with any separators, UK, Indian,
 Canadian and EU national IDs, SWIFT, passport and licence numbers, libphonenumber-validated phones) live in
 ``pii_international`` (python-stdnum / phonenumbers); the text is first normalized with every character
-mapped back (``pii_normalize``: separators such as "/" or an en dash, obfuscated and internationalised
-emails); ``find_pii(..., recognizers=...)`` also runs custom recognizers (``pii_custom``). Scores are hand-set:
+mapped back (``pii_normalize``: separators such as "/" or an en dash, spelled-out digits (``pii_spelled``),
+obfuscated and internationalised emails); ``find_pii(..., recognizers=...)`` also runs custom recognizers
+(``pii_custom``). Scores are hand-set:
 validated next to a context word ("ssn", "routing", "iban") ~0.95-0.99, validated alone
 ~0.85-0.9, shapes that mean little alone lower or context-only (< 0.5): bare 9/10-digit runs,
 short Maestro numbers, Luhn-valid numbers of unknown issuers, digit groups that are phones only
-next to a phone word. Phones also cover national formats with a trunk 0 ("020 7946 0958",
-"06 12 34 56 78"), "00" international prefixes and extensions; URLs also bare domains with a
-common TLD ("example.com/path"). Cards are cut out of chains of digit groups on group boundaries,
+next to a phone word. Phones also cover national formats ("020 7946 0958", "91 123 45 67"), validated by
+libphonenumber for a region read from the context (``pii_phone_national``), "00" international prefixes and
+extensions; URLs also bare domains with a common TLD ("example.com/path"). Cards are cut out of chains of digit groups on group boundaries,
 so a trailing CVV, expiry or a second card does not hide one; SSNs typed as 3-6 or 5-4 groups count,
 like bare nine digits, only next to an SSN word.
 
@@ -24,8 +25,8 @@ measures it. (A linear-time engine such as RE2 would not help: it has no lookaro
 which these patterns use for token boundaries, and it is a compiled extension.)
 
 Layout: one module per family, this one runs them: ``pii_ssn_routing`` (SSN, ABA routing), ``pii_cards``,
-``pii_email_url``, ``pii_phone``, ``pii_network`` (IP, MAC), ``pii_aws_keys``; ``pii_common`` holds what they
-share.
+``pii_email_url``, ``pii_phone`` and ``pii_phone_national``, ``pii_network`` (IP, MAC), ``pii_aws_keys``;
+``pii_common`` holds what they share.
 
 Limits: the built-in recognizers are US-centric (SSN, NANP, ABA) with English context words (plus a
 few European phone words); see docs/international_pii.md for the others. No names, addresses or dates
@@ -54,6 +55,7 @@ from modchain.backends.local.pii_phone import (
     find_phone,
     intl_phone_candidates,  # noqa: F401 (pii_international imported it from here)
 )
+from modchain.backends.local.pii_phone_national import find_national_phone
 from modchain.backends.local.pii_ssn_routing import find_bank_routing, find_ssn
 
 __all__ = ["SUPPORTED_PII_LABELS", "PiiMatch", "PiiRecognizer", "find_pii"]
@@ -62,7 +64,7 @@ __all__ = ["SUPPORTED_PII_LABELS", "PiiMatch", "PiiRecognizer", "find_pii"]
 _FINDERS: tuple[tuple[frozenset[str], Callable[[str], Iterator[PiiMatch]]], ...] = tuple(
     (frozenset(labels.split()), finder) for labels, finder in (
         ("SSN", find_ssn), ("CREDIT_DEBIT_NUMBER", find_card), ("EMAIL", find_email), ("URL", find_url),
-        ("PHONE", find_phone), ("IP_ADDRESS", find_ip), ("MAC_ADDRESS", find_mac),
+        ("PHONE", find_phone), ("PHONE", find_national_phone), ("IP_ADDRESS", find_ip), ("MAC_ADDRESS", find_mac),
         ("AWS_ACCESS_KEY AWS_SECRET_KEY", find_aws_keys), ("BANK_ROUTING", find_bank_routing),
     )
 ) + INTERNATIONAL_FINDERS
@@ -103,7 +105,7 @@ def _mapped(found: tuple[list[PiiMatch], OriginMap | None]) -> list[PiiMatch]:
     matches, origin = found
     if origin is None:
         return matches
-    return [PiiMatch(m.label, origin[m.start], origin[m.end - 1] + 1, m.score, m.recognizer) for m in matches]
+    return [PiiMatch(m.label, *origin.span(m.start, m.end), m.score, m.recognizer) for m in matches]
 
 
 def _candidates(text: str, origin: OriginMap | None, wanted: Collection[str], custom: tuple[Any, ...] = (),
