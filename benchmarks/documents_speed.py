@@ -7,6 +7,11 @@ held-out half: support pages, FAQs, recipes, Python reference prose; never evalu
 
   guard ms/KB        wall time of ``DocumentGuard().invoke([doc])`` per KB
   CPU ms/KB          the same in process CPU time (less sensitive to other load on the machine)
+  before CPU         the baseline, in the same run and on the same documents: the same guard on the paths it
+                     took before issue 18 -- toxicity windows through the chain, one chain result per window
+                     (now modchain.text.documents.direct_scores asks the offline backend directly), and every
+                     AI-reader cue searched in the whole page and then in every window (now only where the
+                     cue's literal anchors occur); CPU ms/KB. The reports are the same (tests/test_documents_speed_equivalence.py)
   injection / toxicity / pii   CPU ms/KB of each stage (the guard's own functions, timed alone, cold
                      caches); the rest of the guard's time is splitting, deciding and building the output
   chain ms/KB        ``ModerationChain().moderate(doc)`` on the same document: one whole-text check per
@@ -35,7 +40,8 @@ from langchain_core.documents import Document  # noqa: E402
 
 from modchain import ModerationChain  # noqa: E402
 from modchain.backends.local.linear_model import clear_caches  # noqa: E402
-from modchain.text.documents import DocumentGuard  # noqa: E402
+from modchain.text.documents import DocumentGuard, cues  # noqa: E402
+from modchain.text.documents import guard as guard_module  # noqa: E402
 from modchain.text.documents.cues import sentence_spans  # noqa: E402
 from modchain.text.documents.injection_scoring import DocumentState  # noqa: E402
 
@@ -65,6 +71,22 @@ def stage_cpu(guard: DocumentGuard, text: str) -> tuple[float, float, float]:
     return out[0], out[1], out[2]
 
 
+def before_cpu(guard: DocumentGuard, text: str) -> float:
+    """CPU ms of ``guard.invoke([doc])`` on the paths before issue 18 (see the module docstring); cold caches,
+    like the measured call."""
+    direct, may_match, within = guard_module.max_scores, cues._may_match, cues._AnchorSpots.within
+    guard_module.max_scores = lambda chain, texts: None  # "the chain must run": a chain result per window
+    cues._may_match = lambda index, folded: True  # no anchor pre-check: every cue searched in the page ...
+    cues._AnchorSpots.within = lambda self, start, end: True  # ... and in every window, once wanted
+    try:
+        clear_caches()
+        started = time.process_time()
+        guard.invoke([Document(page_content=text)])
+        return (time.process_time() - started) * 1000
+    finally:
+        guard_module.max_scores, cues._may_match, cues._AnchorSpots.within = direct, may_match, within
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=40, help="documents per size and source (default 40)")
@@ -75,21 +97,25 @@ def main(argv: list[str] | None = None) -> None:
     guard.invoke([Document(page_content="Warm up. The models load on first use.")])
     chain.moderate("Warm up. The models load on first use.")
     print(f"DocumentGuard() on benign documents, one invoke([doc]) each; bar: <= {BAR_MS_PER_KB:.0f} ms/KB on 2 KB")
-    print(f"{'source':<10}{'size':>8}{'docs':>6}{'guard ms/KB':>13}{'CPU ms/KB':>11}{'injection':>11}{'toxicity':>10}"
-          f"{'pii':>7}{'chain ms/KB':>13}{'vs bar':>8}")
+    print(f"{'source':<10}{'size':>8}{'docs':>6}{'guard ms/KB':>13}{'CPU ms/KB':>11}{'before CPU':>12}"
+          f"{'injection':>11}{'toxicity':>10}{'pii':>7}{'chain ms/KB':>13}{'vs bar':>8}")
     for name, paragraphs in sources().items():
         for size in (int(s) for s in args.sizes.split(",")):
             rng = random.Random(f"{args.seed}:{name}:{size}")
             n = args.docs if size < 100_000 else max(3, args.docs // 10)
             docs = [prose.concatenate(paragraphs, rng, size)[:size] for _ in range(n)]
-            wall, cpu, stages, plain = [], [], [], []
-            for doc in docs:
+            wall, cpu, stages, plain, baseline = [], [], [], [], []
+            for index, doc in enumerate(docs):
                 kb = len(doc.encode("utf-8")) / 1000
+                if index % 2:  # the baseline first on every other document: neither path always runs second
+                    baseline.append(before_cpu(guard, doc) / kb)
                 clear_caches()  # a new document: nothing of it is in the featurizers' caches
                 started, started_cpu = time.perf_counter(), time.process_time()
                 guard.invoke([Document(page_content=doc)])
                 wall.append((time.perf_counter() - started) * 1000 / kb)
                 cpu.append((time.process_time() - started_cpu) * 1000 / kb)
+                if not index % 2:
+                    baseline.append(before_cpu(guard, doc) / kb)
                 stages.append([ms / kb for ms in stage_cpu(guard, doc)])
                 clear_caches()
                 started = time.perf_counter()
@@ -97,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
                 plain.append((time.perf_counter() - started) * 1000 / kb)
             guard_ms = statistics.median(wall)
             inj, tox, pii = (statistics.median(s[i] for s in stages) for i in range(3))
-            print(f"{name:<10}{size:>8}{n:>6}{guard_ms:>13.2f}{statistics.median(cpu):>11.2f}{inj:>11.2f}{tox:>10.2f}"
+            print(f"{name:<10}{size:>8}{n:>6}{guard_ms:>13.2f}{statistics.median(cpu):>11.2f}"
+                  f"{statistics.median(baseline):>12.2f}{inj:>11.2f}{tox:>10.2f}"
                   f"{pii:>7.2f}{statistics.median(plain):>13.2f}{guard_ms / BAR_MS_PER_KB:>8.2f}", flush=True)
 
 

@@ -36,6 +36,7 @@ cues.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+|\n\s*")
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
@@ -103,6 +104,8 @@ _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 def _foreign_script(sentence: str) -> bool:
     """Mostly letters outside the Latin script (a planted sentence in another language, in an English page)."""
+    if sentence.isascii():  # most sentences: no letter past U+024F, and listing every letter costs the most here
+        return False
     letters = _LETTER.findall(sentence)
     return len(letters) >= 4 and sum(ch > "\u024f" for ch in letters) > 0.5 * len(letters)
 
@@ -266,6 +269,35 @@ _EDGE_FREE = tuple(not re.search(r"\^|\$|\(\?<|\\[ABZ]", pattern.pattern.removep
                    for _, pattern in READER_CUES)
 
 
+# Literal strings of which every match of each cue contains one (None: no such set), as
+# ``modchain.backends.local.normalize.literal_anchors`` finds them (tests/test_documents_speed_equivalence.py
+# checks these against it). Most pages hold none of a cue's anchors: the cue's regex search of the whole page,
+# the slow part of a clean page's cue pass (16 case-insensitive searches), is then skipped.
+_CUE_ANCHORS: tuple[tuple[str, ...] | None, ...] = (
+    (" your ",), ("your ",), ("answer", "output", "reply", "respond", "write"), None, ("if you are ",),
+    ("parsing", "processing", "reading", "retrieving", "seeing", "summari"),
+    ("answering", "processing", "reading", "replying", "responding", "summari"), ("instead of", "rather than"),
+    ("bypass", "disregard", "forget", "ignore", "overlook", "override"), ("disregard", "forget", "ignore"),
+    ("developer message", "hidden instructions", "initial instructions", "system prompt"), (" instruction",),
+    (" you ",), ("your ",), (" code",), None,
+)
+# The cues are case-insensitive: besides the ASCII letters of either case, re.IGNORECASE matches these four
+# characters to ASCII letters (all of them, found by trying every code point; the test tries them again). Mapped
+# first, then lower-cased, a page holds an anchor wherever a cue could match.
+_IGNORECASE_EXTRA = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def _fold(text: str) -> str:
+    # One character for one: U+0130 is the only character whose lower() is longer, and it is mapped first.
+    return text.translate(_IGNORECASE_EXTRA).lower() if not text.isascii() else text.lower()
+
+
+def _may_match(index: int, folded: str) -> bool:
+    """False only where READER_CUES[index] cannot match the page whose :func:`_fold` is ``folded``."""
+    anchors = _CUE_ANCHORS[index]
+    return anchors is None or any(a in folded for a in anchors)
+
+
 def window_cues(text: str, windows: list[tuple[int, int]]) -> list[tuple[int, ...]]:
     """The indices of the READER_CUES found in each window ``text[start:end]``: exactly
     ``[i for i, (_, p) in enumerate(READER_CUES) if p.search(text[start:end])]`` per window.
@@ -281,13 +313,45 @@ def window_cues(text: str, windows: list[tuple[int, int]]) -> list[tuple[int, ..
     size = len(text)
     clean = all((start == 0 or text[start - 1].isspace()) and (end == size or text[end - 1].isspace())
                 for start, end in windows)
+    folded = _fold(text)
     wanted = [i for i, (_, pattern) in enumerate(READER_CUES)
-              if not (clean and _EDGE_FREE[i]) or pattern.search(text)]
+              if not (clean and _EDGE_FREE[i]) or (_may_match(i, folded) and pattern.search(text))]
     if not wanted:
         return [()] * len(windows)
-    patterns = [(i, READER_CUES[i][1]) for i in wanted]
+    patterns = [(i, READER_CUES[i][1], _AnchorSpots(folded, _CUE_ANCHORS[i])) for i in wanted]
     # a slice, not search(text, start, end): a match must not see the characters before the window
-    return [tuple(i for i, pattern in patterns if pattern.search(text[start:end])) for start, end in windows]
+    return [tuple(i for i, pattern, spots in patterns if spots.within(start, end) and pattern.search(text[start:end]))
+            for start, end in windows]
+
+
+class _AnchorSpots:
+    """Where a cue's anchors occur in the folded page. A match of the cue inside a window contains one of its
+    anchors, and folding maps each character to one character (so positions in the page and in the folded page
+    agree, and the fold of a window is the window of the fold): a window that holds no whole anchor occurrence
+    cannot match, and its regex search is skipped. Pages that speak to "you" put a cue's anchors in a few
+    sentences; the other windows are then never searched."""
+
+    def __init__(self, folded: str, anchors: tuple[str, ...] | None) -> None:
+        self.any = anchors is None  # no anchors known: every window is searched
+        spots = []
+        for anchor in anchors or ():
+            at = folded.find(anchor)
+            while at >= 0:
+                spots.append((at, at + len(anchor)))
+                at = folded.find(anchor, at + 1)
+        spots.sort()
+        self.starts = [start for start, _ in spots]
+        # the earliest end among the occurrences starting at or after each one (suffix minimum)
+        self.min_end = [end for _, end in spots]
+        for k in range(len(spots) - 2, -1, -1):
+            self.min_end[k] = min(self.min_end[k], self.min_end[k + 1])
+
+    def within(self, start: int, end: int) -> bool:
+        """Whether some anchor occurrence lies wholly inside ``[start, end)``."""
+        if self.any:
+            return True
+        k = bisect_left(self.starts, start)
+        return k < len(self.starts) and self.min_end[k] <= end
 
 
 def request_kinds(sentence: str) -> set[str]:

@@ -44,6 +44,7 @@ from modchain.core.vault import AnonymizationVault
 from modchain.text.backend_cache import BackendCache
 from modchain.text.chain import ModerationChain, config_value
 from modchain.text.documents.cues import sentence_spans, window_spans
+from modchain.text.documents.direct_scores import FAILED, max_scores
 from modchain.text.documents.injection_scoring import DocumentState, InjectionScorer, failed
 from modchain.text.documents.report import DocumentGuardConfig, DocumentReport, DocumentVerdict
 from modchain.text.restore import SCOPE_KEYS
@@ -150,12 +151,18 @@ class DocumentGuard(PerProcessState, RunnableSerializable[Sequence[Document], li
                                                         self.config.max_window_chars):
                 units.append((d, first, last))
                 texts.append(d.text[start:end])
-        results = self._toxicity.moderate_batch(texts, run_config) if texts else []
-        for (d, first, last), result in zip(units, results):
-            if failed(result):
+        if not texts:
+            return
+        # The windows' scores straight from the offline backend when the chain would add nothing but a result
+        # object per window (direct_scores); through the chain otherwise.
+        scores = max_scores(self._toxicity, texts)
+        if scores is None:
+            scores = [FAILED if failed(result) else max((f.score for f in result.findings), default=0.0)
+                      for result in self._toxicity.moderate_batch(texts, run_config)]
+        for (d, first, last), score in zip(units, scores):
+            if score is FAILED:
                 d.flags.append("error")
                 continue
-            score = max((f.score for f in result.findings), default=0.0)
             self._note(d, "toxicity", first, last, score)
             d.scores["toxicity"] = max(d.scores["toxicity"], score)
 

@@ -53,7 +53,8 @@ _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f']+")
 def _english_counts(sentence: str) -> tuple[int, int]:
     """(English function words, all words) of a sentence; words in other scripts count as non-English."""
     words = _LATIN_WORD.findall(sentence.lower())
-    other = len(re.findall(r"[^\W\d_a-zA-Z\u00c0-\u024f]", sentence)) // 2  # about two CJK characters a word
+    # about two CJK characters a word; an ASCII sentence has no letter outside a-z, A-Z (no search needed)
+    other = 0 if sentence.isascii() else len(re.findall(r"[^\W\d_a-zA-Z\u00c0-\u024f]", sentence)) // 2
     return sum(w in _ENGLISH for w in words), len(words) + other
 
 
