@@ -154,7 +154,8 @@ def test_local_backend_fast_tier_batch_equals_single_texts():
         for text, scored in zip(TEXTS, batch):
             for finding in scored.findings:  # shared findings are still the right ones, built as before
                 assert finding == Finding(filter=kind, label=finding.label, score=finding.score, start=0,
-                                          end=len(text), backend="local", category=finding.category)
+                                          end=len(text), backend="local", category=finding.category,
+                                          explanation=finding.explanation)
     tox = backend.run("toxicity", TEXTS[:50], ToxicityConfig())
     assert [max(f.score for f in s.findings) for s in tox] == [max(score_toxicity(t).values()) for t in TEXTS[:50]]
 

@@ -17,6 +17,10 @@ The encoder loads on first use and is shared by every backend with the same mode
 forward pass gives every head, so the toxicity and prompt-safety filters of one chain share it through a
 small per-text cache. Findings name the tier: ``local``, ``local:accurate``, ``local:cascade``.
 Measure them with ``modchain eval --tier ...`` and ``benchmarks/tiers.py``.
+
+Languages (``multilingual_route``): English and undetermined texts take the path above. Chinese texts are also
+scored by ``toxicity_zh``, and prompts in other languages by ``prompt_injection_multi`` with the English attack
+patterns (on every tier: the encoder is English-only); such findings name the model in ``explanation``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modchain.backends.base import Scored, TextBackend
+from modchain.backends.local.multilingual_route import prompt_safety_routed, toxicity_routed
 from modchain.backends.local.normalize import without_redactions
 from modchain.backends.local.pii_recognizers import SUPPORTED_PII_LABELS, find_pii
 from modchain.backends.local.prompt_safety_heuristics import (
@@ -157,25 +162,33 @@ class LocalBackend(TextBackend):
         scores = self._tiered(texts, score_toxicity, lambda s: max(s.values()),
                               lambda text, heads: attribute(text, heads["toxic"]), score_toxicity_batch)
         finding = self._finding
-        return [Scored([finding("toxicity", label, score, len(text)) for label, score in labelled.items()],
-                       raw=labelled) for text, labelled in zip(texts, scores)]
+        # Chinese texts also go to toxicity_zh (multilingual_route); the rest keep the English scores as they are
+        return [Scored([finding("toxicity", label, score, len(text), None, note) for label, score in labelled.items()],
+                       raw=labelled) for text, (labelled, note) in zip(texts, toxicity_routed(texts, scores))]
 
     # -- prompt safety -------------------------------------------------------------------------------
 
     def _prompt_safety(self, texts: list[str], config: Any) -> list[Scored]:
-        verdicts = self._tiered(texts, score_prompt_safety, lambda v: v[0], _prompt_verdict, score_prompt_safety_batch)
-        finding = self._finding
-        return [Scored([finding("prompt_safety", "UNSAFE_PROMPT", score, len(text), kind)],
-                       raw={"UNSAFE_PROMPT": score, "kind": kind}) for text, (score, kind) in zip(texts, verdicts)]
+        def english(part: list[str]) -> list[tuple[float, str | None]]:
+            return self._tiered(part, score_prompt_safety, lambda v: v[0], _prompt_verdict, score_prompt_safety_batch)
 
-    def _finding(self, kind: str, label: str, score: float, end: int, category: str | None = None) -> Finding:
+        # English and undetermined texts take the tier's English path; other languages prompt_injection_multi
+        # (multilingual_route: the English model reads unknown words as injection)
+        verdicts = prompt_safety_routed(texts, english)
+        finding = self._finding
+        return [Scored([finding("prompt_safety", "UNSAFE_PROMPT", score, len(text), kind, note)],
+                       raw={"UNSAFE_PROMPT": score, "kind": kind}) for text, (score, kind, note) in zip(texts, verdicts)]
+
+    def _finding(self, kind: str, label: str, score: float, end: int, category: str | None = None,
+                 explanation: str = "") -> Finding:
         """A whole-text finding. Findings are frozen, and a batch repeats the same few (most labels of most
-        messages score 0.0), so equal ones are shared from a small cache instead of built and validated anew."""
-        key = (kind, label, score, end, category)
+        messages score 0.0), so equal ones are shared from a small cache instead of built and validated anew.
+        ``explanation`` names a language-specific model that decided (empty for English texts)."""
+        key = (kind, label, score, end, category, explanation)
         found = self._findings.get(key)
         if found is None:
             found = Finding(filter=kind, label=label, score=score, start=0, end=end, backend=self.name,
-                            category=category)
+                            category=category, explanation=explanation)
             if len(self._findings) >= _FINDINGS_CACHE:
                 self._findings.clear()
             self._findings[key] = found
