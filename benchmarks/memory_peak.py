@@ -42,7 +42,7 @@ else:
     from modchain import ModerationChain, ModerationConfig
     config = None if row == "chain" else ModerationConfig(filters=[{"type": row}])
     chain = ModerationChain(config)
-    chain.moderate("Warm up: the models load on first use.")
+    chain.moderate("Warm up: the models load on first use. 模型在第一次使用时加载。")  # every model, Chinese too
     run = lambda: chain.moderate(text)
 def rss_kb():
     with open("/proc/self/status") as status:
