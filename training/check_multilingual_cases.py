@@ -34,11 +34,14 @@ KEYS = {"text", "lang", "label", "kind"}
 
 TRAINING = {  # file -> allowed labels
     CASES / "benign_requests.jsonl": {"safe"},
+    CASES / "benign_more.jsonl": {"safe"},
     CASES / "attacks.jsonl": {"injection", "jailbreak"},
+    CASES / "attacks_more.jsonl": {"injection", "jailbreak"},
     CASES / "zh_toxicity.jsonl": {"toxic", "safe"},
 }
 GENERALISATION = {
     DATA / "multilingual_generalisation.jsonl": {"safe", "injection", "jailbreak"},
+    DATA / "multilingual_generalisation_2.jsonl": {"safe", "injection", "jailbreak"},
     DATA / "zh_toxicity_generalisation.jsonl": {"toxic", "safe"},
 }
 
@@ -107,6 +110,10 @@ def load(path: Path, labels: set[str]) -> tuple[list[dict], list[str]]:
 def check(verbose: bool = True) -> tuple[dict[Path, list[dict]], list[str]]:
     """Schema, floors, duplicates and train/generalisation separation; returns the rows and the problems."""
     rows, problems = {}, []
+    # a file the lists above do not name would be trained on (the trainer globs the folder) but never checked here
+    unlisted = sorted(set(CASES.glob("*.jsonl")) - set(TRAINING)) + sorted(
+        set(DATA.glob("*generalisation*.jsonl")) - set(GENERALISATION))
+    problems += [f"{path.relative_to(ROOT)}: not listed in TRAINING / GENERALISATION" for path in unlisted]
     for path, labels in {**TRAINING, **GENERALISATION}.items():
         rows[path], found = load(path, labels)
         problems += found
