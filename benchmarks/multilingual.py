@@ -11,7 +11,8 @@ routed combination of ``multilingual_route``; the model-alone column is ``prompt
     split, COLD comments and CyberSecEval's system prompts (benign developer instructions) as benign text.
     ``injection recall`` on attacks, ``benign FPR`` on benign requests. CyberSecEval's "logic-violating" rows
     (ordinary questions outside their system prompt) are shown apart.
-  * ``tests/data/multilingual_generalisation.jsonl`` (hand-written, never trained or tuned on), per language.
+  * ``tests/data/multilingual_generalisation.jsonl`` and ``_2.jsonl`` (hand-written, never trained or tuned on;
+    ``_2`` by a writer who read none of the training cases), per language.
   * Chinese toxicity: F1 / recall / FPR on COLD's test split (never trained or tuned on), COLD dev (tuned on), the
     hand-written other-domain dev rows, and ``tests/data/zh_toxicity_generalisation.jsonl`` (test only).
   * Latency: median / p90 ms of ``ModerationChain().moderate(text)`` (PII, toxicity, prompt safety; offline
@@ -84,8 +85,10 @@ def prompt_section(data: Path, backend: LocalBackend) -> list[str]:
     for key in sorted(groups):
         idx = groups[key]
         out.append(_row(key, [flags[i] for i in idx], [exs[i].label for i in idx], [alone[i] for i in idx]))
-    path = ROOT / "tests" / "data" / "multilingual_generalisation.jsonl"
-    if path.exists():
+    for name in ("multilingual_generalisation.jsonl", "multilingual_generalisation_2.jsonl"):  # _2: another writer
+        path = ROOT / "tests" / "data" / name
+        if not path.exists():
+            continue
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         scored = backend.run("prompt_safety", [r["text"] for r in rows], cfg)
         out += [f"{path.relative_to(ROOT)} (test only: never trained or tuned on)", head]
