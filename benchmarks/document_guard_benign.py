@@ -1,10 +1,13 @@
 """How often ``DocumentGuard()`` (default config, offline) drops or cuts benign documents, and why.
 
-    python benchmarks/document_guard_benign.py [--docs 100] [--sizes 2000,20000]
+    python benchmarks/document_guard_benign.py [--docs 100] [--sizes 0,2000,20000]
 
 The documents are built as benchmarks/long_documents.py builds them: benign prose from training/prose.py, the
 held-out half (support pages, FAQs, recipes; Python reference prose), never evaluation-suite items, cut to the
-size. Each is one ``moderate_documents([doc])`` call. For each source and size the table gives the share of
+size; size 0 means each paragraph alone, as written (about 200-250 characters). Each is one
+``moderate_documents([doc])`` call. Read the injection column of the longer rows with care: they join unrelated
+paragraphs, and the window model counts a window that is off the page's topic as planted; the toxicity column
+has no such excuse (more windows, more chances for one noisy window score to cross 0.5). For each source and size the table gives the share of
 documents kept unchanged, and of those dropped or redacted, by the kind that decided (injection, toxicity;
 PII redaction is counted apart, since masking an address in a page is the guard doing its job).
 
@@ -40,7 +43,7 @@ def sources() -> dict[str, list[str]]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=100)
-    ap.add_argument("--sizes", default="2000,20000")
+    ap.add_argument("--sizes", default="0,2000,20000")
     args = ap.parse_args(argv)
     guard = DocumentGuard()
     print(f"DocumentGuard() on benign documents, {args.docs} per row; share of documents")
@@ -52,14 +55,15 @@ def main(argv: list[str] | None = None) -> None:
             actions: Counter[str] = Counter()
             kinds: Counter[str] = Counter()
             pii = 0
-            for _ in range(args.docs):
-                text = prose.concatenate(paragraphs, rng, size)[:size]
+            texts = (rng.sample(paragraphs, min(args.docs, len(paragraphs))) if size == 0 else
+                     [prose.concatenate(paragraphs, rng, size)[:size] for _ in range(args.docs)])
+            for text in texts:
                 verdict = guard.moderate_documents([Document(page_content=text)]).verdicts[0]
                 pii += "pii" in verdict.flags
                 decided = [k for k in ("injection", "toxicity") if k in verdict.flags]
                 actions["kept" if not decided else verdict.action] += 1
                 kinds.update(decided)
-            n = args.docs
+            n = len(texts)
             print(f"{name:<10}{size:>7}{actions['kept'] / n:>7.2f}{actions['drop'] / n:>9.2f}"
                   f"{actions['redact'] / n:>10.2f}  {kinds['injection'] / n:.2f} / {kinds['toxicity'] / n:.2f}"
                   f"{pii / n:>27.2f}")
