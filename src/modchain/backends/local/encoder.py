@@ -19,11 +19,11 @@ onnxruntime and tokenizers are imported when a model is loaded, so ``import modc
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from modchain.backends.local import long_text
+from modchain.backends.local.linear_model import sigmoid
 from modchain.core.errors import BackendError
 
 __all__ = ["MODEL_DIR", "EncoderScorer", "encoder_available"]
@@ -44,13 +44,6 @@ def encoder_available() -> bool:
 
 def _reload(path: str | None, device: str, threads: int | None) -> EncoderScorer:
     return EncoderScorer.load(path, device=device, threads=threads)
-
-
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
 
 
 class EncoderScorer:
@@ -169,7 +162,7 @@ class EncoderScorer:
             for h in self.HEADS:
                 if h not in agg:
                     agg[h] = top[h] + self._shift[h]
-            results.append({h: _sigmoid(agg[h]) for h in self.HEADS})
+            results.append({h: sigmoid(agg[h]) for h in self.HEADS})
         return results
 
     def score(self, text: str) -> dict[str, float]:

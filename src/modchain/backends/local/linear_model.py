@@ -86,13 +86,8 @@ class LinearTextModel:
         self.biases = [spec["heads"][h]["bias"] for h in self.head_names]
         self.shifts = [spec.get("calibration", {}).get(h, 0.0) for h in self.head_names]
         # per head, per family: feature -> weight (one C-level dict lookup per feature)
-        self.tables: list[dict[str, dict[str, float]]] = []
-        for h in self.head_names:
-            tables: dict[str, dict[str, float]] = {}
-            for key, w in spec["heads"][h]["weights"].items():
-                fam, _, feat = key.partition(":")
-                tables.setdefault(fam, {})[feat] = w
-            self.tables.append(tables)
+        self.tables: list[dict[str, dict[str, float]]] = [family_tables(spec["heads"][h]["weights"])
+                                                           for h in self.head_names]
         self.meta: dict = spec.get("meta", {})
         # threshold raise per ln(number of windows) for long texts (see long_text.py); 0 in older files
         self.length_slope: float = float(spec.get("length", {}).get("slope", 0.0))
@@ -143,11 +138,20 @@ class LinearTextModel:
         return self.calibrate(self.logits(text, extra))
 
     def calibrate(self, logits: list[float]) -> dict[str, float]:
-        return {h: _sigmoid(z - s) for h, z, s in zip(self.head_names, logits, self.shifts)}
+        return {h: sigmoid(z - s) for h, z, s in zip(self.head_names, logits, self.shifts)}
 
 
+def family_tables(weights: dict[str, float]) -> dict[str, dict[str, float]]:
+    """A model file's ``{"<family>:<feature>": weight}`` as ``{family: {feature: weight}}``."""
+    tables: dict[str, dict[str, float]] = {}
+    for key, w in weights.items():
+        fam, _, feat = key.partition(":")
+        tables.setdefault(fam, {})[feat] = w
+    return tables
 
-def _sigmoid(z: float) -> float:
+
+def sigmoid(z: float) -> float:
+    """The logistic function, without overflow for large negative ``z``."""
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
@@ -158,8 +162,12 @@ def model_from_bytes(data: bytes) -> LinearTextModel:
     return LinearTextModel(json.loads(gzip.decompress(data).decode("utf-8")))
 
 
+def read_model_file(name: str) -> bytes:
+    """The bytes of ``models/<name>.json.gz`` shipped inside this package."""
+    return resources.files("modchain.backends.local").joinpath("models", f"{name}.json.gz").read_bytes()
+
+
 @cache
 def load_model(name: str) -> LinearTextModel:
     """Load ``models/<name>.json.gz`` shipped inside this package (cached per process)."""
-    path = resources.files("modchain.backends.local").joinpath("models", f"{name}.json.gz")
-    return model_from_bytes(path.read_bytes())
+    return model_from_bytes(read_model_file(name))

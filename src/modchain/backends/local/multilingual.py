@@ -31,9 +31,9 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
-from importlib import resources
 from itertools import repeat
 
+from modchain.backends.local.linear_model import family_tables, read_model_file, sigmoid
 from modchain.backends.local.long_text import windows
 from modchain.backends.local.multilingual_lexicon import (
     CJK,
@@ -43,6 +43,7 @@ from modchain.backends.local.multilingual_lexicon import (
     lexicon_hits,
     quoted_share,
 )
+from modchain.backends.local.multilingual_route import HAN
 
 __all__ = ["FORMAT", "MultiModel", "featurize", "load_multi", "normalize",
            "prompt_injection_probability", "score_toxicity_zh", "toxicity_zh_probability"]
@@ -131,10 +132,7 @@ class MultiModel:
         self.config: dict = spec["config"]
         self.bias: float = float(spec["bias"])
         self.shift: float = float(spec.get("shift", 0.0))
-        self.tables: dict[str, dict[str, float]] = {}
-        for key, w in spec["weights"].items():
-            fam, _, feat = key.partition(":")
-            self.tables.setdefault(fam, {})[feat] = w
+        self.tables: dict[str, dict[str, float]] = family_tables(spec["weights"])
         self.meta: dict = spec.get("meta", {})
 
     def features(self, text: str) -> dict[str, frozenset[str]]:
@@ -156,14 +154,7 @@ class MultiModel:
         parts = windows(text) or [text]
         if only is not None:
             parts = [part for part in parts if only.search(part)]
-        return max((_sigmoid(self.logit(self.features(part)) - self.shift) for part in parts), default=0.0)
-
-
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+        return max((sigmoid(self.logit(self.features(part)) - self.shift) for part in parts), default=0.0)
 
 
 _MODELS: dict[str, MultiModel] = {}
@@ -177,16 +168,13 @@ def load_multi(name: str) -> MultiModel:
         with _LOCK:
             model = _MODELS.get(name)
             if model is None:
-                path = resources.files("modchain.backends.local").joinpath("models", f"{name}.json.gz")
-                model = _MODELS[name] = MultiModel(json.loads(gzip.decompress(path.read_bytes()).decode("utf-8")))
+                spec = json.loads(gzip.decompress(read_model_file(name)).decode("utf-8"))
+                model = _MODELS[name] = MultiModel(spec)
     return model
 
 
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
 def toxicity_zh_probability(text: str) -> float:
-    return round(load_multi(TOXICITY_ZH).probability(text, only=_HAN), 4)  # windows without Chinese: nothing to read
+    return round(load_multi(TOXICITY_ZH).probability(text, only=HAN), 4)  # windows without Chinese: nothing to read
 
 
 def prompt_injection_probability(text: str) -> float:

@@ -30,10 +30,11 @@ from itertools import islice
 
 from modchain.backends.local.normalize import without_redactions
 
-__all__ = ["ENGLISH", "language_of", "prompt_safety_routed", "toxicity_routed"]
+__all__ = ["ENGLISH", "HAN", "language_of", "prompt_safety_routed", "toxicity_routed"]
 
 ENGLISH = frozenset({"en", "und"})
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Han alone (extension A, compatibility ideographs): the characters ``toxicity_zh`` reads
+HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # letters of scripts other than Latin (digits, underscore and Latin letters excluded from \w)
 _OTHER_SCRIPT = re.compile("[^\\W\\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
 _MIN_OTHER_LETTERS = 4  # Han/kana/Hangul carry a word each: four are a short phrase
@@ -96,7 +97,7 @@ def toxicity_routed(texts: Sequence[str], english: list[dict[str, float]]) -> li
     texts also get ``toxicity_zh``'s, label by label the higher."""
     out = []
     for text, scores in zip(texts, english):
-        if text.isascii() or not _HAN.search(text) or language_of(text) in ("ja", "ko"):
+        if text.isascii() or not HAN.search(text) or language_of(text) in ("ja", "ko"):
             out.append((scores, ""))
             continue
         from modchain.backends.local.multilingual import score_toxicity_zh

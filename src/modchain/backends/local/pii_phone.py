@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from modchain.backends.local.pii_common import AI, LD, A, L, PiiMatch, ascii_context_words, context_near
 
-__all__ = ["NOT_PHONE", "PHONE_CONTEXT", "find_phone", "intl_phone_candidates", "named_other", "other_id"]
+__all__ = ["INTL_BEFORE", "NOT_PHONE", "PHONE_CONTEXT", "find_phone", "intl_phone_candidates", "named_other", "other_id"]
 
 
 # --- Phone numbers ------------------------------------------------------------------------------
@@ -30,7 +30,7 @@ _NANP = re.compile(L + r"(?:\+?1[ .-]?|001[ .-]?)?(\(\d{3}\)|\d{3})([ .-]?)(\d{3
 # (one optional "(0)"-style group); 7-15 digits in all, per E.164.
 _INTL = re.compile(r"(?:\+(?<![\w+]\+)|0(?<![\w+]0)0(?=[1-9]))[1-9]\d{0,14}"
                    r"(?:[ .-]?\(\d{1,4}\)[ .-]?\d{1,14})?(?:[ .-]\d{1,14}){0,6}" + _PR, A)
-_INTL_BEFORE = re.compile(r"(?:\+|\b00)\d{1,4}[ .-]?\Z")
+INTL_BEFORE = re.compile(r"(?:\+|\b00)\d{1,4}[ .-]?\Z")
 # National numbers written with the trunk prefix 0, as most of the world outside North America writes
 # them: "020 7946 0958", "06 12 34 56 78", "(02) 9876 5432", "0221/1234567", "03-1234-5678".
 _TRUNK = re.compile(r"(?:\((?<![\w.+-]\()0[1-9]\d{0,3}\)|0(?<![\w.+-]0)[1-9]\d{0,4})"
@@ -100,7 +100,7 @@ def find_phone(text: str) -> Iterator[PiiMatch]:
         area, exch = m.group(1).strip("()"), m.group(3)
         if area[0] < "2" or exch[0] < "2" or area[1:] == "11":  # NANP: NXX-NXX, no N11 area codes
             continue
-        if _INTL_BEFORE.search(text, max(0, m.start() - 6), m.start()):
+        if INTL_BEFORE.search(text, max(0, m.start() - 6), m.start()):
             continue  # the tail of "+44 415 555 2671" is not a US number
         if _other_id(text, m.start()):
             continue

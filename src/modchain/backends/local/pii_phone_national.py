@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 
 from modchain.backends.local.pii_common import A, PiiMatch, context_near
-from modchain.backends.local.pii_phone import NOT_PHONE, PHONE_CONTEXT, named_other, other_id
+from modchain.backends.local.pii_phone import INTL_BEFORE, NOT_PHONE, PHONE_CONTEXT, named_other, other_id
 from modchain.backends.local.pii_spelled import trie_alternation
 from modchain.core.errors import BackendError
 
@@ -122,8 +122,8 @@ _DATE_START = re.compile(r"(?:\d{1,2}([./-])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d
 _TIME_RANGE = re.compile(r"(?:[01]?\d|2[0-3])[.:h][0-5]\d(?:[ -]{1,3}(?:[01]?\d|2[0-3])[.:h][0-5]\d)?")
 _ISBN = re.compile(r"97[89]\d{10}")
 _SSN_SHAPE = re.compile(r"\d{3}([ .-])\d{2}\1\d{4}")
-# The tail of an international number ("+44 7700 900456", "+41 (0)96 471 07 95") is judged whole elsewhere.
-_INTL_BEFORE = re.compile(r"(?:\+|\b00)\d{1,4}[ .-]?\Z")
+# INTL_BEFORE (pii_phone): the tail of an international number ("+44 7700 900456", "+41 (0)96 471 07 95") is
+# judged whole elsewhere.
 
 # Candidates: an optional "(0xx)" area code, then digit groups joined by single separators; 7-13 digits are
 # checked below. Every repetition starts with a separator: one way to match, linear.
@@ -260,7 +260,7 @@ def _named_otherwise(text: str, start: int, end: int, before: str, after: str) -
     """Context that makes the number something else: the tail of an international number, a number named as an
     order, invoice, ... (English: ``pii_phone``), an amount of money. ``before`` / ``after``: the lower-cased
     40 characters before and 20 after the candidate."""
-    return (_INTL_BEFORE.search(text, max(0, start - 8), start) is not None
+    return (INTL_BEFORE.search(text, max(0, start - 8), start) is not None
             or _NAMED_OTHER.search(before) is not None or named_other(text, start)
             or _CURRENCY_BEFORE.search(before[-6:]) is not None or _CURRENCY_AFTER.match(after) is not None)
 
