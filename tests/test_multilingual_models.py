@@ -259,11 +259,12 @@ def test_accurate_tier_routes_other_languages_to_the_multilingual_model():
 
 def test_routing_keeps_no_long_text_and_counts_letters_without_a_list():
     from modchain.backends.local import multilingual_route as route
+    from modchain.core import language
 
-    route._language_cached.cache_clear()
+    language._detect_cached.cache_clear()
     long_text = "Der Bericht ist fertig und liegt im geteilten Ordner. " * 100
     route.language_of(long_text)
-    assert route._language_cached.cache_info().currsize == 0  # a long text is not pinned by the cache
+    assert language._detect_cached.cache_info().currsize == 0  # a long text is not pinned by the cache
     assert route._other_script_letters("训练" * 1_000_000) == route._MIN_OTHER_LETTERS  # stops at "enough"
 
 

@@ -35,6 +35,7 @@ import string
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from modchain.core.errors import InputError
 
@@ -170,7 +171,19 @@ class LanguageGuess:
 
 def detect_language(text: str) -> str:
     """ISO 639-1 code of ``text``'s language (``"en"``, ``"zh"``, ...), or ``"und"`` when unsure."""
+    if isinstance(text, str) and len(text) <= _CACHE_MAX_LEN:
+        return _detect_cached(text)
     return guess_language(text).language
+
+
+def _detect(text: str) -> str:
+    return guess_language(text).language
+
+
+# The chain detects each message's language when it arrives, and the local backend asks again for the texts it
+# routes: a small cache answers the second time. Long texts are not kept (each would pin its whole length).
+_CACHE_MAX_LEN = 2000
+_detect_cached = lru_cache(maxsize=1024)(_detect)
 
 
 def guess_language(text: str) -> LanguageGuess:

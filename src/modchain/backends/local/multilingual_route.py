@@ -1,7 +1,7 @@
 """Which fast-tier model reads which text: the local backend's language routing (see ``multilingual``).
 
-Each text's language comes from ``modchain.core.language.detect_language`` (cached per text: the toxicity and
-prompt-safety filters of one chain ask about the same message).
+Each text's language comes from ``modchain.core.language.detect_language``, which caches short texts: the chain
+detected it when the message arrived, and the toxicity and prompt-safety filters ask about the same message.
 
 * **English and undetermined texts** keep the English path exactly (same scores as before), with one addition
   for prompt safety: when such a text carries enough letters of another script (a Chinese instruction behind an
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from itertools import islice
 
 from modchain.backends.local.normalize import without_redactions
@@ -53,7 +52,6 @@ _SHORTCUT_MIN = 3
 
 
 _SHORTCUT_CHARS = 2000  # a long text is judged by its start (the detector samples long texts too)
-_CACHE_MAX_LEN = 2000  # longer texts are not cached: 512 of them could pin hundreds of megabytes
 
 
 def _plainly_english(text: str) -> bool:
@@ -66,10 +64,8 @@ _WORD3 = re.compile(r"[A-Za-z]{3,}")
 
 
 def language_of(text: str) -> str:
-    return _language_cached(text) if len(text) <= _CACHE_MAX_LEN else _language(text)
-
-
-def _language(text: str) -> str:
+    """The language the models route on: ``detect_language``'s (cached there: the chain asked it already), except
+    that plainly English ASCII text is ``en`` and ASCII text with too few words to tell is ``und``."""
     if text.isascii():
         if _plainly_english(text):
             return "en"
@@ -79,9 +75,6 @@ def _language(text: str) -> str:
     from modchain.core.language import detect_language
 
     return detect_language(text)
-
-
-_language_cached = lru_cache(maxsize=512)(_language)
 
 
 def _other_script_letters(text: str, enough: int = _MIN_OTHER_LETTERS) -> int:
