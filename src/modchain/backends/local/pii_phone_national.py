@@ -33,13 +33,13 @@ from __future__ import annotations
 import importlib
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from modchain.backends.local.pii_common import A, PiiMatch, context_near
 from modchain.backends.local.pii_phone import INTL_BEFORE, NOT_PHONE, PHONE_CONTEXT, named_other, other_id
 from modchain.backends.local.pii_spelled import trie_alternation
-from modchain.core.errors import BackendError
+from modchain.core.language import detect_language
 
 __all__ = ["REGIONS", "find_national_phone"]
 
@@ -176,19 +176,9 @@ def _possible(digits: str, region: str) -> bool:
     return len(digits) in lengths
 
 
-def _language_regions() -> Callable[[str], tuple[str, ...]] | None:
-    """The text's language as regions, when the language module is there (it is optional for this module)."""
-    try:
-        detect = importlib.import_module("modchain.core.language").detect_language
-    except (ImportError, AttributeError):
-        return None
-
-    def regions(text: str) -> tuple[str, ...]:
-        language = detect(text)
-        if not isinstance(language, str):  # its contract is a language code: anything else is a bug, not "no hint"
-            raise BackendError("the language detector returned something other than a language code")
-        return _LANGUAGE_REGIONS.get(language, ())
-    return regions
+def _language_regions(text: str) -> tuple[str, ...]:
+    """The regions of the text's language (none for English, an undetermined or an unlisted language)."""
+    return _LANGUAGE_REGIONS.get(detect_language(text), ())
 
 
 def _place_hints(text: str) -> list[tuple[int, str]]:
@@ -227,8 +217,7 @@ class _Context:
                                           bisect_left(positions, end + _HINT_WINDOW)]))
         if not near:
             if self._language is None:
-                detect = _language_regions()
-                self._language = detect(self.text) if detect is not None else ()
+                self._language = _language_regions(self.text)
             near = list(self._language)
         return near
 
