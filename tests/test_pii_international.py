@@ -218,3 +218,9 @@ def test_find_pii_keeps_no_reference_to_the_text():
 
     find_pii("NHS number 943 476 5919, " + "\u00e9" * 10)
     assert pii_international._gate_cache[0] == ""
+
+
+def test_a_card_number_after_a_licence_word_is_still_a_card():
+    # Hypothesis found it (test_pii_hostile): "DL" before a card number made the licence finder claim it
+    assert reported("DL 4111 1111 1111 1111 ") == [("CREDIT_DEBIT_NUMBER", "4111 1111 1111 1111")]
+    assert reported("DL D1234567 CA") == [("DRIVER_ID", "D1234567")]

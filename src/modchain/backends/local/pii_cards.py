@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterator
 
 from modchain.backends.local.pii_common import LD, A, PiiMatch, ascii_context_words, context_near
 
-__all__ = ["find_card", "luhn_ok"]
+__all__ = ["find_card", "issued_card_number", "luhn_ok"]
 
 
 # --- Payment cards ------------------------------------------------------------------------------
@@ -59,6 +59,11 @@ def luhn_ok(d: str) -> bool:
 
 def _issued(d: str, issuers: tuple[tuple[int, int, int, Collection[int]], ...]) -> bool:
     return any(lo <= int(d[:n]) <= hi and len(d) in ok for lo, hi, n, ok in issuers)
+
+
+def issued_card_number(d: str) -> bool:
+    """Whether the digits ``d`` are a Luhn-valid number in a card issuer's range and length (a card alone)."""
+    return 13 <= len(d) <= 19 and luhn_ok(d) and _issued(d, _ISSUERS)
 
 
 def _card_score(text: str, start: int, end: int, d: str, whole: bool) -> tuple[float, str] | None:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
+from modchain.backends.local.pii_cards import issued_card_number
 from modchain.backends.local.pii_common import AI, LD, A, PiiMatch, R, context_near, context_words
 
 __all__ = ["IBAN_LENGTHS", "INTERNATIONAL_FINDERS", "INTERNATIONAL_LABELS", "luhn_ok"]
@@ -326,6 +327,8 @@ def _find_driver(text: str) -> Iterator[PiiMatch]:
             groups.pop()  # "D1234567 CA": a trailing word is not part of the number
         value = " ".join(groups)
         compact = _compact(value)
+        if compact.isdigit() and issued_card_number(compact):
+            continue  # "DL 4111 1111 1111 1111": a card number after the word, which the card recognizer reports
         if 6 <= len(compact) <= 20 and sum(c.isdigit() for c in compact) >= 5 and not _DATE_SHAPE.fullmatch(value):
             yield PiiMatch("DRIVER_ID", start, start + len(value), 0.9, "driver_id_context")
 
