@@ -47,7 +47,7 @@ from modchain.text.filter_base import TextFilter
 from modchain.text.filter_rounds import RoundOutcome, Step, arun_step, carry, run_step, settle_all, submit
 from modchain.text.messages import unpack
 from modchain.text.restore import SCOPE_KEYS, RestorePii
-from modchain.text.runnable_state import PerProcessState
+from modchain.text.runnable_state import PerProcessState, presigned
 from modchain.text.tracing import atrace_filter, trace_filter
 
 __all__ = ["BATCH_GROUP", "ModerationChain", "config_value"]
@@ -315,12 +315,14 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
         live = [i for i, k in zip(started, keep) if k]
         return (started, live, [m for m, k in zip(managers, keep) if k], [c for c, k in zip(configs, keep) if k])
 
+    @presigned
     def _run_batch(self, values: list[Any], run_manager: list[Any], config: list[RunnableConfig]) -> list[Any]:
         # Parameter names are what Runnable._batch_with_config passes by keyword.
         started, live, managers, configs = self._start_all(values, run_manager, config)
         self._moderate_items(live, managers, configs)  # type: ignore[arg-type]
         return [i if isinstance(i, BaseException) else self._outcome(i) for i in started]
 
+    @presigned
     async def _arun_batch(
         self, values: list[Any], run_manager: list[Any], config: list[RunnableConfig]
     ) -> list[Any]:
@@ -328,12 +330,14 @@ class ModerationChain(PerProcessState, FilterRounds, RunnableSerializable[Any, A
         await self._amoderate_items(live, managers, configs)  # type: ignore[arg-type]
         return [i if isinstance(i, BaseException) else self._outcome(i) for i in started]
 
+    @presigned
     def _invoke_one(self, value: Any, run_manager: Any, config: RunnableConfig) -> Any:
         outcome = self._run_batch([value], [run_manager], [config])[0]
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
+    @presigned
     async def _ainvoke_one(self, value: Any, run_manager: Any, config: RunnableConfig) -> Any:
         outcome = (await self._arun_batch([value], [run_manager], [config]))[0]
         if isinstance(outcome, BaseException):
