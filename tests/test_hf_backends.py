@@ -616,3 +616,24 @@ def test_a_spacy_backend_given_its_pipeline_refuses_to_pickle():
     assert [s.findings for s in given.run("pii", ["x"], PiiConfig())] == [[]]
     with pytest.raises(NotPicklableError, match="spaCy pipeline"):
         pickle.dumps(given)
+
+
+def test_classifier_languages_route_other_languages_to_the_fallback(toxic_trigger_path):
+    # The default models were trained on English; a model given by path declares nothing unless told.
+    assert HuggingFaceClassifierBackend("unitary/toxic-bert").supported_languages("toxicity") == frozenset({"en"})
+    assert HuggingFaceClassifierBackend("protectai/deberta-v3-base-prompt-injection-v2", task="prompt_safety"
+                                        ).supported_languages("prompt_safety") == frozenset({"en"})
+    assert HuggingFaceClassifierBackend(toxic_trigger_path).supported_languages("toxicity") is None
+    with pytest.raises(ConfigurationError, match="ISO 639-1"):
+        HuggingFaceClassifierBackend(toxic_trigger_path, languages=[])
+
+    backend = HuggingFaceClassifierBackend(toxic_trigger_path, device="cpu", max_length=12, languages="en")
+    assert backend.supported_languages("toxicity") == frozenset({"en"})
+    chain = ModerationChain(ModerationConfig(filters=[ToxicityConfig()]), backend=backend)
+    english = chain.moderate("i will kill you")
+    assert not english.allowed and english.filters[0].backend == "hf-toxicity"
+    # German text goes to the offline local backend (the default unsupported_language policy); the tiny
+    # model would have blocked it for its trigger word.
+    german = chain.moderate("Ich wünsche dir einen schönen Tag und viel Erfolg bei der Arbeit, kill")
+    assert german.language == "de" and german.filters[0].backend == "local"
+    assert german.allowed

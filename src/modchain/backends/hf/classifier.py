@@ -25,7 +25,7 @@ machine; this package ships no weights):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from modchain.backends.base import Scored, TextBackend
@@ -42,6 +42,7 @@ from modchain.core.errors import ConfigurationError
 from modchain.core.results import Finding
 
 #: Apache-2.0.
+ENGLISH = frozenset({"en"})
 DEFAULT_TOXICITY_MODEL = "unitary/toxic-bert"
 #: Apache-2.0.
 DEFAULT_PROMPT_SAFETY_MODEL = "protectai/deberta-v3-base-prompt-injection-v2"
@@ -104,6 +105,19 @@ def build_label_map(task: str, label_map: Mapping[str, str | None] | None) -> di
     return merged
 
 
+def _languages(model: Any, task: str, languages: Collection[str] | None) -> frozenset[str] | None:
+    if languages is not None:
+        if isinstance(languages, str):  # ("en") is a str: one language, not the letters e and n
+            languages = (languages,)
+        codes = frozenset(str(code).strip().lower() for code in languages)
+        if not codes or not all(len(code) == 2 and code.isalpha() for code in codes):
+            raise ConfigurationError("languages must be ISO 639-1 codes such as 'en' (an empty list would route "
+                                     "every text away from this backend)")
+        return codes
+    default = DEFAULT_TOXICITY_MODEL if task == "toxicity" else DEFAULT_PROMPT_SAFETY_MODEL
+    return ENGLISH if model == default else None
+
+
 class HuggingFaceClassifierBackend(PretrainedLoader, TextBackend):
     """Toxicity or prompt safety via a Hugging Face sequence-classification model (Hub id or local path).
 
@@ -119,6 +133,10 @@ class HuggingFaceClassifierBackend(PretrainedLoader, TextBackend):
         stride: tokens shared by neighbouring windows; default a quarter of the window.
         revision: a Hub revision (commit hash) to pin the model to.
         model_obj, tokenizer_obj: already loaded objects to use instead of ``from_pretrained(model)``.
+        languages: the languages (ISO 639-1) the model scores well. A chain sends texts in other languages to
+            its fallback (``BackendConfig.unsupported_language``: the offline ``local`` backend by default).
+            Default: ``("en",)`` for the two default models, which were trained on English; None (any language,
+            nothing routed away) for other models, whose languages the backend cannot know.
 
     The backend's ``name`` is ``hf-toxicity`` or ``hf-prompt-safety`` (its registry name), so a filter
     config can name it (``backend: hf-prompt-safety``).
@@ -140,6 +158,7 @@ class HuggingFaceClassifierBackend(PretrainedLoader, TextBackend):
         revision: str | None = None,
         model_obj: Any = None,
         tokenizer_obj: Any = None,
+        languages: Collection[str] | None = None,
     ) -> None:
         if task not in _TASKS:
             raise ConfigurationError(f"task must be one of {_TASKS}, not {task!r}")
@@ -152,6 +171,7 @@ class HuggingFaceClassifierBackend(PretrainedLoader, TextBackend):
         self._multi_label = multi_label
         self._max_length = max_length
         self._stride = stride
+        self._languages = _languages(model, task, languages)
         self._keep_loader(model, revision=revision, device=device, model_obj=model_obj,
                           tokenizer_obj=tokenizer_obj)
 
@@ -163,6 +183,9 @@ class HuggingFaceClassifierBackend(PretrainedLoader, TextBackend):
 
     def supports(self, filter_type: str) -> bool:
         return filter_type == self.task
+
+    def supported_languages(self, filter_type: str) -> frozenset[str] | None:
+        return self._languages if filter_type == self.task else None
 
     # -- model ----------------------------------------------------------------------------------------
 
