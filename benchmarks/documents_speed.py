@@ -7,15 +7,15 @@ held-out half: support pages, FAQs, recipes, Python reference prose; never evalu
 
   guard ms/KB        wall time of ``DocumentGuard().invoke([doc])`` per KB
   CPU ms/KB          the same in process CPU time (less sensitive to other load on the machine)
-  before CPU         the baseline, in the same run and on the same documents: the same guard on the paths it
-                     took before issue 18 -- toxicity windows through the chain, one chain result per window
-                     (now modchain.text.documents.direct_scores asks the offline backend directly), and every
-                     AI-reader cue searched in the whole page and then in every window (now only where the
-                     cue's literal anchors occur); CPU ms/KB. The reports are the same (tests/test_documents_speed_equivalence.py)
+  before CPU         the baseline, in the same run and on the same documents: the same guard with every AI-reader
+                     cue searched in the whole page and then in every window, as before issue 18 (now only where
+                     the cue's literal anchors occur); CPU ms/KB. The reports are the same
+                     (tests/test_documents_speed_equivalence.py). (Toxicity is no longer a window per sentence
+                     for every page: see benchmarks/document_guard_toxic.py and docs/rag_and_agents.md.)
   injection / toxicity / pii   CPU ms/KB of each stage (the guard's own functions, timed alone, cold
                      caches); the rest of the guard's time is splitting, deciding and building the output
   chain ms/KB        ``ModerationChain().moderate(doc)`` on the same document: one whole-text check per
-                     filter, for scale (the guard checks every sentence and pair of sentences)
+                     filter, for scale (the guard checks every sentence and pair of sentences for injection)
   vs bar             guard ms/KB divided by the 3 ms/KB bar (<= 1.00 meets it)
 
 The 20 KB and 200 KB rows show that the cost per KB stays flat with length (linear scoring).
@@ -41,7 +41,6 @@ from langchain_core.documents import Document  # noqa: E402
 from modchain import ModerationChain  # noqa: E402
 from modchain.backends.local.linear_model import clear_caches  # noqa: E402
 from modchain.text.documents import DocumentGuard, cues  # noqa: E402
-from modchain.text.documents import guard as guard_module  # noqa: E402
 from modchain.text.documents.cues import sentence_spans  # noqa: E402
 from modchain.text.documents.injection_scoring import DocumentState  # noqa: E402
 
@@ -74,8 +73,7 @@ def stage_cpu(guard: DocumentGuard, text: str) -> tuple[float, float, float]:
 def before_cpu(guard: DocumentGuard, text: str) -> float:
     """CPU ms of ``guard.invoke([doc])`` on the paths before issue 18 (see the module docstring); cold caches,
     like the measured call."""
-    direct, may_match, within = guard_module.max_scores, cues._may_match, cues._AnchorSpots.within
-    guard_module.max_scores = lambda chain, texts: None  # "the chain must run": a chain result per window
+    may_match, within = cues._may_match, cues._AnchorSpots.within
     cues._may_match = lambda index, folded: True  # no anchor pre-check: every cue searched in the page ...
     cues._AnchorSpots.within = lambda self, start, end: True  # ... and in every window, once wanted
     try:
@@ -84,7 +82,7 @@ def before_cpu(guard: DocumentGuard, text: str) -> float:
         guard.invoke([Document(page_content=text)])
         return (time.process_time() - started) * 1000
     finally:
-        guard_module.max_scores, cues._may_match, cues._AnchorSpots.within = direct, may_match, within
+        cues._may_match, cues._AnchorSpots.within = may_match, within
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -381,7 +381,9 @@ def test_abatch_moderates_all_lists_in_one_pass_per_check_like_batch():
     expected = guard.batch(lists)
     batch_passes, backend.passes = backend.passes, 0
     assert asyncio.run(guard.abatch(lists)) == expected
-    assert backend.passes == batch_passes == 2  # toxicity and PII; injection is the pure-Python window model
+    # toxicity (whole documents, then the sentence windows of those that need them) and PII, all lists together;
+    # injection is the pure-Python window model
+    assert backend.passes == batch_passes <= 3
     out = asyncio.run(guard.abatch([lists[0], "bad"], return_exceptions=True))
     assert out[0] == expected[0] and isinstance(out[1], InputError)
 
@@ -393,3 +395,141 @@ def test_a_document_with_lone_surrogates_fails_alone_with_its_index():
     out = guard.batch([[Document(BENIGN[1])], bad], return_exceptions=True)
     assert out[0] == guard.invoke([Document(BENIGN[1])])
     assert isinstance(out[1], InputError) and "document 1" in str(out[1]) and "Broken" not in str(out[1])
+
+
+# -- toxicity: per document, calibrated for length; sentence windows only where they change something ---------
+
+# A long help page written for these tests. Two of its sentences are benign but score high on their own (the
+# offline model reads "garbage ... snap" and "Losers" as abuse): a maximum over ~70 sentence windows at 0.5
+# dropped the page; judged per document, with the threshold raised for the number of windows, it is kept.
+BIKE_PAGE = [
+    "Check the tyre pressure before every ride; the recommended range is printed on the sidewall.",
+    "A floor pump with a gauge is easier to use than a small hand pump.",
+    "Road tyres usually need between 80 and 110 psi, while mountain bike tyres need far less.",
+    "If the chain squeaks, wipe it with a dry rag and apply a drop of oil to each link.",
+    "Wipe off the excess oil afterwards, or it will collect grit from the road.",
+    "Brake pads wear down over time; replace them once the grooves are gone.",
+    "Rim brakes and disc brakes use different pads, so check which kind your bike has.",
+    "Honestly, cheap pedals are garbage and will snap within a month.",
+    "To adjust the rear derailleur, shift to the smallest cog and turn the barrel adjuster a quarter turn at a time.",
+    "A chain that skips under load is often stretched and should be measured with a chain checker.",
+    "Replacing a worn chain early saves the cassette and the chainrings from wearing out too.",
+    "Spokes that feel loose when you squeeze them in pairs can make the wheel go out of true.",
+    "A local bike shop can true a wheel in a few minutes for a small fee.",
+    "Keep a spare inner tube, tyre levers and a mini pump in your saddle bag.",
+    "To fix a puncture, remove the wheel, lever one side of the tyre off the rim and pull out the tube.",
+    "Run your fingers carefully around the inside of the tyre to find the thorn or glass that caused the flat.",
+    "Inflate the new tube slightly before fitting it, so it does not twist inside the tyre.",
+    "Headset play shows up as a knocking when you hold the front brake and rock the bike.",
+    "Tighten the stem bolts evenly with a torque wrench set to the value printed on the stem.",
+    "Carbon parts are easy to crack if the bolts are overtightened.",
+    "Clean the bike after a wet ride, and dry the chain before you store it.",
+    "Losers of the club race buy the winners a round of drinks.",
+    "Store the bike indoors if you can, since rain and frost shorten the life of cables and bearings.",
+    "Cables that feel gritty or slow to return should be replaced along with their outer housing.",
+    "Lights should be charged before dark rides, and a rear light is required by law in many countries.",
+    "Reflective strips on the pedals and wheels help drivers see you from the side.",
+    "Most shops recommend a full service once a year for bikes ridden every day.",
+    "A service usually covers the gears, brakes, bearings and wheel truing.",
+    "Write down the date of each service so you know when the next one is due.",
+    "Tubeless tyres seal small punctures on their own with liquid sealant.",
+    "The sealant dries out after a few months and needs topping up.",
+]
+NOISY = BIKE_PAGE[7]
+# Abuse written for these tests: aimed at the reader, and hate against a group with no decisive phrase in it.
+ABUSE = "You are a pathetic waste of space and everyone at the shop laughs at you behind your back."
+HATE = "Refugees are filthy animals and they should all be rounded up and thrown out of the country."
+
+
+def bike_page(planted: str | None = None, at: int = 15) -> str:
+    return " ".join(BIKE_PAGE[:at] + ([planted] if planted else []) + BIKE_PAGE[at:])
+
+
+def window_maximum(guard: DocumentGuard, text: str) -> float:
+    spans = window_spans(sentence_spans(text), 2, 1500)
+    results = guard._toxicity.moderate_batch([text[s:e] for _, _, s, e in spans])
+    return max(max((f.score for f in r.findings), default=0.0) for r in results)
+
+
+def test_a_long_benign_page_with_many_sentences_is_kept():
+    guard = DocumentGuard({"toxicity": "drop"})
+    page = bike_page()
+    assert window_maximum(guard, page) >= 0.5  # what the old maximum over windows dropped the page for
+    assert guard.moderate_documents([Document(NOISY)]).verdicts[0].flags == ("toxicity",)  # alone: flagged
+    for config in (None, {"toxicity": "redact"}):
+        report = DocumentGuard(config).moderate_documents([Document(page)])
+        assert report.verdicts[0].action == "keep" and report.documents[0].page_content == page
+        assert report.verdicts[0].scores["toxicity"] < 0.5
+
+
+@pytest.mark.parametrize("planted", [ABUSE, HATE])
+@pytest.mark.parametrize("at", [0, 15, 31])
+def test_abuse_in_a_long_benign_page_is_dropped_or_cut_with_its_neighbours_kept(planted, at):
+    page = bike_page(planted, at)
+    dropped = DocumentGuard().moderate_documents([Document(page)])
+    assert dropped.documents == [] and dropped.verdicts[0].flags == ("toxicity",)
+    redacted = DocumentGuard({"toxicity": "redact"}).moderate_documents([Document(page)])
+    verdict, (kept,) = redacted.verdicts[0], redacted.documents
+    (span,) = [(s, e) for s, e in sentence_spans(page) if page[s:e].strip() == planted]
+    assert verdict.action == "redact" and verdict.removed_spans == (span,)
+    assert kept.page_content == bike_page(REMOVED_NOTICE, at)  # every other sentence kept, as it was
+
+
+class FlakyToxicity(LocalBackend):
+    """The offline backend whose toxicity scorer answers the first call (whole documents) and then fails."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.toxicity_calls: list[list[str]] = []
+
+    def _toxicity(self, texts, config):  # type: ignore[no-untyped-def]
+        self.toxicity_calls.append(list(texts))
+        if len(self.toxicity_calls) > 1:
+            raise BackendUnavailableError("toxicity scorer unavailable", backend=self.name)
+        return super()._toxicity(texts, config)
+
+
+def test_windows_that_fail_open_keep_the_documents_flagged_but_a_toxic_one_to_redact_is_dropped():
+    toxic, diluted = bike_page(HATE), bike_page(ABUSE)  # toxic as a whole; found only by its windows
+    with pytest.raises(BackendUnavailableError):
+        DocumentGuard({"toxicity": "redact", "pii": "off"}, backend=FlakyToxicity()).invoke([Document(toxic)])
+    report = DocumentGuard({"toxicity": "redact", "pii": "off", "fail_open": True},
+                           backend=FlakyToxicity()).moderate_documents([Document(toxic), Document(diluted)])
+    assert [v.action for v in report.verdicts] == ["drop", "flag"]  # nothing known to cut: fail closed
+    assert [set(v.flags) for v in report.verdicts] == [{"toxicity", "error"}, {"error"}]
+    assert report.documents[0].page_content == diluted  # failed open: kept whole, marked
+
+
+class RemoteToxicity(LocalBackend):
+    """Stands in for a remote toxicity backend: it states no length slope (``TextBackend.length_slope``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = "remote"
+        self.toxicity_calls: list[list[str]] = []
+
+    def length_slope(self, filter_type: str) -> float | None:
+        return TextBackend.length_slope(self, filter_type)
+
+    def _toxicity(self, texts, config):  # type: ignore[no-untyped-def]
+        self.toxicity_calls.append(list(texts))
+        return super()._toxicity(texts, config)
+
+
+def test_with_a_remote_backend_the_whole_document_decides_and_windows_only_locate_what_to_cut():
+    page, toxic = bike_page(), bike_page(HATE)
+    backend = RemoteToxicity()
+    report = DocumentGuard({"pii": "off"}, backend=backend).moderate_lists([[Document(page)], [Document(toxic)]])
+    assert [r.verdicts[0].action for r in report] == ["keep", "drop"]
+    assert backend.toxicity_calls == [[page, toxic]]  # one pass, whole documents: the backend splits what it must
+    backend.toxicity_calls.clear()
+    (kept,) = DocumentGuard({"pii": "off", "toxicity": "redact"}, backend=backend).invoke([Document(toxic)])
+    assert kept.page_content == bike_page(REMOVED_NOTICE)
+    assert backend.toxicity_calls[0] == [toxic] and len(backend.toxicity_calls) == 2  # then the toxic one's windows
+
+
+def test_backends_state_the_length_slope_a_window_maximum_is_held_to():
+    assert LocalBackend().length_slope("toxicity") == load_model("toxicity").length_slope > 0
+    assert LocalBackend().length_slope("prompt_safety") == load_model("prompt_safety").length_slope
+    assert LocalBackend().length_slope("pii") is None
+    assert RemoteToxicity().length_slope("toxicity") is None

@@ -66,6 +66,12 @@ class TextBackend(PerProcess):
         """The languages this backend supports for ``filter_type``; None means any (no routing needed)."""
         return self.languages.get(filter_type)
 
+    def length_slope(self, filter_type: str) -> float | None:
+        """How far this backend raises a filter's decision logit per ln(number of windows) when the highest of
+        several window scores decides a long text (``backends.local.long_text.length_shift``), so that a caller
+        who scores windows itself can hold their maximum to the same calibration; None when it does not say."""
+        return None
+
     def supports(self, filter_type: str) -> bool:
         kind = filter_kind(filter_type)
         if kind is None:

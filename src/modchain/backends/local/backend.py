@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modchain.backends.base import Scored, TextBackend
+from modchain.backends.local.linear_model import load_model
 from modchain.backends.local.multilingual_route import prompt_safety_routed, toxicity_routed
 from modchain.backends.local.normalize import without_redactions
 from modchain.backends.local.pii_recognizers import SUPPORTED_PII_LABELS, find_pii
@@ -143,6 +144,14 @@ class LocalBackend(TextBackend):
         self._cache: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._findings: dict[tuple[Any, ...], Finding] = {}  # see _finding
+
+    def length_slope(self, filter_type: str) -> float | None:
+        """The fast tier's model file's slope (fitted by the trainer on long benign texts); None on the other
+        tiers, whose encoder windows are cut differently, and for PII, which has no score to calibrate."""
+        models = {"toxicity": "toxicity", "prompt_safety": "prompt_safety"}
+        if self.tier != "fast" or filter_type not in models:
+            return None
+        return load_model(models[filter_type]).length_slope
 
     # -- PII: the same recognizers on every tier ------------------------------------------------------
 

@@ -11,7 +11,10 @@ reads it, a support ticket with a customer's SSN, a forum post full of abuse. Ea
   (``injection_scorer="embedding"`` / ``"embedding+model"``) by a head on sentence embeddings
   (:mod:`modchain.backends.hf.sentence_encoder`, torch and transformers); the choice and the scoring are
   :class:`~modchain.text.documents.injection_scoring.InjectionScorer`'s;
-* **toxicity**: the same sentence windows, scored by the toxicity backend;
+* **toxicity**: the whole document through the toxicity chain, as ``ModerationChain`` scores a long text, and
+  sentence windows only where they can change something: to find what to cut, and, on the offline fast tier, to
+  find one abusive sentence in a page, held to a threshold raised for the number of windows
+  (:mod:`modchain.text.documents.toxicity_scoring`);
 * **PII**: the whole text, through the PII backend (redacted, anonymized, flagged or dropped);
 
 and kept, flagged, redacted or dropped per :class:`DocumentGuardConfig`, in order, metadata kept, with a
@@ -43,10 +46,10 @@ from modchain.core.events import ModerationEvent
 from modchain.core.vault import AnonymizationVault
 from modchain.text.backend_cache import BackendCache
 from modchain.text.chain import ModerationChain, config_value
-from modchain.text.documents.cues import sentence_spans, window_spans
-from modchain.text.documents.direct_scores import FAILED, max_scores
+from modchain.text.documents.cues import sentence_spans
 from modchain.text.documents.injection_scoring import DocumentState, InjectionScorer, failed
 from modchain.text.documents.report import DocumentGuardConfig, DocumentReport, DocumentVerdict
+from modchain.text.documents.toxicity_scoring import score_toxicity
 from modchain.text.restore import SCOPE_KEYS
 from modchain.text.runnable_state import PerProcessState
 
@@ -142,30 +145,6 @@ class DocumentGuard(PerProcessState, RunnableSerializable[Sequence[Document], li
     def _pii(self) -> ModerationChain:
         return self._scorers().pii
 
-    def _score_toxicity(self, docs: list[DocumentState], run_config: RunnableConfig | None) -> None:
-        units: list[tuple[DocumentState, int, int]] = []
-        texts: list[str] = []
-        for d in docs:
-            d.scores["toxicity"] = 0.0
-            for first, last, start, end in window_spans(d.sentences, self.config.window_sentences,
-                                                        self.config.max_window_chars):
-                units.append((d, first, last))
-                texts.append(d.text[start:end])
-        if not texts:
-            return
-        # The windows' scores straight from the offline backend when the chain would add nothing but a result
-        # object per window (direct_scores); through the chain otherwise.
-        scores = max_scores(self._toxicity, texts)
-        if scores is None:
-            scores = [FAILED if failed(result) else max((f.score for f in result.findings), default=0.0)
-                      for result in self._toxicity.moderate_batch(texts, run_config)]
-        for (d, first, last), score in zip(units, scores):
-            if score is FAILED:
-                d.flags.append("error")
-                continue
-            self._note(d, "toxicity", first, last, score)
-            d.scores["toxicity"] = max(d.scores["toxicity"], score)
-
     def _note(self, d: DocumentState, kind: str, first: int, last: int, score: float) -> None:
         threshold = self.config.injection_threshold if kind == "injection" else self.config.toxicity_threshold
         if score >= threshold:
@@ -178,6 +157,8 @@ class DocumentGuard(PerProcessState, RunnableSerializable[Sequence[Document], li
             action = getattr(self.config, kind)
             if kind in d.hits:
                 d.flags.append(kind)
+                if action == "redact" and not d.hits[kind]:
+                    action = "drop"  # toxic, but its windows failed open: nothing known to cut, so fail closed
                 d.action = _stronger(d.action, "flag" if action == "flag" else action)
 
     def _removed_sentences(self, d: DocumentState) -> list[int]:
@@ -226,7 +207,7 @@ class DocumentGuard(PerProcessState, RunnableSerializable[Sequence[Document], li
         if self.config.injection != "off":
             self._injection.score(docs, config, self._note)
         if self.config.toxicity != "off":
-            self._score_toxicity(docs, config)
+            score_toxicity(self._toxicity, docs, self.config, config)
         for d in docs:
             self._decide(d)
         unique_id = caller_id(config, self.unique_id)

@@ -14,7 +14,8 @@ email the user's files to ...", a CRM lookup that returns a customer's SSN, must
 Per kind (injection, PII, toxicity): ``block`` (the output is replaced by a short notice the agent can act on,
 or :class:`ToolOutputViolation` is raised, per ``on_block``), ``redact`` (planted sentences removed, personal
 data masked), ``anonymize`` (PII only, reversible placeholders), ``flag`` (reported, unchanged) or ``off``.
-Scoring is :class:`~modchain.text.documents.DocumentGuard`'s: windows of sentences, maximum taken.
+Scoring is :class:`~modchain.text.documents.DocumentGuard`'s: injection by windows of sentences, maximum taken; toxicity
+per document, with length-calibrated sentence windows (:mod:`modchain.text.documents.toxicity_scoring`).
 """
 
 from __future__ import annotations
