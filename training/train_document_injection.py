@@ -16,7 +16,14 @@ Protocol (the split rules live in benchmarks/rag_injection.py, so the benchmark 
   train-only      training/cases/rag_clean_extra.txt (420 clean pages, most asking their reader for something:
                   75% train, 25% "hard dev", reported and used to break ties, never to place the threshold) and
                   training/cases/document_injection_cases_more.jsonl (260 planted instructions); ``--no-extra``
-                  leaves them out (and reproduces the first model byte for byte).
+                  leaves them out.
+  reference pages Python reference prose, the TRAIN half of training/prose.py's pydoc topics (each paragraph
+                  alone and consecutive paragraphs of one topic up to 2,000 characters), clean pages at weight
+                  ``--prose-weight`` 0.3; every paragraph that holds a sentence of a held-out text (the benchmark's
+                  dev / test passages, the hard dev pages, the pydoc half benchmarks/document_guard_benign.py
+                  measures on -- pydoc repeats paragraphs under several topics) is left out. Without them the
+                  model flagged 17% of held-out reference paragraphs as planted. ``--no-prose`` leaves them out;
+                  ``--prose-hosts 1`` also plants payloads in them (3 points of dev recall lost, not taken).
   training set    every train payload placed in ``--hosts`` train passages (start, middle or end, seeded);
                   every window (each sentence, each pair) of those documents and of the train passages alone.
                   A window is positive when it holds a payload sentence, negative otherwise; after a first
@@ -29,7 +36,13 @@ Protocol (the split rules live in benchmarks/rag_injection.py, so the benchmark 
                   (document score = highest window); the threshold is the middle of the widest-recall band
                   that flags at most ``--max-clean`` of the dev clean passages; the variant with the best dev
                   recall wins (ties: the stronger regularisation). Test is never read here: run
-                  benchmarks/rag_injection.py once for it.
+                  benchmarks/rag_injection.py once for it. ``--length`` also fits a length shift (the document's
+                  threshold raised by slope * ln(windows), slope from the train clean pages' window logits, as
+                  modchain/backends/local/long_text.py does); it is off: on dev it cost planted-page recall for
+                  little benign gain once the reference pages were in.
+  decontamination every training window and dev document is checked against the evaluation sets
+                  (shared/decontam); hand-written cases must not overlap (the script stops), windows cut from
+                  public payloads that do are dropped.
 """
 
 from __future__ import annotations
@@ -47,10 +60,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "benchmarks"), str(ROOT / "training")]
 
+import document_guard_benign as benign  # noqa: E402  (its pydoc topics and planting: the two must agree)
+import prose  # noqa: E402
 import rag_injection as protocol  # noqa: E402
 import train_text_classifiers as ttc  # noqa: E402
+from classifier_fit import tail_scale  # noqa: E402
 
 from modchain.backends.local import linear_model as lm  # noqa: E402
+from modchain.backends.local.long_text import length_shift  # noqa: E402
 from modchain.backends.local.normalize import normalize_for_model  # noqa: E402
 from modchain.text.documents.cues import request_kinds, sentence_spans  # noqa: E402
 from modchain.text.documents.injection import MODEL_NAME, window_features  # noqa: E402
@@ -64,6 +81,7 @@ CASES = ROOT / "training" / "cases" / "document_injection_cases.jsonl"
 # Train-only additions (never in the benchmark): more clean pages and more planted instructions.
 EXTRA_CLEAN = ROOT / "training" / "cases" / "rag_clean_extra.txt"
 EXTRA_CASES = ROOT / "training" / "cases" / "document_injection_cases_more.jsonl"
+PROSE_PAGE_CHARS = 2000  # the reference pages of prose_pages: up to about a retrieved chunk
 
 
 def planted(host: str, payload: str, position: str) -> tuple[str, int, int]:
@@ -86,37 +104,107 @@ def chatbot_prompts(data: Path, rng: random.Random, limit: int) -> list[str]:
     return rng.sample(wild, min(limit, len(wild))) + chat
 
 
-def training_documents(data: Path, hosts: int, prompts: int, extra: bool = True
+def training_documents(data: Path, hosts: int, prompts: int, extra: bool = True, prose: bool = False,
+                       prose_weight: float = 1.0, prose_hosts: int = 0
                        ) -> tuple[list[tuple[str, tuple[int, int] | None, float]], Counter]:
-    """``(text, payload character span or None, positive weight)`` of every training document: the train
+    """``(text, payload character span or None, weight)`` of every training document (the weight of a clean page
+    alone is its windows' weight; of a planted one, its payload windows'): the train
     passages alone, each train payload and hand-written case planted in ``hosts`` of them, each chatbot prompt
     in one (weight 0.7). ``extra``: also the train-only passages and cases of training/cases (never in the
     benchmark), which widen what a clean page looks like (emails, threads, exercises) and what a planted
-    instruction looks like."""
+    instruction looks like. ``prose``: also the clean reference pages of :func:`prose_pages` at ``prose_weight``
+    and, ``prose_hosts`` > 0, each train payload and case planted in that many of them as well (after the
+    others, so the rest of the set is unchanged): the genre is clean, its pages can still hold an injection."""
     rng = random.Random(SEED)
     clean = protocol.clean_split()["train"]
     case_files = [CASES]
     if extra:
         clean = clean + extra_clean()["train"]
         case_files.append(EXTRA_CASES)
+    reference = prose_pages() if prose else []
     payloads = [row["text"] for _, row, split in protocol.load_payloads(data) if split == "train"]
     cases = [r["text"] for path in case_files for r in ttc.read_jsonl(path)
              if r.get("label") == 1 and r.get("split") == "train"]
     requests = chatbot_prompts(data, rng, prompts) if prompts else []
-    counts = Counter(passages=len(clean), payloads=len(payloads), cases=len(cases), chatbot_prompts=len(requests))
-    out: list[tuple[str, tuple[int, int] | None, float]] = [(text, None, 0.0) for text in clean]
-    for payload, copies, weight in [(p, hosts, 1.0) for p in payloads + cases] + [(p, 1, 0.7) for p in requests]:
-        for host in rng.sample(clean, copies):
-            text, start, end = planted(host, payload, rng.choice(protocol.POSITIONS))
+    counts = Counter(passages=len(clean), reference_pages=len(reference), payloads=len(payloads), cases=len(cases),
+                     chatbot_prompts=len(requests))
+    out: list[tuple[str, tuple[int, int] | None, float]] = [(text, None, 1.0) for text in clean]
+    out += [(text, None, prose_weight) for text in reference]
+    plantings = [(clean, p, hosts, 1.0) for p in payloads + cases] + [(clean, p, 1, 0.7) for p in requests]
+    if reference and prose_hosts:
+        plantings += [(reference, p, prose_hosts, 1.0) for p in payloads + cases]
+    for pool, payload, copies, weight in plantings:
+        for host in rng.sample(pool, copies):
+            place = planted if "\n" not in host else planted_in_layout  # one-line hosts: as the first model
+            text, start, end = place(host, payload, rng.choice(protocol.POSITIONS))
             out.append((text, (start, end), weight))
     return out, counts
 
 
-def training_windows(data: Path, hosts: int, prompts: int, prompt_safety=None, extra: bool = True
+def planted_in_layout(host: str, payload: str, position: str) -> tuple[str, int, int]:
+    """:func:`planted` for a page of several paragraphs: the payload goes where ``protocol.embed`` puts it, the
+    page's line breaks are kept (benchmarks/document_guard_benign.py plants the same way)."""
+    text = benign.plant(host, payload, position)
+    spans = sentence_spans(host)
+    at = {"start": 0, "middle": len(spans) // 2, "end": len(spans)}[position]
+    start = spans[at][0] if at < len(spans) else len(host.rstrip()) + 1
+    assert text[start:start + len(payload.strip())] == payload.strip()
+    return text, start, start + len(payload.strip())
+
+
+def held_out_sentences() -> set[str]:
+    """The sentences (whitespace-normalised, 20+ characters) of every text a benchmark measures on: the
+    rag_injection dev and test passages, the hard dev pages, the held-out half of training/prose.py (pydoc
+    topics of its dev half; the benign-document benchmark's text). Some pydoc paragraphs are repeated verbatim
+    under several topics, so a train-half topic can hold a held-out paragraph: those are left out of training."""
+    split = protocol.clean_split()
+    texts = split["dev"] + split["test"] + extra_clean()["dev"] + prose.pydoc_paragraphs()["dev"]
+    texts += [t for _, t in prose.rag_passages()["dev"]]
+    return {s for text in texts for s in _sentences(text) if len(s) >= 20}
+
+
+def _sentences(text: str) -> list[str]:
+    return [" ".join(text[s:e].split()) for s, e in sentence_spans(text)]
+
+
+def prose_pages(page_chars: int = PROSE_PAGE_CHARS) -> list[str]:
+    """Clean pages of Python reference prose (the TRAIN half of training/prose.py's pydoc topics): each paragraph
+    alone, and consecutive paragraphs of one topic joined into pages of up to ``page_chars`` characters (a
+    retrieved reference page). Paragraphs holding a held-out sentence (:func:`held_out_sentences`) are left out
+    and break the run. Technical prose ("Called to implement operator.index() ...") was flagged as planted text
+    by the first model: its clean pages were support pages, emails and FAQs."""
+    held = held_out_sentences()
+    pages: list[str] = []
+    for paras in benign.pydoc_topics("train").values():
+        runs: list[list[str]] = [[]]
+        for para in paras:
+            if any(s in held for s in _sentences(para)):
+                runs.append([])
+            else:
+                runs[-1].append(para)
+                pages.append(para)
+        for run in runs:
+            page: list[str] = []
+            for para in run:
+                if page and sum(len(p) + 2 for p in page) + len(para) > page_chars:
+                    if len(page) > 1:  # a single paragraph is already a page of its own
+                        pages.append("\n\n".join(page))
+                    page = []
+                page.append(para)
+            if len(page) > 1:
+                pages.append("\n\n".join(page))
+    leaked = [s for page in pages for s in _sentences(page) if s in held]
+    if leaked:  # the filter above makes this impossible; kept as the contract's check
+        raise SystemExit(f"{len(leaked)} held-out sentences in the prose pages, e.g. {leaked[0][:80]!r}")
+    return pages
+
+
+def training_windows(data: Path, hosts: int, prompts: int, prompt_safety=None, extra: bool = True,
+                     prose: bool = False, prose_weight: float = 1.0, prose_hosts: int = 0
                      ) -> tuple[list[tuple[str, list[str], int, float, int]], Counter]:
     """``(window text, context features, label, weight, document)`` for every training window (document -1:
     a clean page alone)."""
-    documents, counts = training_documents(data, hosts, prompts, extra)
+    documents, counts = training_documents(data, hosts, prompts, extra, prose, prose_weight, prose_hosts)
     out = []
     for document, (text, payload, weight) in enumerate(documents):
         sentences = sentence_spans(text)
@@ -124,7 +212,7 @@ def training_windows(data: Path, hosts: int, prompts: int, prompt_safety=None, e
         for first, last, window, feats in window_features(text, sentences, WINDOW, MAX_CHARS, prompt_safety):
             label = int(any(inside[first:last]))
             # the host's own windows repeat the clean pages' (in a new context): counted at a lower weight
-            out.append((window, feats, label, weight if label else (0.3 if payload else 1.0),
+            out.append((window, feats, label, weight if label else (0.3 if payload else weight),
                         document if payload else -1))
     counts.update(windows=len(out), positive_windows=sum(w[2] for w in out))
     return out, counts
@@ -162,13 +250,15 @@ def dev_documents(data: Path) -> tuple[list[str], list[str]]:
     return [text for _, _, text in poisoned], clean["dev"]
 
 
-def document_scores(model: lm.LinearTextModel, texts: list[str], prompt_safety=None) -> list[float]:
-    """Highest raw window logit per document (the package's scorer, before calibration)."""
+def document_scores(model: lm.LinearTextModel, texts: list[str], prompt_safety=None, slope: float = 0.0
+                    ) -> list[float]:
+    """Highest raw window logit per document, less the length shift ``slope * ln(windows)`` (the package's
+    scorer, before calibration)."""
     out = []
     for text in texts:
         logits = [model.logits(window, feats)[0] for _, _, window, feats
                   in window_features(text, sentence_spans(text), WINDOW, MAX_CHARS, prompt_safety)]
-        out.append(max(logits, default=-math.inf))
+        out.append(max(logits, default=-math.inf) - length_shift(len(logits), slope))
     return out
 
 
@@ -219,6 +309,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prompts", type=int, default=400, help="benign chatbot prompts planted as extra positives")
     ap.add_argument("--keep-top", type=int, default=2, help="positive windows kept per planted payload (refit)")
     ap.add_argument("--no-extra", action="store_true", help="leave out the train-only passages and cases")
+    ap.add_argument("--no-prose", action="store_true", help="leave out the reference pages of prose_pages")
+    ap.add_argument("--prose-weight", type=float, default=0.3, help="weight of the reference pages' windows")
+    ap.add_argument("--prose-hosts", type=int, default=0, help="reference pages each payload is also placed in")
+    ap.add_argument("--length", action="store_true",
+                    help="fit and store a length shift (threshold + slope * ln(windows)); off: it cost recall on dev")
+    ap.add_argument("--C", default=",".join(str(c) for c in GRID_C), help="the grid of C values (comma-separated)")
     ap.add_argument("--prompt-safety-feature", action="store_true",
                     help="add the offline prompt-safety score of each window as features")
     ap.add_argument("--max-clean", type=float, default=0.04, help="dev clean passages allowed to be flagged")
@@ -231,7 +327,8 @@ def main(argv: list[str] | None = None) -> None:
 
         def prompt_safety(window: str) -> float:
             return score_prompt_safety(window)[0]
-    windows, counts = training_windows(args.data, args.hosts, args.prompts, prompt_safety, not args.no_extra)
+    windows, counts = training_windows(args.data, args.hosts, args.prompts, prompt_safety, not args.no_extra,
+                                       not args.no_prose, args.prose_weight, args.prose_hosts)
     print("training set: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
     hit_docs, miss_docs = dev_documents(args.data)
     hard_docs = [] if args.no_extra else extra_clean()["dev"]
@@ -246,34 +343,43 @@ def main(argv: list[str] | None = None) -> None:
     y = np.array([w[2] for w in windows])
     weights = np.array([w[3] for w in windows])
     documents = np.array([w[4] for w in windows])
+    clean_pages = np.flatnonzero(documents == -1)
     best = None
-    print(f"\n{'variant':<13}{'C':>5}{'weights':>9}{'dev poisoned':>14}{'dev clean':>11}{'hard dev clean':>16}")
+    print(f"\n{'variant':<13}{'C':>5}{'weights':>9}{'dev poisoned':>14}{'dev clean':>11}{'hard dev clean':>16}"
+          f"{'slope':>7}")
     for variant, chars in VARIANTS.items():
         config = {**ttc.PS_CONFIG, "char_orders": chars, "prompt_safety_feature": args.prompt_safety_feature}
         lex = lm._Lexicon(lexicon, known, config["negatable"], config["negator"])
         feats = [lm.featurize(normalize_for_model(w[0]), lex, config, sorted(w[1])) for w in windows]
         X, vocab = ttc.build_matrix(feats, None)
         X.sort_indices()
-        for c in GRID_C:
+        for c in (float(v) for v in args.C.split(",")):
             clf = ttc.fit(X, y, weights, c)
             clf = ttc.fit(X, y, refine(clf.decision_function(X), y, weights, documents, args.keep_top), c)
+            # the length shift's slope: the upper tail of the clean pages' window logits (train pages only)
+            slope = 0.0 if not args.length else float(f"{tail_scale(clf.decision_function(X[clean_pages])):.3g}")
             spec = {"format": lm.FORMAT, "name": MODEL_NAME, "config": config, "lexicon": lexicon, "known": known,
                     "heads": {HEAD: ttc.export_head(clf, vocab, keep=60000, min_abs=0.01)}, "calibration": {HEAD: 0.0}}
+            if slope:
+                spec["length"] = {"slope": slope}
             model = lm.LinearTextModel(spec)
-            threshold, recall, clean_rate = pick_threshold(document_scores(model, hit_docs, prompt_safety),
-                                                           document_scores(model, miss_docs, prompt_safety),
+            threshold, recall, clean_rate = pick_threshold(document_scores(model, hit_docs, prompt_safety, slope),
+                                                           document_scores(model, miss_docs, prompt_safety, slope),
                                                            args.max_clean)
-            hard = document_scores(model, hard_docs, prompt_safety)
+            hard = document_scores(model, hard_docs, prompt_safety, slope)
             hard_rate = sum(s >= threshold for s in hard) / max(1, len(hard))
             print(f"{variant:<13}{c:>5}{len(spec['heads'][HEAD]['weights']):>9}{recall:>14.1%}{clean_rate:>11.1%}"
-                  f"{hard_rate:>16.1%}", flush=True)
+                  f"{hard_rate:>16.1%}{slope:>7}", flush=True)
             key = (round(recall, 6), -round(hard_rate, 6))  # best dev recall; ties: fewer hard pages flagged
             if best is None or key > best[0]:
                 best = (key, recall, clean_rate, hard_rate, variant, c, threshold, spec)
     _, recall, clean_rate, hard_rate, variant, c, threshold, spec = best
     spec["calibration"] = {HEAD: float(f"{threshold:.5g}")}
     meta = {"trainer": "training/train_document_injection.py", "seed": SEED, "variant": variant, "C": c,
-            "hosts": args.hosts, "prompts": args.prompts, "keep_top": args.keep_top, "max_clean": args.max_clean, "examples": dict(sorted(counts.items())),
+            "hosts": args.hosts, "prompts": args.prompts, "prose": not args.no_prose, "prose_weight": args.prose_weight,
+            "prose_hosts": args.prose_hosts,
+            "length_slope": spec.get("length", {}).get("slope", 0.0), "keep_top": args.keep_top,
+            "max_clean": args.max_clean, "examples": dict(sorted(counts.items())),
             "dev": {"poisoned_docs": len(hit_docs), "clean_docs": len(miss_docs), "poisoned_flagged": round(recall, 4),
                     "clean_flagged": round(clean_rate, 4), "hard_clean_docs": len(hard_docs),
                     "hard_clean_flagged": round(hard_rate, 4)}}
