@@ -10,14 +10,73 @@ from pathlib import Path
 
 from encoder_settings import HEADS, MAX_LEN, OPSET, STRIDE
 
-__all__ = ["build_model", "export_model", "wrap_encoder"]
+__all__ = ["build_model", "export_model", "head_from_onnx", "make_head", "wrap_encoder"]
 
 
-def build_model(base: str | Path):
-    """The starting model: the encoder in ``base`` (eager attention: traceable for ONNX) with fresh heads."""
+def build_model(base: str | Path, layers: int | None = None, hidden: int = 0, init_head: str | Path | None = None,
+                freeze_embeddings: bool = False, freeze_layers: int = 0):
+    """The starting model: the encoder in ``base`` (eager attention: traceable for ONNX), cut to its first
+    ``layers`` layers (inference time grows with depth; the frozen probe found 3 of 6 as good as all), with
+    heads from ``make_head(hidden)``, or the trained heads of the ONNX model in ``init_head`` (the shipped
+    probe's: fine-tuning then starts from the shipped model instead of from random heads).
+    ``freeze_embeddings``: the embedding tables (12M of the 3-layer model's 17M weights) are not trained, which
+    saves their optimizer step and keeps them what the int8 embedding quantization was checked on.
+    ``freeze_layers`` K: the embeddings and the first K layers are not trained (no backward pass through them:
+    a CPU budget buys more training rows)."""
     from transformers import AutoModel
 
-    return wrap_encoder(AutoModel.from_pretrained(str(base), attn_implementation="eager"))
+    encoder = AutoModel.from_pretrained(str(base), attn_implementation="eager")
+    if layers is not None:
+        if not 1 <= layers <= len(encoder.encoder.layer):
+            raise ValueError(f"layers must be 1..{len(encoder.encoder.layer)}")
+        encoder.encoder.layer = encoder.encoder.layer[:layers]
+        encoder.config.num_hidden_layers = layers
+    frozen = [encoder.embeddings] if freeze_embeddings or freeze_layers else []
+    for module in frozen + list(encoder.encoder.layer[:freeze_layers]):
+        for p in module.parameters():
+            p.requires_grad_(False)
+    dim = encoder.config.hidden_size
+    heads = head_from_onnx(init_head, dim) if init_head is not None else make_head(dim, hidden)
+    return wrap_encoder(encoder, heads)
+
+
+def make_head(dim: int, hidden: int = 0):
+    """Fresh heads from the pooled vector: linear (``hidden`` 0) or ``dim -> hidden`` GELU ``-> len(HEADS)``, the
+    probe's shape (the linear heads were far worse on frozen features)."""
+    import torch
+
+    if not hidden:
+        return torch.nn.Linear(dim, len(HEADS))
+    return torch.nn.Sequential(torch.nn.Linear(dim, hidden), torch.nn.GELU(), torch.nn.Dropout(0.1),
+                               torch.nn.Linear(hidden, len(HEADS)))
+
+
+def head_from_onnx(model_file: str | Path, dim: int):
+    """The hidden-layer heads of an exported model (``train_encoder_probe.py``'s: initializers
+    ``heads.0.*`` and ``heads.3.*``), as a ``make_head`` module; a model without them is an error."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    path = Path(model_file)
+    graph = onnx.load(str(path / "model.onnx" if path.is_dir() else path)).graph
+    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for n in ("heads.0.weight", "heads.3.weight"):  # the export names a weight after its transposed copy or not
+        if n not in init and n + "_Transposed" in init:
+            init[n] = init[n + "_Transposed"].T
+    names = ("heads.0.weight", "heads.0.bias", "heads.3.weight", "heads.3.bias")
+    if any(n not in init for n in names):
+        raise ValueError(f"{path}: no hidden-layer heads to start from")
+    w0, b0, w3, b3 = init["heads.0.weight"].T, init["heads.0.bias"], init["heads.3.weight"].T, init["heads.3.bias"]
+    if w0.shape[0] != dim or w3.shape != (w0.shape[1], len(HEADS)):
+        raise ValueError(f"{path}: head shapes {w0.shape} / {w3.shape} do not fit")
+    head = make_head(dim, w0.shape[1])
+    with torch.no_grad():
+        head[0].weight.copy_(torch.from_numpy(w0.T.copy()))
+        head[0].bias.copy_(torch.from_numpy(b0.copy()))
+        head[3].weight.copy_(torch.from_numpy(w3.T.copy()))
+        head[3].bias.copy_(torch.from_numpy(b3.copy()))
+    return head
 
 
 def wrap_encoder(encoder, heads=None):

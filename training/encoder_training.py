@@ -25,7 +25,13 @@ def train(model, pool: list[Row], args) -> tuple[int, float]:
 
     rng = random.Random(SEED)
     order = stratified_order(pool, rng)
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
+    # the heads may learn faster than the encoder (--head-lr: fresh hidden-layer heads need it); frozen
+    # weights (--freeze-embeddings) are left out of the optimizer altogether
+    head_lr = getattr(args, "head_lr", None) or LR
+    enc_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads.")]
+    head_params = [p for p in model.heads.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": enc_params, "lr": getattr(args, "lr", None) or LR},
+                             {"params": head_params, "lr": head_lr}], weight_decay=0.01)
     warmup = 50
     total = {"steps": max(warmup + 1, (len(order) * args.epochs) // BATCH)}
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -45,7 +51,7 @@ def train(model, pool: list[Row], args) -> tuple[int, float]:
             loss = ((bce(logits, y) * m).sum(1) * w).sum() / w.sum()
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(enc_params + head_params, 1.0)
             opt.step()
             sched.step()
             step += 1
@@ -68,6 +74,7 @@ def train(model, pool: list[Row], args) -> tuple[int, float]:
             if time.time() - t0 > args.budget_min * 60 * 1.25:  # other processes slowed us: stop, still export
                 print(f"  stopping at step {step}: over the time budget", flush=True)
                 return n_train, time.time() - t0
+    print(f"  {step} steps, {(time.time() - t0) / max(1, step):.2f} s/step", flush=True)
     return n_train, time.time() - t0
 
 

@@ -81,6 +81,18 @@ def main(argv: list[str] | None = None) -> None:
                     help="auto: int8 when its dev F1 is within 0.01 of fp32's on both tasks")
     ap.add_argument("--save-state", type=Path, default=None, help="also save the fine-tuned torch weights here")
     ap.add_argument("--from-state", type=Path, default=None, help="skip training: load these weights (needs --max-train)")
+    ap.add_argument("--layers", type=int, default=None, help="keep only the first N encoder layers (default: all)")
+    ap.add_argument("--hidden", type=int, default=0, help="head hidden units (0: linear heads)")
+    ap.add_argument("--init-head", type=Path, default=None,
+                    help="start the heads from this exported model's hidden-layer heads (the shipped probe's)")
+    ap.add_argument("--freeze-embeddings", action="store_true", help="do not train the embedding tables")
+    ap.add_argument("--freeze-layers", type=int, default=0, help="do not train the embeddings and the first K layers")
+    ap.add_argument("--lr", type=float, default=None, help=f"encoder learning rate (default {LR})")
+    ap.add_argument("--head-lr", type=float, default=None, help="heads' learning rate (default: --lr)")
+    ap.add_argument("--fragments", type=int, default=0,
+                    help="benign cut-outs per task, as train_encoder_probe.py's --fragments (0: none)")
+    ap.add_argument("--compare", type=Path, default=None,
+                    help="also print this model folder's dev table on the same dev rows (e.g. the shipped model)")
     args = ap.parse_args(argv)
 
     import torch
@@ -100,12 +112,20 @@ def main(argv: list[str] | None = None) -> None:
         train_exs, held[task] = train_split(exs)
         rows = token_rows(tc.as_windows(train_exs), task, tok, overlap)
         pool += rows
+        if args.fragments:  # the probe's benign cut-outs: without them a mid-sentence start reads as an attack
+            from train_encoder_probe import fragment_rows
+
+            pool += fragment_rows(train_exs, task, tok, overlap, args.fragments)
         used[task] = held[task]
         print(f"[{task}] {len(train_exs)} train texts -> {len(rows)} token windows; {len(held[task])} held back",
               flush=True)
     print(f"data ready in {time.time() - t_start:.0f}s", flush=True)
 
-    model = build_model(base)
+    model = build_model(base, args.layers, args.hidden, args.init_head, args.freeze_embeddings,
+                        args.freeze_layers)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    print(f"model: {model.encoder.config.num_hidden_layers} layers, heads {model.heads}, "
+          f"{trainable / 1e6:.1f}M trainable weights", flush=True)
     if args.from_state:
         model.load_state_dict(torch.load(args.from_state))
         n_train, secs = args.max_train or 0, 0.0
@@ -119,7 +139,11 @@ def main(argv: list[str] | None = None) -> None:
 
     model.eval()
     meta = {"trainer": "training/train_encoder.py", "seed": SEED, "base": "sentence-transformers/all-MiniLM-L6-v2",
-            "train_windows": n_train, "epochs": args.epochs, "training_minutes": round(secs / 60, 1)}
+            "train_windows": n_train, "epochs": args.epochs, "training_minutes": round(secs / 60, 1),
+            "layers": model.encoder.config.num_hidden_layers, "head_hidden": args.hidden,
+            "head_init": "shipped probe heads" if args.init_head else "random",
+            "frozen_embeddings": args.freeze_embeddings or args.freeze_layers > 0, "frozen_layers": args.freeze_layers,
+            "fragments_per_task": args.fragments}
     meta["examples"] = dict(sorted(Counter(f"{r.task}/{r.source}/{r.label}"
                                            for r in stratified_order(pool, random.Random(SEED))[:n_train]).items()))
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,22 +153,30 @@ def main(argv: list[str] | None = None) -> None:
         shifts = fit_shifts(scorer, held)
         slopes = fit_slopes(scorer, shifts)
         spec = {"shifts": shifts, "slopes": slopes, "meta": meta}
-        fp32 = export_model(model, base / "tokenizer.json", Path(tmp) / "fp32", spec, quantize=False)
-        int8 = export_model(model, base / "tokenizer.json", Path(tmp) / "int8", spec, quantize=True)
         dev = {task: dev_sample(exs, args.dev_cap) for task, exs in data.items()}
-        f1_fp32, _ = evaluate(EncoderScorer.load(fp32), dev)
-        f1_int8, table = evaluate(EncoderScorer.load(int8), dev)
-        keep_int8 = args.quantize == "int8" or (args.quantize == "auto" and
-                                                 all(f1_int8[t] >= f1_fp32[t] - 0.01 for t in f1_fp32))
-        print(f"dev F1 fp32 {f1_fp32} vs int8 {f1_int8}: shipping {'int8' if keep_int8 else 'fp32'}", flush=True)
-        chosen = int8 if keep_int8 else fp32
-        if not keep_int8:
-            table = evaluate(EncoderScorer.load(fp32), dev)[1]
+        # the smallest export whose dev F1 is within 0.01 of fp32's on both tasks (int8 everywhere, int8
+        # embeddings only, fp32: in that order of size), as train_encoder_probe.py chooses
+        variants = {"int8": True, "int8-embeddings": "embeddings", "fp32": False}
+        if args.quantize != "auto":
+            variants = {"int8": True} if args.quantize == "int8" else {"fp32": False}
+        results = {}
+        for name, how in variants.items():
+            folder = export_model(model, base / "tokenizer.json", Path(tmp) / name, spec, quantize=how)
+            results[name] = (folder, *evaluate(EncoderScorer.load(folder), dev))
+        ref = results["fp32"][1] if "fp32" in results else next(iter(results.values()))[1]
+        name = next(n for n in variants if all(results[n][1][t] >= ref[t] - 0.01 for t in ref))
+        print("dev F1 per export: " + "; ".join(f"{n} {r[1]}" for n, r in results.items())
+              + f": shipping {name}", flush=True)
+        chosen, table = results[name][0], results[name][2]
         args.out.mkdir(parents=True, exist_ok=True)
         for name in ("model.onnx", "tokenizer.json", "encoder.json"):  # the model card beside them stays
             shutil.copyfile(chosen / name, args.out / name)
     size = sum((args.out / n).stat().st_size for n in ("model.onnx", "tokenizer.json", "encoder.json")) / 2**20
     line = speed(args.out, [e.text for exs in dev.values() for e in exs])
+    if args.compare:  # like for like: the other model on exactly these dev rows, through the same evaluate
+        f1_cmp, table_cmp = evaluate(EncoderScorer.load(args.compare), dev)
+        line += f"\n\nCOMPARE {args.compare} on the same dev rows (F1 {f1_cmp}):\n{table_cmp}\n" + \
+            speed(args.compare, [e.text for exs in dev.values() for e in exs])
     summary = (f"{table}\n{line}\nmodel folder {args.out}: {size:.1f} MiB "
                f"(model.onnx {(args.out / 'model.onnx').stat().st_size / 2**20:.1f} MiB); "
                f"training {secs / 60:.1f} min on {n_train} windows x {args.epochs} epochs")
