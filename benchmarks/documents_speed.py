@@ -43,6 +43,7 @@ from modchain.backends.local.linear_model import clear_caches  # noqa: E402
 from modchain.text.documents import DocumentGuard, cues  # noqa: E402
 from modchain.text.documents.cues import sentence_spans  # noqa: E402
 from modchain.text.documents.injection_scoring import DocumentState  # noqa: E402
+from modchain.text.documents.toxicity_scoring import score_toxicity  # noqa: E402
 
 BAR_MS_PER_KB = 3.0
 ABOUT_ATTACKS = {"ai_safety", "prompting"}  # pages about prompting quote attacks verbatim (long_documents.py)
@@ -59,7 +60,7 @@ def stage_cpu(guard: DocumentGuard, text: str) -> tuple[float, float, float]:
     featurizers' per-text caches emptied first (as the guard meets a new document)."""
     state = DocumentState(0, Document(page_content=text), text, sentence_spans(text))
     stages = (lambda: guard._injection.score([state], None, guard._note),
-              lambda: guard._score_toxicity([state], None),
+              lambda: score_toxicity(guard._toxicity, [state], guard.config, None),
               lambda: guard._pii.moderate_batch([text]))
     out = []
     for stage in stages:
