@@ -99,3 +99,21 @@ def test_window_features_of_a_long_page_take_memory_linear_in_it():
     # The features themselves (two windows a sentence, ~20 strings each) cost ~40 bytes per input byte;
     # the per-sentence sets of every word before and after took ~6,000 at this size.
     assert measured["peak"] <= 150 * measured["bytes"], measured
+
+
+def test_the_speed_benchmark_still_reaches_each_stage_of_the_guard():
+    # benchmarks/documents_speed.py times the guard's stages one by one through their functions: a stage that
+    # moves must fail here, not the next benchmark run.
+    from pathlib import Path
+
+    benchmarks = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        import documents_speed
+    finally:
+        sys.path.remove(benchmarks)
+    from modchain.text.documents import DocumentGuard
+
+    page = " ".join(PIECES[:3]) + ". The lift is out of order until Monday."
+    stages = documents_speed.stage_cpu(DocumentGuard(), page)
+    assert len(stages) == 3 and all(ms >= 0.0 for ms in stages)
