@@ -19,10 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import encoder_features as ef  # noqa: E402
 import train_encoder as te  # noqa: E402
-import train_encoder_probe as probe  # noqa: E402
-from test_encoder_probe import SPEC, _windows  # noqa: E402
+from test_encoder_probe import SPEC, exported_probe  # noqa: E402
 from test_encoder_scorer import TEXTS, _tiny_model, _tokenizer_file  # noqa: E402
 
 from modchain.backends.local.encoder import EncoderScorer  # noqa: E402
@@ -50,16 +48,7 @@ def test_cut_encoder_with_hidden_heads(base):
 
 
 def test_heads_started_from_a_probe_export_reproduce_it(base, tmp_path):
-    import numpy as np
-    from transformers import AutoModel
-
-    encoder = AutoModel.from_pretrained(str(base), attn_implementation="eager").eval()
-    ids = _windows(base, TEXTS)
-    feats = ef.pooled_layers(encoder, ids, log_every=0)
-    y = np.zeros((len(ids), len(te.HEADS)), dtype="float32")
-    y[::2, 1] = 1
-    net = probe.train_heads(feats[:, 0].astype("float32"), y, np.ones_like(y), np.ones(len(ids), dtype="float32"), 8)
-    shipped = probe.export_probe(base, 0, net, tmp_path / "probe", SPEC, quantize=False)
+    _, _, shipped = exported_probe(base, tmp_path / "probe")
 
     model = te.build_model(base, layers=1, init_head=shipped).eval()  # before any training: the probe itself
     refit = te.export_model(model, base / "tokenizer.json", tmp_path / "refit", SPEC, quantize=False)

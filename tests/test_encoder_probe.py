@@ -48,6 +48,21 @@ def _windows(base: Path, texts: list[str]) -> list[list[int]]:
     return [w for text in texts for w in probe.inference_windows(tok, text)]
 
 
+def exported_probe(base: Path, folder: Path):
+    """A probe trained on the tiny model's pooled first layer (half the windows unsafe) and exported to
+    ``folder``: ``(first-layer features, heads, export folder)``."""
+    import numpy as np
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(str(base), attn_implementation="eager").eval()
+    ids = _windows(base, TEXTS)
+    feats = ef.pooled_layers(encoder, ids, log_every=0)[:, 0].astype("float32")
+    y = np.zeros((len(ids), len(probe.HEADS)), dtype="float32")
+    y[::2, 1] = 1
+    net = probe.train_heads(feats, y, np.ones_like(y), np.ones(len(ids), dtype="float32"), 8)
+    return feats, net, probe.export_probe(base, 0, net, folder, SPEC, quantize=False)
+
+
 def test_pooled_layers_equal_a_forward_pass_per_window(base):
     from transformers import AutoModel
 
@@ -81,22 +96,13 @@ def test_heads_fold_the_standardisation_into_the_first_layer(monkeypatch):
 
 
 def test_truncated_export_scores_as_torch_does(base, tmp_path):
-    import numpy as np
-    from transformers import AutoModel
-
-    encoder = AutoModel.from_pretrained(str(base), attn_implementation="eager").eval()
-    ids = _windows(base, TEXTS)
-    feats = ef.pooled_layers(encoder, ids, log_every=0)
-    y = np.zeros((len(ids), len(probe.HEADS)), dtype="float32")
-    y[::2, 1] = 1
-    net = probe.train_heads(feats[:, 0].astype("float32"), y, np.ones_like(y), np.ones(len(ids), dtype="float32"), 8)
-    out = probe.export_probe(base, 0, net, tmp_path / "m", SPEC, quantize=False)
+    feats, net, out = exported_probe(base, tmp_path / "m")
     scorer = EncoderScorer.load(out)
     assert json.loads((out / "encoder.json").read_text())["quantized"] is False
     with torch.no_grad():
-        want = net(torch.tensor(feats[:, 0].astype("float32"))).numpy()
+        want = net(torch.tensor(feats)).numpy()
     got = [w for per_text in scorer.raw_window_logits(TEXTS) for w in per_text]
-    assert len(got) == len(ids)
+    assert len(got) == len(feats)
     for row, logits in zip(want, got):  # one layer kept: the first layer's pooled vector feeds the heads
         assert [logits[h] for h in probe.HEADS] == pytest.approx(row.tolist(), abs=2e-2)
 
