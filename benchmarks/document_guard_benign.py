@@ -126,12 +126,18 @@ def dev_payloads(data: Path) -> list[tuple[str, str]]:
 def plant(text: str, payload: str, position: str) -> str:
     """``payload`` inserted as a sentence of ``text`` where ``protocol.embed`` puts it (start, middle or end of the
     sentences), the rest of the text left as it is (paragraph breaks kept)."""
+    return plant_at(text, payload, position)[0]
+
+
+def plant_at(text: str, payload: str, position: str) -> tuple[str, int]:
+    """:func:`plant`'s text and where the payload starts in it (the trainer marks the payload's windows)."""
     spans = sentence_spans(text)
     at = {"start": 0, "middle": len(spans) // 2, "end": len(spans)}[position]
     if at == len(spans):
-        return text.rstrip() + " " + payload.strip()
+        kept = text.rstrip()
+        return kept + " " + payload.strip(), len(kept) + 1
     start = spans[at][0]
-    return text[:start] + payload.strip() + " " + text[start:]
+    return text[:start] + payload.strip() + " " + text[start:], start
 
 
 def run_row(guard: DocumentGuard, texts: list[str]) -> dict[str, float]:

@@ -144,10 +144,7 @@ def training_documents(data: Path, hosts: int, prompts: int, extra: bool = True,
 def planted_in_layout(host: str, payload: str, position: str) -> tuple[str, int, int]:
     """:func:`planted` for a page of several paragraphs: the payload goes where ``protocol.embed`` puts it, the
     page's line breaks are kept (benchmarks/document_guard_benign.py plants the same way)."""
-    text = benign.plant(host, payload, position)
-    spans = sentence_spans(host)
-    at = {"start": 0, "middle": len(spans) // 2, "end": len(spans)}[position]
-    start = spans[at][0] if at < len(spans) else len(host.rstrip()) + 1
+    text, start = benign.plant_at(host, payload, position)
     assert text[start:start + len(payload.strip())] == payload.strip()
     return text, start, start + len(payload.strip())
 
