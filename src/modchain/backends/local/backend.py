@@ -148,10 +148,9 @@ class LocalBackend(TextBackend):
     def length_slope(self, filter_type: str) -> float | None:
         """The fast tier's model file's slope (fitted by the trainer on long benign texts); None on the other
         tiers, whose encoder windows are cut differently, and for PII, which has no score to calibrate."""
-        models = {"toxicity": "toxicity", "prompt_safety": "prompt_safety"}
-        if self.tier != "fast" or filter_type not in models:
+        if self.tier != "fast" or filter_type not in ("toxicity", "prompt_safety"):
             return None
-        return load_model(models[filter_type]).length_slope
+        return load_model(filter_type).length_slope  # the fast tier's model files are named after their filter
 
     # -- PII: the same recognizers on every tier ------------------------------------------------------
 

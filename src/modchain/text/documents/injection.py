@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from modchain.backends.local.long_text import length_shift  # stdlib only: no model is loaded at import
 from modchain.text.documents.cues import (
     OPENERS,
     PageWords,
@@ -135,14 +136,11 @@ class WindowInjectionModel:
     """The trained window scorer (pure Python; the model file ships in the package)."""
 
     def __init__(self, model: object | None = None) -> None:
-        from modchain.backends.local.long_text import length_shift  # stdlib only; imported with the model
-
         if model is None:  # imported here: the package's top-level import stays free of model loading
             from modchain.backends.local.linear_model import load_model
 
             model = load_model(MODEL_NAME)
         self.model = model
-        self._length_shift = length_shift
         # A page of n windows is n chances for a clean window to cross the threshold: each window's threshold is
         # raised by slope * ln(n) (0 in files trained before the slope was fitted; see the model card).
         self.length_slope = float(getattr(model, "length_slope", 0.0))
@@ -163,6 +161,6 @@ class WindowInjectionModel:
         model = self.model
         head = model.head_names[0]
         windows = _window_features(text, sentences, size, max_chars, self.prompt_safety)
-        shift = self._length_shift(len(windows), self.length_slope)
+        shift = length_shift(len(windows), self.length_slope)
         return [(first, last, model.calibrate([model.logits(window, feats)[0] - shift])[head], cue_score(found))
                 for first, last, window, feats, found in windows]
