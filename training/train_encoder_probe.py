@@ -33,6 +33,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "training")]
 import encoder_features as ef  # noqa: E402
 import train_encoder as te  # noqa: E402
 import train_text_classifiers as tc  # noqa: E402
+from encoder_model import make_head  # noqa: E402
 
 HEADS = te.HEADS
 
@@ -166,11 +167,8 @@ def train_heads(x: np.ndarray, y: np.ndarray, m: np.ndarray, w: np.ndarray, hidd
     xs = torch.tensor((x - mean) / std, dtype=torch.float32)
     yt, mt, wt = (torch.tensor(a, dtype=torch.float32) for a in (y, m, w))
     dim = x.shape[1]
-    if hidden:
-        net = torch.nn.Sequential(torch.nn.Linear(dim, hidden), torch.nn.GELU(), torch.nn.Dropout(0.1),
-                                  torch.nn.Linear(hidden, len(HEADS)))
-    else:
-        net = torch.nn.Sequential(torch.nn.Linear(dim, len(HEADS)))
+    head = make_head(dim, hidden)  # the fine-tune's heads too (train_encoder.py --hidden starts from these)
+    net = head if hidden else torch.nn.Sequential(head)  # a linear head's weights are exported as heads.0.* too
     opt = torch.optim.AdamW(net.parameters(), lr=HEAD_LR, weight_decay=WEIGHT_DECAY)
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
     gen = torch.Generator().manual_seed(te.SEED)
