@@ -315,6 +315,16 @@ def test_default_scorer_is_the_model_for_local_and_the_backend_otherwise():
         DocumentGuard({"injection_scorer": "magic"})
 
 
+def test_a_local_backend_on_an_encoder_tier_keeps_the_window_model():
+    # Its name says its tier (local:cascade): the guard took it for a remote backend and scored document windows
+    # with the cascade's prompt safety, whereas the same tier named in the config kept the window model.
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tokenizers")
+    for tier in ("cascade", "accurate"):
+        assert DocumentGuard(backend=LocalBackend(tier))._injection.window_model is not None
+        assert DocumentGuard({"backend": {"name": "local", "tier": tier}})._injection.window_model is not None
+
+
 def test_model_file_loads_and_scoring_is_deterministic():
     model = load_model(MODEL_NAME)
     assert model.head_names == ["injection"] and model.meta["trainer"] == "training/train_document_injection.py"

@@ -167,8 +167,10 @@ class InjectionScorer:
 
 
 def _local_prompt_safety(config: DocumentGuardConfig, backend: Any, backends: dict[str, Any] | None) -> bool:
-    """Whether prompt safety would be scored by the offline ``local`` backend (as ModerationChain resolves it)."""
+    """Whether prompt safety would be scored by the offline ``local`` backend (as ModerationChain resolves it), on
+    any tier: an instance reports its tier in its name (``local:cascade``), a config names the backend alone."""
     chosen = backend if backend is not None else (backends or {}).get(config.backend.name)
     if chosen is None:
         return config.backend.name == "local"
-    return (chosen if isinstance(chosen, str) else getattr(chosen, "name", None)) == "local"
+    name = chosen if isinstance(chosen, str) else getattr(chosen, "name", None)
+    return isinstance(name, str) and name.split(":", 1)[0] == "local"
