@@ -5,6 +5,9 @@
 Quality (flag = toxicity: any label >= 0.5; prompt safety: UNSAFE_PROMPT >= 0.5), per tier:
   * the dev split of ``training/train_text_classifiers.py`` (its own data functions and seeds, so the same
     rows it reports; the encoder's trainer uses the same split), per source, then all dev rows;
+  * the same dev rows in context: the hand-written cases (and ToxiGen; harmful instructions and WildGuard
+    benign prompts for prompt safety), each between benign dev chat messages, as users write one abusive
+    sentence or one harmful request among ordinary ones;
   * ``tests/fixtures/generalisation_set.jsonl`` (hand-written, decontaminated), per kind.
   Each cell is ``F1 recall FPR`` (``-`` where a set has no positives / negatives to measure that on).
   For ``cascade`` the share of texts the fast models found uncertain (sent to the encoder) is printed too.
@@ -88,6 +91,31 @@ def dev_sets(data: Path, per_source: int | None) -> dict[str, list[tuple[str, st
                     picked.append(row)
             rows = picked
         out[task] = rows
+    return out
+
+
+#: Dev sets planted into benign context by :func:`in_context_sets`: a row's label holds in any benign context.
+PLANTED = {"toxicity": ("cases", "toxigen"), "prompt_safety": ("cases", "harmful_instructions", "wildguard_benign")}
+
+
+def in_context_sets(dev: dict[str, list[tuple[str, str, int]]]) -> dict[str, list[tuple[str, str, int]]]:
+    """The rows of :data:`PLANTED`, each between benign dev chat messages (``everyday_chat``, hand-written pools
+    the trainer keeps out of training): before, after or both, seeded. A message with one abusive sentence or
+    one harmful request among ordinary ones is what chat users send; a model that judges a text by its average
+    (mean-pooled) meaning lets the one sentence drown."""
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    for task, rows in dev.items():
+        context = [text for name, text, _ in rows if name == "everyday_chat"]
+        if not context:
+            continue
+        rng = random.Random(f"in-context:{task}")
+        planted = []
+        for name, text, label in rows:
+            if name in PLANTED[task]:
+                before, after = rng.choice([(1, 0), (0, 1), (1, 1)])
+                parts = [rng.choice(context)] * before + [text] + [rng.choice(context)] * after
+                planted.append((name, " ".join(parts), label))
+        out[task] = planted
     return out
 
 
@@ -205,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_quality:
         if args.data.is_dir():
-            quality(backends, dev_sets(args.data, 40 if args.quick else None), "DEV SPLIT (training data functions)",
+            dev = dev_sets(args.data, 40 if args.quick else None)
+            quality(backends, dev, "DEV SPLIT (training data functions)", counters)
+            quality(backends, in_context_sets(dev), "IN CONTEXT (dev rows between benign dev chat messages)",
                     counters)
         else:
             print(f"\ndev split: skipped ({args.data} not found; pass --data)")

@@ -21,6 +21,7 @@ from modchain import ModerationCallbackHandler, ModerationChain, PromptSafetyCon
 from modchain.backends.base import TextBackend
 from modchain.backends.local.backend import LocalBackend
 from modchain.backends.local.linear_model import load_model, model_from_bytes
+from modchain.backends.local.toxicity_lexicon import score_toxicity
 from modchain.core.errors import BackendUnavailableError, ConfigurationError, InputError
 from modchain.text.documents import REMOVED_NOTICE, DocumentGuard
 from modchain.text.documents.cues import planted_blocks, sentence_spans, window_spans
@@ -449,6 +450,9 @@ NOISY = BIKE_PAGE[7]
 # Abuse written for these tests: aimed at the reader, and hate against a group with no decisive phrase in it.
 ABUSE = "You are a pathetic waste of space and everyone at the shop laughs at you behind your back."
 HATE = "Refugees are filthy animals and they should all be rounded up and thrown out of the country."
+# Abuse that the page dilutes when scored whole, and not decisive among its 32 sentences (long_text): only the
+# guard's windows find it. (ABUSE is decisive: the toxicity model finds it in the whole page too.)
+DILUTED = "You are a pathetic loser and nobody at the shop likes you."
 
 
 def bike_page(planted: str | None = None, at: int = 15) -> str:
@@ -500,7 +504,8 @@ class FlakyToxicity(LocalBackend):
 
 
 def test_windows_that_fail_open_keep_the_documents_flagged_but_a_toxic_one_to_redact_is_dropped():
-    toxic, diluted = bike_page(HATE), bike_page(ABUSE)  # toxic as a whole; found only by its windows
+    toxic, diluted = bike_page(HATE), bike_page(DILUTED)  # toxic as a whole; found only by its windows
+    assert max(score_toxicity(diluted).values()) < 0.5
     with pytest.raises(BackendUnavailableError):
         DocumentGuard({"toxicity": "redact", "pii": "off"}, backend=FlakyToxicity()).invoke([Document(toxic)])
     report = DocumentGuard({"toxicity": "redact", "pii": "off", "fail_open": True},

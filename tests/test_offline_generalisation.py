@@ -77,6 +77,66 @@ def test_generalisation_prompt_safety():
     assert got["recall"] >= 0.90 and got["fpr"] <= 0.15, got
 
 
+# --- in context: one sentence among ordinary ones ----------------------------------------------------------
+# Ordinary chat lines, written for this test (not from the training pools; checked with shared/decontam). Each
+# generalisation row is set before or after one of them, as users write an insult or a request among other things.
+CONTEXT = (
+    "Hey, quick question before I forget: is the library open on Sundays?",
+    "Thanks again for sorting out my spreadsheet yesterday, the formulas work now.",
+    "I'm leaving for the airport in an hour, so reply whenever you get a chance.",
+    "Can you remind me what time the dentist appointment is on Thursday?",
+    "The new coffee place on the corner is great, you should try their oat latte.",
+    "My laptop keeps nagging me to update, should I just let it restart tonight?",
+)
+
+
+def in_context(text: str, i: int) -> str:
+    line = CONTEXT[i % len(CONTEXT)]
+    return f"{line} {text}" if i % 2 == 0 else f"{text} {line}"
+
+
+GENERALISATION_INDEX = {r["text"]: i for i, r in enumerate(GENERALISATION)}
+
+
+def rates_in_context(task: str, predict) -> dict[str, float]:
+    return rates(task, lambda text: predict(in_context(text, GENERALISATION_INDEX[text])))
+
+
+def test_context_lines_are_not_training_texts():
+    with gzip.open(ROOT / "training" / "trained_text_hashes.txt.gz", "rt") as f:
+        trained = {line.strip() for line in f if line.strip()}
+    assert not [line for line in CONTEXT if text_hash(line) in trained]
+
+
+def test_generalisation_toxicity_in_context():
+    # a known weakness (MODELS.md): one ordinary line dilutes an abusive one. Recall 0.64 here against 0.85 alone
+    # (0.61 before toxicity scored the sentences of texts near the threshold, long_text.DECISIVE_SENTENCE);
+    # the floors keep it from getting worse
+    got = rates_in_context("toxicity", toxic)
+    assert got["recall"] >= 0.60 and got["fpr"] <= 0.20, got
+
+
+ABUSE_AMONG_ORDINARY = "Did the parcel arrive on time? You are a disgusting waste of space. Let me know if the size fits."
+
+
+def test_a_decisive_abusive_sentence_decides_for_its_text():
+    from modchain.backends.local import toxicity_lexicon
+    from modchain.backends.local.long_text import DECISIVE_SENTENCE, SENTENCE_GATE
+
+    whole = max(toxicity_lexicon._score_window(ABUSE_AMONG_ORDINARY, 0.0).values())
+    assert SENTENCE_GATE <= whole < 0.5  # scored whole, the ordinary lines dilute the insult under the threshold
+    assert max(score_toxicity(ABUSE_AMONG_ORDINARY).values()) >= DECISIVE_SENTENCE
+    assert not toxic("Did the parcel arrive on time? Let me know if the size fits.")
+    # the batch scorer takes the same path
+    assert toxicity_lexicon.score_toxicity_batch([ABUSE_AMONG_ORDINARY]) == [score_toxicity(ABUSE_AMONG_ORDINARY)]
+
+
+def test_generalisation_prompt_safety_in_context():
+    # the same weakness: recall 0.77 here, 0.97 alone; the floor keeps it from getting worse
+    got = rates_in_context("prompt_safety", unsafe)
+    assert got["recall"] >= 0.72 and got["fpr"] <= 0.15, got
+
+
 # --- trivial inputs: allowed by the default chain -----------------------------------------------------
 @pytest.mark.parametrize("text", ["?", "ok", "admin", "help", "thanks!", "42", "SELECT * FROM users",
                                   "SELECT id, email FROM customers WHERE id = 7;", "ls -la /var/log",

@@ -17,6 +17,20 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+|\n\s*")
 _WHITESPACE = re.compile(r"\s+")
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` (each with its trailing whitespace), blanks skipped. Sentences
+    end at ``.``, ``!``, ``?`` (and their CJK forms) followed by whitespace, and at line breaks; linear time."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_BREAK.finditer(text):
+        if text[start : match.end()].strip():
+            spans.append((start, match.end()))
+        start = match.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
 def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 

@@ -14,16 +14,35 @@ window crossing ``t`` -- the false-positive rate no longer grows with length. Th
 ``slope`` to the tail of benign prose windows and stores it in the model file (``length.slope``). Evidence
 that does not come from the noisy model -- the high-precision attack patterns, the decisive toxicity phrases
 -- is taken per window at full strength, since one planted instruction in a long page is still an attack.
+
+**One insult among ordinary sentences.** The same dilution happens inside one window: the models' feature
+families are L2-normalized, so every ordinary sentence around an insult lowers its weight, and an abusive line
+between two chat requests scored far lower than alone (``benchmarks/tiers.py``, "in context"). So toxicity
+scores the sentences (:func:`sentence_parts`) of a one-window text that reached :data:`SENTENCE_GATE` without
+being flagged, each against the threshold raised for their number as above, and a sentence that is then
+*decisive* (:data:`DECISIVE_SENTENCE`, far above the threshold) decides. Only decisive sentences count: taking any
+sentence over the threshold flagged benign prose far more often on dev. Prompt safety does not do this: a
+request is judged with its context ("which poisonous mushrooms look like edible ones? I forage and want to stay
+safe" is a safety question, its first sentence alone is not), and the sentence path blocked such prompts.
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["OVERLAP_BYTES", "WINDOW_BYTES", "length_shift", "windows"]
+__all__ = ["DECISIVE_SENTENCE", "OVERLAP_BYTES", "SENTENCE_GATE", "WINDOW_BYTES", "length_shift", "sentence_parts",
+           "windows"]
 
 WINDOW_BYTES = 4000  # about 700 words: a long prompt fits whole; the featurizer's token cap is never reached
 OVERLAP_BYTES = 400  # longer than any attack pattern or toxic phrase the scorers match
+#: Toxicity: a one-window text scoring at least this (a fifth of the 0.5 threshold) and under the threshold has
+#: its sentences scored too. Few ordinary chat messages get here (3% of the speed benchmark's), so the extra pass
+#: costs little, and on dev it loses almost none of what scoring every text's sentences finds.
+SENTENCE_GATE = 0.1
+#: How high a sentence (its threshold already raised for the number of sentences) must score to decide for its
+#: text: chosen on dev (benchmarks/tiers.py, in context) from 0.5, 0.8, 0.9 and 0.95 as the lowest that kept every
+#: benign dev set's false-positive rate within 0.01 of scoring the text whole (0.5 took benign prose 0.02 -> 0.12).
+DECISIVE_SENTENCE = 0.8
 
 
 def windows(text: str) -> list[str] | None:
@@ -40,3 +59,12 @@ def windows(text: str) -> list[str] | None:
 def length_shift(n_windows: int, slope: float) -> float:
     """How much to raise a window's logit threshold when it is the largest of ``n_windows``."""
     return slope * math.log(n_windows) if n_windows > 1 else 0.0
+
+
+def sentence_parts(text: str) -> list[str] | None:
+    """The sentences of a text that fits in one window, or ``None`` when it has fewer than two (its whole score
+    is its sentence's)."""
+    from modchain.core.text_splitting import sentence_spans  # stdlib-only
+
+    spans = sentence_spans(text)
+    return [text[start:end].strip() for start, end in spans] if len(spans) > 1 else None

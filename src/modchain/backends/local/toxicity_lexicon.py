@@ -40,7 +40,13 @@ import re
 from collections.abc import Sequence
 
 from modchain.backends.local.linear_model import LinearTextModel, load_model
-from modchain.backends.local.long_text import length_shift, windows
+from modchain.backends.local.long_text import (
+    DECISIVE_SENTENCE,
+    SENTENCE_GATE,
+    length_shift,
+    sentence_parts,
+    windows,
+)
 from modchain.backends.local.normalize import (
     GateSet,
     compile_squeezed,
@@ -282,14 +288,30 @@ def score_toxicity(text: str) -> dict[str, float]:
     calibrated toxicity probability (0.5 = its decision threshold). All 0.0 for empty text.
 
     A text longer than one window is scored per window, with the model's threshold raised for the number
-    of windows (``long_text``); each label takes its highest window. A decisive phrase counts in full."""
+    of windows (``long_text``); each label takes its highest window. A decisive phrase counts in full. A text of
+    one window that comes near the threshold has its sentences scored too (``long_text.sentence_parts``)."""
     text = without_redactions(text)
     if not text or text.isspace():
         return dict(_ZERO)
     parts = windows(text)
     if parts is None:
-        return _score_window(text, 0.0)
+        return _with_sentences(text, _score_window(text, 0.0))
     return _score_windows(parts)
+
+
+def _with_sentences(text: str, labels: dict[str, float]) -> dict[str, float]:
+    """``labels`` of a one-window text, raised to its most toxic sentence's where that sentence is decisive
+    (``long_text``: an insult between two ordinary requests is diluted by them when the text is scored whole)."""
+    if not SENTENCE_GATE <= max(labels.values()) < 0.5:
+        return labels
+    parts = sentence_parts(text)
+    if parts is None:
+        return labels
+    shift = length_shift(len(parts), _model().length_slope)
+    best = max((_score_window(part, shift) for part in parts), key=lambda scored: max(scored.values()))
+    if max(best.values()) < DECISIVE_SENTENCE:
+        return labels
+    return {label: max(labels[label], best[label]) for label in TOXICITY_LABELS}
 
 
 def _score_windows(parts: list[str]) -> dict[str, float]:
@@ -318,7 +340,7 @@ def score_toxicity_batch(texts: Sequence[str]) -> list[dict[str, float]]:
         families = [model.features(text) for _, text in ready]
         for (i, text), fams, (logit,) in zip(ready, families, model.logits_batch(families)):
             p = model.calibrate([logit])["toxic"]
-            out[i] = _verdict(text, p, frozenset(f for f in fams["f"] if "&" not in f))
+            out[i] = _with_sentences(text, _verdict(text, p, frozenset(f for f in fams["f"] if "&" not in f)))
     return out  # type: ignore[return-value]
 
 
