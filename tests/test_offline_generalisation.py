@@ -59,9 +59,14 @@ def rates(task: str, predict) -> dict[str, float]:
             "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0}
 
 
-def test_generalisation_set_shares_no_text_with_the_training_data():
+def trained_hashes() -> set[str]:
+    """The normalized hashes of every text the trainer trained or tuned on (it writes them)."""
     with gzip.open(ROOT / "training" / "trained_text_hashes.txt.gz", "rt") as f:
-        trained = {line.strip() for line in f if line.strip()}
+        return {line.strip() for line in f if line.strip()}
+
+
+def test_generalisation_set_shares_no_text_with_the_training_data():
+    trained = trained_hashes()
     assert len(trained) > 10_000  # the list covers both models' texts
     shared = [r["text"] for r in GENERALISATION if text_hash(r["text"]) in trained and re.search(r"\w", r["text"])]
     assert not shared
@@ -103,8 +108,7 @@ def rates_in_context(task: str, predict) -> dict[str, float]:
 
 
 def test_context_lines_are_not_training_texts():
-    with gzip.open(ROOT / "training" / "trained_text_hashes.txt.gz", "rt") as f:
-        trained = {line.strip() for line in f if line.strip()}
+    trained = trained_hashes()
     assert not [line for line in CONTEXT if text_hash(line) in trained]
 
 
