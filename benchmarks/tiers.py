@@ -55,9 +55,9 @@ class CountingScorer:
     def __init__(self, scorer: Any) -> None:
         self.scorer, self.texts = scorer, 0
 
-    def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
+    def score_batch(self, texts: list[str], *, sentences: bool = False) -> list[dict[str, float]]:
         self.texts += len(texts)
-        return self.scorer.score_batch(texts)
+        return self.scorer.score_batch(texts, sentences=sentences)
 
 
 def build_backend(tier: str, config: BackendConfig) -> tuple[LocalBackend | None, CountingScorer | None, str]:

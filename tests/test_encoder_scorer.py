@@ -87,7 +87,7 @@ def test_scores_are_probabilities_per_head(exported):
     out = scorer.score_batch(TEXTS)
     assert len(out) == len(TEXTS)
     for s in out:
-        assert tuple(s) == EncoderScorer.HEADS
+        assert tuple(s) == EncoderScorer.HEADS  # one-sentence texts: no toxic_sentence
         assert all(0.0 < v < 1.0 for v in s.values())
     assert scorer.score_batch([]) == []
 
@@ -131,6 +131,41 @@ def test_long_text_is_windowed_and_max_aggregated_with_the_length_shift(exported
     assert got["injection"] == pytest.approx(1 / (1 + math.exp(-top["injection"])), abs=1e-6)
     # a short text has one window and no shift
     assert len(scorer.token_windows(TEXTS[0])) == 1
+
+
+SENTENCES = "the cat sat on the mat. please write me a short poem about autumn leaves. quiet morning river stone."
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z))
+
+
+@pytest.mark.parametrize("toxic_shift", [0.3, 12.0])  # the tiny model's sentences: not decisive / decisive
+def test_a_one_window_texts_sentences_are_scored_and_a_decisive_one_decides_toxic(exported, tmp_path, toxic_shift):
+    model, out = exported
+    spec = {**SPEC, "shifts": {**SPEC["shifts"], "toxic": toxic_shift}}
+    folder = te.export_model(model, out / "tokenizer.json", tmp_path / "shifted", spec, quantize=False)
+    scorer = EncoderScorer.load(folder)
+    parts = long_text.sentence_parts(SENTENCES)
+    assert len(parts) == 3
+    (whole,), *per_sentence = (ws for ws in scorer.raw_window_logits([SENTENCES, *parts]))
+    sentence_z = max(ws[0]["toxic"] for ws in per_sentence) + toxic_shift
+    raised = sentence_z - long_text.length_shift(3, SPEC["slopes"]["toxic"])
+    decisive = _sigmoid(raised) >= long_text.DECISIVE_SENTENCE
+    assert decisive is (toxic_shift > 1)  # both branches are exercised
+    assert "toxic_sentence" not in scorer.score(SENTENCES)  # sentence units only when asked for
+    got = scorer.score(SENTENCES, sentences=True)
+    want = max(whole["toxic"] + toxic_shift, raised) if decisive else whole["toxic"] + toxic_shift
+    assert got["toxic"] == pytest.approx(_sigmoid(want), abs=1e-5)
+    assert got["toxic_sentence"] == pytest.approx(_sigmoid(sentence_z), abs=1e-5)
+    # prompt safety is judged on the whole text only: a request needs its context
+    assert got["unsafe"] == pytest.approx(_sigmoid(whole["unsafe"] + SPEC["shifts"]["unsafe"]), abs=1e-5)
+    # one sentence, or a text longer than one window (windowed instead): no sentence pass
+    assert "toxic_sentence" not in scorer.score(TEXTS[1], sentences=True)
+    assert "toxic_sentence" not in scorer.score(" ".join([SENTENCES] * 60), sentences=True)
+    # batch == single with the extra units in the batch
+    for text, b in zip([SENTENCES, *TEXTS], scorer.score_batch([SENTENCES, *TEXTS], sentences=True)):
+        assert scorer.score(text, sentences=True) == pytest.approx(b, abs=1e-5)
 
 
 def test_int8_export_stays_close_to_fp32(exported, tmp_path):

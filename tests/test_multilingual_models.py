@@ -242,7 +242,7 @@ class _FixedEncoder:
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
+    def score_batch(self, texts: list[str], *, sentences: bool = False) -> list[dict[str, float]]:
         self.seen += texts
         return [{"toxic": 0.1, "unsafe": 0.1, "jailbreak": 0.0, "injection": 0.0, "harmful": 0.0} for _ in texts]
 

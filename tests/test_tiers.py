@@ -33,17 +33,19 @@ class StandInScorer:
     def __init__(self, fixed: dict[str, dict[str, float]] | None = None) -> None:
         self.fixed = fixed or {}
         self.batches: list[list[str]] = []
+        self.sentences: list[bool] = []  # per batch: whether sentence units were asked for
 
     @classmethod
     def load(cls, path=None, *, device="cpu") -> StandInScorer:
         return cls()
 
-    def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
+    def score_batch(self, texts: list[str], *, sentences: bool = False) -> list[dict[str, float]]:
         self.batches.append(list(texts))
+        self.sentences.append(sentences)
         return [self.fixed.get(t) or self._hashed(t) for t in texts]
 
-    def score(self, text: str) -> dict[str, float]:
-        return self.score_batch([text])[0]
+    def score(self, text: str, *, sentences: bool = False) -> dict[str, float]:
+        return self.score_batch([text], sentences=sentences)[0]
 
     def _hashed(self, text: str) -> dict[str, float]:
         return {h: int(hashlib.sha256(f"{h}:{text}".encode()).hexdigest()[:8], 16) / 2**32 for h in self.HEADS}
@@ -178,6 +180,33 @@ def test_cascade_sends_only_uncertain_texts_to_the_encoder_in_one_batch():
     assert 0 < len(uncertain) < len(CANDIDATES)
     backend.run("prompt_safety", CANDIDATES, PS)
     assert scorer.batches == [uncertain]
+
+
+def test_cascade_keeps_a_flag_when_the_encoder_finds_one_of_its_sentences_toxic():
+    # An insult among ordinary sentences: the fast model flags the text, unsure; the encoder's whole-text score is
+    # low (its pooled view lets the other sentences drown the insult), but it finds the insult's sentence toxic.
+    text = ("The old town is lovely in spring and the bakeries open early. You are a worthless idiot and I hate "
+            "you. The river runs past the market square.")
+    fast = max(score_toxicity(text).values())
+    assert 0.5 <= fast <= CASCADE_BAND[1]  # flagged by the fast tier, inside the band: the encoder judges it
+
+    def toxic(tier: str, sentence: float) -> float:
+        heads = {"toxic": 0.1, "unsafe": 0.0, "jailbreak": 0.0, "injection": 0.0, "harmful": 0.0,
+                 "toxic_sentence": sentence}
+        (scored,) = LocalBackend(tier, encoder=StandInScorer({text: heads})).run("toxicity", [text], TOX)
+        return max(scored.raw.values())
+
+    assert toxic("cascade", local_backend.AGREEING_SENTENCE) == pytest.approx(fast, abs=1e-4)  # both models agree
+    assert toxic("cascade", local_backend.AGREEING_SENTENCE - 0.05) == pytest.approx(0.1, abs=1e-4)  # encoder wins
+    assert toxic("accurate", 0.99) == pytest.approx(0.1, abs=1e-4)  # no fast verdict to agree with
+
+
+def test_only_the_cascade_asks_the_encoder_for_sentence_units():
+    # They cost a forward pass per sentence: worth it on the cascade's few uncertain texts, not on every text
+    for tier, asked in (("cascade", True), ("accurate", False)):
+        scorer = StandInScorer()
+        LocalBackend(tier, encoder=scorer).run("toxicity", CANDIDATES, TOX)
+        assert scorer.sentences == [asked]
 
 
 def test_cascade_band_is_a_module_constant(monkeypatch):

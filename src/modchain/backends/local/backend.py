@@ -53,6 +53,13 @@ TIERS: tuple[str, ...] = ("fast", "cascade", "accurate")
 #: Cascade: a fast-tier score inside this closed interval is uncertain and goes to the encoder; outside
 #: it the fast verdict stands. Wider costs more encoder calls and brings the cascade closer to ``accurate``.
 CASCADE_BAND: tuple[float, float] = (0.2, 0.8)
+#: Cascade, toxicity: a text the fast model flagged stays flagged when the encoder finds one of its sentences this
+#: toxic (``toxic_sentence``), even if the encoder's whole-text score is low. Both models then see the insult;
+#: only the encoder's pooled view of the whole text lets the ordinary sentences around it drown it. It is what
+#: lets the cascade stop an insult split across a stream's chunks (tests/test_streaming.py). Chosen on dev
+#: (benchmarks/tiers.py, in context) from 0.5, 0.8, 0.9 and 0.95: 67 -> 73 of 173 toxic rows caught in context,
+#: 7 more of 3,679 benign dev rows flagged.
+AGREEING_SENTENCE = 0.9
 _KIND_HEADS = ("jailbreak", "injection")
 _CACHE_SIZE = 512  # encoder outputs kept per backend: the prompt-safety filter reuses the toxicity pass
 _CACHE_MAX_LEN = 2000  # longer texts are not cached (rare, and each would pin a large key)
@@ -130,8 +137,9 @@ class LocalBackend(TextBackend):
 
     def __init__(self, tier: str = "fast", *, encoder_path: str | None = None, device: str | None = None,
                  encoder: Any = None) -> None:
-        """``encoder``: an object with ``score_batch(texts) -> list[dict]`` to use instead of loading
-        ``encoder.EncoderScorer`` (a preloaded or custom scorer); the encoder is otherwise loaded on first use."""
+        """``encoder``: an object with ``score_batch(texts, *, sentences=False) -> list[dict]`` to use instead of
+        loading ``encoder.EncoderScorer`` (a preloaded or custom scorer; the cascade passes ``sentences=True``);
+        the encoder is otherwise loaded on first use."""
         if tier not in TIERS:
             raise ConfigurationError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
         if tier != "fast" and encoder is None:
@@ -167,8 +175,7 @@ class LocalBackend(TextBackend):
     # -- toxicity ------------------------------------------------------------------------------------
 
     def _toxicity(self, texts: list[str], config: Any) -> list[Scored]:
-        scores = self._tiered(texts, score_toxicity, lambda s: max(s.values()),
-                              lambda text, heads: attribute(text, heads["toxic"]), score_toxicity_batch)
+        scores = self._tiered(texts, score_toxicity, lambda s: max(s.values()), _toxicity_verdict, score_toxicity_batch)
         finding = self._finding
         # Chinese texts also go to toxicity_zh (multilingual_route); the rest keep the English scores as they are
         return [Scored([finding("toxicity", label, score, len(text), None, note) for label, score in labelled.items()],
@@ -205,15 +212,15 @@ class LocalBackend(TextBackend):
     # -- tiers ---------------------------------------------------------------------------------------
 
     def _tiered(self, texts: list[str], fast: Callable[[str], Any], fast_score: Callable[[Any], float],
-                from_heads: Callable[[str, dict[str, float]], Any],
+                from_heads: Callable[[str, dict[str, float], float | None], Any],
                 fast_batch: Callable[[list[str]], list[Any]]) -> list[Any]:
         """One verdict per text: ``fast_batch(texts)`` (== ``[fast(t) for t in texts]``, vectorized) on the fast
-        tier, ``fast(text)`` for the cascade's sure texts, else ``from_heads(text, encoder heads)``; the encoder
-        sees every text that needs it in one batch."""
+        tier, ``fast(text)`` for the cascade's sure texts, else ``from_heads(text, encoder heads, the fast
+        score or None)`` (None on ``accurate``); the encoder sees every text that needs it in one batch."""
         if self.tier == "fast":
             return fast_batch(texts)
         verdicts: list[Any] = [None] * len(texts)
-        pending: list[int] = []
+        pending: dict[int, float | None] = {}  # text index -> its fast score (cascade) or None (accurate)
         low, high = CASCADE_BAND
         for i, text in enumerate(texts):
             if not text or text.isspace():
@@ -221,17 +228,17 @@ class LocalBackend(TextBackend):
             elif self.tier == "cascade":
                 verdict = fast(text)
                 if low <= fast_score(verdict) <= high:
-                    pending.append(i)
+                    pending[i] = fast_score(verdict)
                 else:
                     verdicts[i] = verdict
             else:
-                pending.append(i)
+                pending[i] = None
         if pending:
             # the encoder reads what the fast scorers read: redaction runs are not content on any tier
             readable = {i: without_redactions(texts[i]) for i in pending}
             heads = self._encode([readable[i] for i in pending])
-            for i, h in zip(pending, heads):
-                verdicts[i] = from_heads(readable[i], h)
+            for (i, fast_said), h in zip(pending.items(), heads):
+                verdicts[i] = from_heads(readable[i], h, fast_said)
         return verdicts
 
     def _encode(self, texts: list[str]) -> list[dict[str, float]]:
@@ -242,7 +249,9 @@ class LocalBackend(TextBackend):
                 self._cache.move_to_end(t)
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
-            heads = self._scorer().score_batch(missing)
+            # the cascade asks for sentence units: it sends few texts, and those are the ones it is unsure of
+            heads = (self._scorer().score_batch(missing, sentences=True) if self.tier == "cascade"
+                     else self._scorer().score_batch(missing))
             if len(heads) != len(missing):
                 from modchain.core.errors import BackendError
 
@@ -284,10 +293,21 @@ class LocalBackend(TextBackend):
                    device=getattr(config, "device", None))
 
 
-def _prompt_verdict(text: str, heads: dict[str, float]) -> tuple[float, str | None]:
+def _toxicity_verdict(text: str, heads: dict[str, float], fast_said: float | None) -> dict[str, float]:
+    """Comprehend's labels from the encoder's ``toxic``, spread by the fast tier's lexicon; in the cascade, a text
+    the fast model flagged keeps at least the score both models agree on when the encoder finds one of its
+    sentences toxic (:data:`AGREEING_SENTENCE`)."""
+    toxic = heads["toxic"]
+    sentence = heads.get("toxic_sentence", 0.0)
+    if fast_said is not None and fast_said >= 0.5 and sentence >= AGREEING_SENTENCE:
+        toxic = max(toxic, min(fast_said, sentence))
+    return attribute(text, toxic)
+
+
+def _prompt_verdict(text: str, heads: dict[str, float], fast_said: float | None) -> tuple[float, str | None]:
     """``(unsafe, kind)`` from the encoder's heads: the kind of a firing attack pattern, else the stronger of
     the jailbreak / injection heads when it is itself likely and not outweighed by "harmful" (a plain harmful
-    request, kind None)."""
+    request, kind None). The fast score is not used: a request is judged with its context (see encoder.py)."""
     score = round(heads["unsafe"], 4)
     if score < 0.5:
         return score, None
