@@ -61,6 +61,7 @@ def pydoc_topics(split: str = "dev") -> dict[str, list[str]]:
     ``prose.pydoc_paragraphs``, kept per topic so a document can be cut from one topic)."""
     from pydoc_data.topics import topics
 
+    held_out = set(prose.pydoc_held_out()) if split == "dev" else None  # not repeated under a train-half topic
     out: dict[str, list[str]] = {}
     for topic in sorted(topics):
         if prose.pydoc_split(topic) != split:
@@ -68,7 +69,8 @@ def pydoc_topics(split: str = "dev") -> dict[str, list[str]]:
         for para in re.split(r"\n\s*\n", topics[topic]):
             para = " ".join(para.split())
             if len(para) >= 120 and para.count(" ") >= 15 and not re.search(r"[{}]|::=|>>>|\*\*\*", para):
-                out.setdefault(topic, []).append(para)
+                if held_out is None or para in held_out:
+                    out.setdefault(topic, []).append(para)
     return out
 
 
@@ -85,7 +87,7 @@ def sources() -> dict[str, tuple[list[str], dict[str, list[str]]]]:
     """``{source: (paragraphs, {group: [paragraph]})}``: the paragraphs in the order the joined and single-paragraph
     rows draw from, and the groups (one topic or one kind) a coherent document is cut from."""
     return {"passages": ([t for k, t in prose.rag_passages()["dev"] if k not in _ABOUT_ATTACKS], passage_kinds()),
-            "pydoc": (prose.pydoc_paragraphs()["dev"], pydoc_topics())}
+            "pydoc": (prose.pydoc_held_out(), pydoc_topics())}
 
 
 def coherent(groups: dict[str, list[str]], rng: random.Random, size: int, docs: int) -> list[str]:

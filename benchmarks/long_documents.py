@@ -11,7 +11,8 @@ Documents are built by concatenating benign prose, seeded, until each reaches it
              pages *about* AI safety and prompting (kinds ai_safety, prompting), which quote jailbreaks and
              injections verbatim and score like them (a documented limit, measured by rag_injection.py).
   pydoc      the Python language reference and library topics shipped with CPython (``pydoc_data.topics``),
-             technical English prose cut at paragraph breaks, from the topics the trainer holds out.
+             technical English prose cut at paragraph breaks, from the topics the trainer holds out, less the
+             paragraphs CPython repeats under a train-half topic too (``prose.pydoc_held_out``).
   (both)     the mixed row draws each paragraph from either source.
 The default chain's PII filter redacts; only a block counts here (toxicity or prompt safety).
 
@@ -43,7 +44,7 @@ def rag_passages() -> list[str]:
 
 
 def pydoc_paragraphs() -> list[str]:
-    return prose.pydoc_paragraphs()["dev"]
+    return prose.pydoc_held_out()  # no paragraph that CPython repeats under a train-half topic
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -241,6 +241,7 @@ def prose_documents(rng: random.Random, n: dict[str, int]) -> list[Example]:
     this project's passages and the Python reference. Long benign text is what the prompt-safety model
     flagged most (issue 12): each length must be seen as "not a prompt"."""
     rag, pydoc = rag_passages(), pydoc_paragraphs()
+    pydoc["dev"] = prose.pydoc_held_out()  # without the paragraphs CPython repeats under train-half topics
     out = []
     for split in ("train", "dev"):
         pools = {"passages": rag[split], "pydoc": pydoc[split]}
