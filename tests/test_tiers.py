@@ -22,7 +22,7 @@ from modchain.backends.local.prompt_safety_heuristics import score_prompt_safety
 from modchain.backends.local.toxicity_lexicon import TOXICITY_LABELS, score_toxicity
 from modchain.cli import main
 from modchain.core.config import BackendConfig, ModerationConfig, PromptSafetyConfig, ToxicityConfig
-from modchain.core.errors import ConfigurationError
+from modchain.core.errors import BackendError, ConfigurationError
 
 
 class StandInScorer:
@@ -199,6 +199,36 @@ def test_cascade_keeps_a_flag_when_the_encoder_finds_one_of_its_sentences_toxic(
     assert toxic("cascade", local_backend.AGREEING_SENTENCE) == pytest.approx(fast, abs=1e-4)  # both models agree
     assert toxic("cascade", local_backend.AGREEING_SENTENCE - 0.05) == pytest.approx(0.1, abs=1e-4)  # encoder wins
     assert toxic("accurate", 0.99) == pytest.approx(0.1, abs=1e-4)  # no fast verdict to agree with
+
+
+GOOD_HEADS = {"toxic": 0.9, "unsafe": 0.9, "jailbreak": 0.0, "injection": 0.0, "harmful": 0.9}
+
+
+@pytest.mark.parametrize("bad", [
+    {**GOOD_HEADS, "toxic": float("nan")},  # read as "not flagged", it let the text through with no finding
+    {**GOOD_HEADS, "unsafe": float("nan")},
+    {k: v for k, v in GOOD_HEADS.items() if k != "toxic"},
+    {**GOOD_HEADS, "toxic": "high"},
+    {**GOOD_HEADS, "unsafe": 7.0},
+    {**GOOD_HEADS, "toxic": True},
+    {**GOOD_HEADS, "toxic_sentence": float("nan")},
+    [0.9, 0.9, 0.0, 0.0, 0.9],
+    None,  # no result at all for the text
+])
+def test_an_encoder_result_of_unexpected_shape_is_a_backend_error_never_a_pass(bad):
+    class Custom:
+        def score_batch(self, texts, *, sentences=False):
+            return [] if bad is None else [bad for _ in texts]
+
+    secret = "you are a complete idiot, call me on 555 0100"
+    for tier in ("accurate", "cascade"):
+        chain = ModerationChain(ModerationConfig(), backends={"local": LocalBackend(tier, encoder=Custom())})
+        text = secret if tier == "accurate" else "The old town is lovely. You are a worthless idiot and I hate you."
+        with pytest.raises(BackendError) as info:
+            chain.moderate(text)
+        assert "idiot" not in str(info.value) and "555" not in str(info.value)  # no text in the error
+    assert ModerationChain(ModerationConfig(), backends={"local": LocalBackend(
+        "accurate", encoder=StandInScorer({secret: GOOD_HEADS}))}).moderate(secret).allowed is False
 
 
 def test_only_the_cascade_asks_the_encoder_for_sentence_units():

@@ -252,11 +252,7 @@ class LocalBackend(TextBackend):
             # the cascade asks for sentence units: it sends few texts, and those are the ones it is unsure of
             heads = (self._scorer().score_batch(missing, sentences=True) if self.tier == "cascade"
                      else self._scorer().score_batch(missing))
-            if len(heads) != len(missing):
-                from modchain.core.errors import BackendError
-
-                raise BackendError(f"encoder returned {len(heads)} results for {len(missing)} texts",
-                                   backend=self.name)
+            self._check_heads(heads, len(missing))
             with self._cache_lock:
                 for t, h in zip(missing, heads):
                     found[t] = h
@@ -265,6 +261,27 @@ class LocalBackend(TextBackend):
                 while len(self._cache) > _CACHE_SIZE:
                     self._cache.popitem(last=False)
         return [found[t] for t in texts]
+
+    def _check_heads(self, heads: Any, expected: int) -> None:
+        """Fail closed on an encoder result of unexpected shape (a custom ``encoder=`` may return anything): a
+        missing head or a NaN would otherwise read as "not flagged" and let the text through unchecked."""
+        # the encoder module is light: onnxruntime is imported when a model loads
+        from modchain.backends.local.encoder import EncoderScorer
+        from modchain.core.errors import BackendError
+
+        if not isinstance(heads, list) or len(heads) != expected:
+            got = len(heads) if isinstance(heads, list) else type(heads).__name__
+            raise BackendError(f"encoder returned {got} results for {expected} texts", backend=self.name)
+        for i, result in enumerate(heads):
+            if not isinstance(result, dict):
+                raise BackendError(f"encoder result {i} is a {type(result).__name__}, not a dict of head scores",
+                                   backend=self.name)
+            for head in (*EncoderScorer.HEADS, *(("toxic_sentence",) if "toxic_sentence" in result else ())):
+                value = result.get(head)
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                    # no text in the message: only the head and what kind of value it had
+                    what = "missing" if value is None else f"not a probability ({type(value).__name__})"
+                    raise BackendError(f"encoder result {i}: head {head!r} is {what}", backend=self.name)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
