@@ -16,7 +16,7 @@ Documents are built by concatenating benign prose, seeded, until each reaches it
   (both)     the mixed row draws each paragraph from either source.
 The default chain's PII filter redacts; only a block counts here (toxicity or prompt safety).
 
-Run:  python benchmarks/long_documents.py [--docs 60] [--sizes 2000,20000,200000]
+Run:  python benchmarks/long_documents.py [--docs 60] [--sizes 2000,20000,200000] [--tier cascade]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ sys.path[:0] = [str(HERE.parent / "src"), str(HERE.parent / "training")]
 
 import prose  # noqa: E402  (the trainer's prose sources and splits: this benchmark uses only the held-out half)
 
-from modchain import ModerationChain  # noqa: E402
+from modchain import ModerationChain, ModerationConfig  # noqa: E402
 
 ABOUT_ATTACKS = {"ai_safety", "prompting"}
 
@@ -52,11 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--docs", type=int, default=60, help="documents per size and source (default 60)")
     ap.add_argument("--sizes", default="2000,20000,200000")
     ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument("--tier", default=None, help="the local backend's tier (default: the default config's)")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     sources = {"passages": rag_passages(), "pydoc": pydoc_paragraphs()}
     sources["mixed"] = sources["passages"] + sources["pydoc"]
-    chain = ModerationChain()
+    chain = ModerationChain() if args.tier is None else ModerationChain(ModerationConfig.from_dict(
+        {"backend": {"name": "local", "tier": args.tier}}))
     print(f"{'source':<10} {'size':>8} {'docs':>5} {'blocked':>8} {'rate':>6}  {'by filter':<28} {'median ms':>9}")
     for name, paragraphs in sources.items():
         for size in sizes:

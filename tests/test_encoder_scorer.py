@@ -87,7 +87,7 @@ def test_scores_are_probabilities_per_head(exported):
     out = scorer.score_batch(TEXTS)
     assert len(out) == len(TEXTS)
     for s in out:
-        assert tuple(s) == EncoderScorer.HEADS  # one-sentence texts: no toxic_sentence
+        assert tuple(s) == EncoderScorer.HEADS  # without sentences=True: the five heads only
         assert all(0.0 < v < 1.0 for v in s.values())
     assert scorer.score_batch([]) == []
 
