@@ -227,8 +227,9 @@ class LocalBackend(TextBackend):
                 verdicts[i] = fast(text)  # nothing to judge: the fast tier's all-zero verdict, no encoder call
             elif self.tier == "cascade":
                 verdict = fast(text)
-                if low <= fast_score(verdict) <= high:
-                    pending[i] = fast_score(verdict)
+                score = fast_score(verdict)
+                if low <= score <= high:
+                    pending[i] = score
                 else:
                     verdicts[i] = verdict
             else:
@@ -250,8 +251,7 @@ class LocalBackend(TextBackend):
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
             # the cascade asks for sentence units: it sends few texts, and those are the ones it is unsure of
-            heads = (self._scorer().score_batch(missing, sentences=True) if self.tier == "cascade"
-                     else self._scorer().score_batch(missing))
+            heads = self._scorer().score_batch(missing, sentences=self.tier == "cascade")
             self._check_heads(heads, len(missing))
             with self._cache_lock:
                 for t, h in zip(missing, heads):

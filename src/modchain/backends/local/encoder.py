@@ -178,7 +178,7 @@ class EncoderScorer:
             raise TypeError("score_batch takes a list of str")
         if not texts:
             return []
-        groups = [[text, *((sentences and self._sentences(text)) or ())] for text in texts]
+        groups = [[text, *((sentences and long_text.sentence_parts(text)) or ())] for text in texts]
         by_unit = self._logits_of_units(groups)
         h = SENTENCE_HEAD
         results = []
@@ -203,13 +203,6 @@ class EncoderScorer:
         top = max(per_window, key=lambda w: w["unsafe"])
         agg.update({h: top[h] + self._shift[h] for h in self.HEADS if h not in agg})
         return agg
-
-    @staticmethod
-    def _sentences(text: str) -> list[str] | None:
-        """The sentences to score alone: only of a text that fits in one window (longer texts are windowed)."""
-        if long_text.windows(text) is not None:
-            return None
-        return long_text.sentence_parts(text)
 
     def score(self, text: str, *, sentences: bool = False) -> dict[str, float]:
         if not isinstance(text, str):

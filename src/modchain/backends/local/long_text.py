@@ -63,8 +63,10 @@ def length_shift(n_windows: int, slope: float) -> float:
 
 def sentence_parts(text: str) -> list[str] | None:
     """The sentences of a text that fits in one window, or ``None`` when it has fewer than two (its whole score
-    is its sentence's)."""
+    is its sentence's) or is longer than one window (it is scored in :func:`windows` instead)."""
     from modchain.core.text_splitting import sentence_spans  # stdlib-only
 
+    if windows(text) is not None:
+        return None
     spans = sentence_spans(text)
     return [text[start:end].strip() for start, end in spans] if len(spans) > 1 else None
