@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -57,8 +56,8 @@ _ABOUT_ATTACKS = {"ai_safety", "prompting"}  # passages that discuss attacks are
 
 
 def pydoc_topics(split: str = "dev") -> dict[str, list[str]]:
-    """``{topic: [paragraph]}`` of one half of the pydoc prose, paragraphs in page order (the same filter as
-    ``prose.pydoc_paragraphs``, kept per topic so a document can be cut from one topic)."""
+    """``{topic: [paragraph]}`` of one half of the pydoc prose, paragraphs in page order (``prose.topic_paragraphs``,
+    kept per topic so a document can be cut from one topic)."""
     from pydoc_data.topics import topics
 
     held_out = set(prose.pydoc_held_out()) if split == "dev" else None  # not repeated under a train-half topic
@@ -66,11 +65,9 @@ def pydoc_topics(split: str = "dev") -> dict[str, list[str]]:
     for topic in sorted(topics):
         if prose.pydoc_split(topic) != split:
             continue
-        for para in re.split(r"\n\s*\n", topics[topic]):
-            para = " ".join(para.split())
-            if len(para) >= 120 and para.count(" ") >= 15 and not re.search(r"[{}]|::=|>>>|\*\*\*", para):
-                if held_out is None or para in held_out:
-                    out.setdefault(topic, []).append(para)
+        for para in prose.topic_paragraphs(topics[topic]):
+            if held_out is None or para in held_out:
+                out.setdefault(topic, []).append(para)
     return out
 
 

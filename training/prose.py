@@ -42,16 +42,24 @@ def pydoc_split(topic: str) -> str:
     return "train" if stable_unit("pydoc:" + topic) < 0.5 else "dev"
 
 
+def topic_paragraphs(page: str) -> list[str]:
+    """The prose paragraphs of one pydoc topic's page, in page order, whitespace-normalized (code, grammar and
+    tables skipped)."""
+    out = []
+    for para in re.split(r"\n\s*\n", page):
+        para = " ".join(para.split())
+        if len(para) >= 120 and para.count(" ") >= 15 and not re.search(r"[{}]|::=|>>>|\*\*\*", para):
+            out.append(para)
+    return out
+
+
 def pydoc_paragraphs() -> dict[str, list[str]]:
-    """``{split: [paragraph]}``: prose paragraphs of the Python reference (code, grammar and tables skipped)."""
+    """``{split: [paragraph]}``: prose paragraphs of the Python reference (:func:`topic_paragraphs` of each topic)."""
     from pydoc_data.topics import topics
 
     out: dict[str, list[str]] = {"train": [], "dev": []}
     for topic in sorted(topics):
-        for para in re.split(r"\n\s*\n", topics[topic]):
-            para = " ".join(para.split())
-            if len(para) >= 120 and para.count(" ") >= 15 and not re.search(r"[{}]|::=|>>>|\*\*\*", para):
-                out[pydoc_split(topic)].append(para)
+        out[pydoc_split(topic)].extend(topic_paragraphs(topics[topic]))
     return out
 
 
