@@ -20,7 +20,8 @@ Measure them with ``modchain eval --tier ...`` and ``benchmarks/tiers.py``.
 
 Languages (``multilingual_route``): English and undetermined texts take the path above. Chinese texts are also
 scored by ``toxicity_zh``, and prompts in other languages by ``prompt_injection_multi`` with the English attack
-patterns (on every tier: the encoder is English-only); such findings name the model in ``explanation``.
+patterns (on every tier: the encoder is English-only, so on the encoder tiers other languages' toxicity is the fast
+tier's too); such findings name the model in ``explanation``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 
 from modchain.backends.base import Scored, TextBackend
 from modchain.backends.local.linear_model import load_model
-from modchain.backends.local.multilingual_route import prompt_safety_routed, toxicity_routed
+from modchain.backends.local.multilingual_route import by_language, prompt_safety_routed, toxicity_routed
 from modchain.backends.local.normalize import without_redactions
 from modchain.backends.local.pii_recognizers import SUPPORTED_PII_LABELS, find_pii
 from modchain.backends.local.prompt_safety_heuristics import (
@@ -175,7 +176,13 @@ class LocalBackend(TextBackend):
     # -- toxicity ------------------------------------------------------------------------------------
 
     def _toxicity(self, texts: list[str], config: Any) -> list[Scored]:
-        scores = self._tiered(texts, score_toxicity, lambda s: max(s.values()), _toxicity_verdict, score_toxicity_batch)
+        def english(part: list[str]) -> list[dict[str, float]]:
+            return self._tiered(part, score_toxicity, lambda s: max(s.values()), _toxicity_verdict,
+                                score_toxicity_batch)
+
+        # the encoder is English-only: on its tiers, texts in other languages keep the fast tier's scores (it read a
+        # German jailbreak as 0.76 toxic), as prompt safety routes them to its multilingual model
+        scores = english(texts) if self.tier == "fast" else by_language(texts, english, score_toxicity_batch)
         finding = self._finding
         # Chinese texts also go to toxicity_zh (multilingual_route); the rest keep the English scores as they are
         return [Scored([finding("toxicity", label, score, len(text), None, note) for label, score in labelled.items()],

@@ -8,9 +8,11 @@ detected it when the message arrived, and the toxicity and prompt-safety filters
   English paragraph reads as "und" or "en"), ``prompt_injection_multi`` and the multilingual patterns score that
   part (its sentences that hold such letters) too, and the higher score counts. A pure-ASCII text never reaches the
   multilingual models, and one that is plainly English (``_plainly_english``) skips the detector.
-* **Toxicity**: every text keeps the English scores; a text with Han characters that is not Japanese or Korean is
-  also scored by ``toxicity_zh``, and each label takes the higher of the two (the English model reads the Latin
-  parts of a mixed text, ``toxicity_zh`` the Chinese). Other languages: the English path alone (no model yet).
+* **Toxicity**: every text keeps the English scores (on the encoder tiers, the encoder's for English and
+  undetermined texts only: it is English-only, so other languages keep the fast tier's, ``by_language``); a text
+  with Han characters that is not Japanese or Korean is also scored by ``toxicity_zh``, and each label takes the
+  higher of the two (the English model reads the Latin parts of a mixed text, ``toxicity_zh`` the Chinese). Other
+  languages: the English path alone (no model yet).
 * **Prompt safety, any other language**: ``prompt_injection_multi`` with the multilingual attack patterns
   (``multilingual_patterns``) as a floor, the English attack patterns (an English
   "ignore all previous instructions" fires whatever surrounds it), and the English model on the sentences of the
@@ -26,10 +28,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from itertools import islice
+from typing import Any
 
 from modchain.backends.local.normalize import without_redactions
 
-__all__ = ["ENGLISH", "HAN", "language_of", "prompt_safety_routed", "toxicity_routed"]
+__all__ = ["ENGLISH", "HAN", "by_language", "language_of", "prompt_safety_routed", "toxicity_routed"]
 
 ENGLISH = frozenset({"en", "und"})
 # Han alone (extension A, compatibility ideographs): the characters ``toxicity_zh`` reads
@@ -98,6 +101,21 @@ def toxicity_routed(texts: Sequence[str], english: list[dict[str, float]]) -> li
         zh = score_toxicity_zh(without_redactions(text))
         merged = {label: max(score, zh.get(label, 0.0)) for label, score in scores.items()}
         out.append((merged, "toxicity_zh" if max(zh.values()) >= max(scores.values()) else ""))
+    return out
+
+
+def by_language(texts: Sequence[str], english: Callable[[list[str]], list[Any]],
+                other: Callable[[list[str]], list[Any]]) -> list[Any]:
+    """One result per text: ``english(part)`` for the texts the English models read (:data:`ENGLISH`),
+    ``other(part)`` for the rest, each called once (when it has texts), the results in the texts' order."""
+    langs = [language_of(t) for t in texts]
+    english_idx = [i for i, lang in enumerate(langs) if lang in ENGLISH]
+    other_idx = [i for i, lang in enumerate(langs) if lang not in ENGLISH]
+    out: list[Any] = [None] * len(texts)
+    for idx, score in ((english_idx, english), (other_idx, other)):
+        if idx:
+            for i, result in zip(idx, score([texts[i] for i in idx])):
+                out[i] = result
     return out
 
 
