@@ -15,11 +15,13 @@ guard=chain)``). The stream's text is checked in overlapping windows laid over t
 In both modes the tail is checked before the stream completes and every checked window reaches the
 ``on_after_stream`` callbacks. A backend error stops the stream (fail closed) unless the chain fails open.
 
-Where a window is checked: a guard whose filters all run on the offline fast tier (pure-Python CPU work) is
-checked in the stream's own thread, between chunks. Under the GIL a worker thread could not check it beside
-the stream anyway, only hand the interpreter back and forth (that round trip cost more CPU than the checks
-themselves), so this gives the same release order and hold time at less cost. Every other guard (remote
-backends, the encoder tiers, any guard that is not a ModerationChain) is checked in the worker as above.
+Where a window is checked: a guard whose filters all run on the offline fast or cascade tier (pure-Python CPU
+work, and on the cascade the encoder for the few windows the fast models are unsure of) is checked in the stream's
+own thread, between chunks. Under the GIL a worker thread could not check it beside the stream anyway, only hand
+the interpreter back and forth (that round trip cost more CPU than the checks themselves), so this gives the same
+release order and hold time at less cost. A window the cascade sends to the encoder holds the stream for that one
+call (a few ms on a CPU). Every other guard (remote backends, the accurate tier, which runs the encoder on every
+window, any guard that is not a ModerationChain) is checked in the worker as above.
 """
 
 from __future__ import annotations
@@ -63,15 +65,21 @@ def _combine(values: list[Any]) -> Any:
     return total
 
 
+#: Backends whose checks are in-process CPU work, mostly under the GIL: the offline fast tier, and the cascade, which
+#: adds the encoder for the windows the fast models are unsure of (benchmarks/streaming.py --only cpu: in a worker
+#: the cascade cost 1.7-2.1x the direct checks per KB, on the direct checks' own scale the fast tier's).
+_INLINE_BACKENDS = frozenset({"local", "local:cascade"})
+
+
 def _cpu_only(guard: Any) -> bool:
-    """Whether every filter of ``guard`` runs on the offline fast tier: in this process, on the CPU, never
-    waiting for a service or releasing the GIL for a model (``local:cascade`` and ``local:encoder`` run ONNX,
-    which does). Anything unknown counts as not: it keeps the worker thread."""
+    """Whether every filter of ``guard`` runs on :data:`_INLINE_BACKENDS`: in this process, never waiting for a
+    service, and calling the encoder for few windows if any (``local:accurate`` runs it on every window, and a
+    service may take any time). Anything unknown counts as not: it keeps the worker thread."""
     filters, backend_for = getattr(guard, "filters", None), getattr(guard, "backend_for", None)
     if not filters or not callable(backend_for):
         return False
     try:
-        return all(getattr(backend_for(f), "name", None) == "local" for f in filters)
+        return all(getattr(backend_for(f), "name", None) in _INLINE_BACKENDS for f in filters)
     except Exception:  # noqa: BLE001 - a backend that cannot be built fails at the first check, as before
         return False
 
@@ -154,7 +162,7 @@ class StreamGuard(PerProcessState, RunnableSerializable[Any, Any]):
         return self._chunks
 
     def _checks_inline(self) -> bool:
-        """Whether windows are checked in the stream's thread: every filter on the offline fast tier."""
+        """Whether windows are checked in the stream's thread: every filter on the offline fast or cascade tier."""
         if self._inline is None:
             self._inline = _cpu_only(self.guard)
         return self._inline
