@@ -1,5 +1,8 @@
 """Speed of the three offline text filters: the default ``ModerationChain()`` on the ``local`` backend.
 
+``--tier fast|cascade|accurate`` runs the same on that tier of the local backend (default: the default config's,
+the cascade); run it with ``--tier fast`` beside a default run to see what the cascade costs here.
+
 The default chain runs PII redaction, toxicity and prompt safety, in that order. Every message is a
 deterministic, generated chat message of exactly 200 characters: ~25% carry PII (SSN, email, phone,
 card, IP address), ~3% a jailbreak phrase and ~2% an insult (those are blocked, as in real traffic:
@@ -23,7 +26,7 @@ What is measured, side by side in one run:
       because of that, not because of modchain. A CPU-bound loop on 1 vs 2 processes, before and after the
       timed passes, shows the same from outside modchain.
 
-Run:  python benchmarks/text_filters_speed.py [--runs 2000] [--batch 10000] [--repeats 5] [--chunk 500]
+Run:  python benchmarks/text_filters_speed.py [--runs 2000] [--batch 10000] [--repeats 5] [--chunk 500] [--tier T]
 
 The bars (from the issue): (a) median <= 2 ms per message, for invoke and for moderate; (b) >= 2,000
 messages/s in batch on 2 cores. The table says which bars pass and whether (b) needs the process pool.
@@ -40,7 +43,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from modchain import ModerationChain, ModerationViolation
+from modchain import ModerationChain, ModerationConfig, ModerationViolation
 from modchain.text.parallel import ProcessModerator
 
 LENGTH = 200
@@ -126,9 +129,9 @@ def latency_samples(fn, texts: list[str], runs: int, start: int) -> list[float]:
 _WORKER_CHAIN: ModerationChain | None = None
 
 
-def _init_worker() -> None:
+def _init_worker(config: ModerationConfig) -> None:
     global _WORKER_CHAIN
-    _WORKER_CHAIN = ModerationChain()
+    _WORKER_CHAIN = ModerationChain(config)
     _WORKER_CHAIN.moderate_batch(make_messages(20, seed=1))  # warm: backend created, lazy imports done
 
 
@@ -173,15 +176,20 @@ def main() -> int:
     parser.add_argument("--chunk", type=int, default=500, help="messages per process-pool task")
     parser.add_argument("--workers", type=int, default=2, help="process-pool size")
     parser.add_argument("--check", action="store_true", help="exit 1 when a bar fails")
+    parser.add_argument("--tier", choices=("fast", "cascade", "accurate"),
+                        help="the local backend's tier (default: the default config's, the cascade)")
     args = parser.parse_args()
+    config = ModerationConfig() if args.tier is None else ModerationConfig.from_dict(
+        {"backend": {"name": "local", "tier": args.tier}})
 
     texts = make_messages(max(args.batch, 1000))
     batch = texts[: args.batch]
     assert all(len(t) == LENGTH for t in texts)
-    chain = ModerationChain()
+    chain = ModerationChain(config)
     sample = chain.moderate_batch(texts[:1000])
     blocked = sum(not r.allowed for r in sample)
     with_pii = sum(any(f.filter == "pii" for f in r.findings) for r in sample)
+    print(f"tier {chain.backend_for(chain.filters[1]).name}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {LENGTH}-character messages; of the first 1,000: "
           f"{with_pii} with PII found, {blocked} blocked\n")
 
@@ -209,7 +217,7 @@ def main() -> int:
     # (b) batch throughput --------------------------------------------------------------------------
     chunks = [batch[i:i + args.chunk] for i in range(0, len(batch), args.chunk)]
     pool_started = time.perf_counter()
-    pool = ProcessPoolExecutor(args.workers, initializer=_init_worker)
+    pool = ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(config,))
     # One trivial task per worker, so every worker has started and built its chain before timing.
     pids: set[int] = set()
     for _ in range(20):
@@ -233,7 +241,7 @@ def main() -> int:
 
     # The library's own multi-process path (what `modchain moderate --jsonl --workers N` uses). Its worker
     # CPU time is not reported back, so its "cores used" column shows this process only.
-    moderator = ProcessModerator(processes=args.workers, chunk_size=args.chunk).__enter__()
+    moderator = ProcessModerator(config, processes=args.workers, chunk_size=args.chunk).__enter__()
     moderator.moderate_batch(batch[: args.workers * 4])  # start every worker before timing
 
     def run_moderator() -> float:

@@ -1,6 +1,6 @@
-"""The offline backend's three tiers on the same messages: fast (the default), cascade and accurate.
+"""The offline backend's three tiers on the same messages: fast, cascade (the default) and accurate.
 
-    pip install 'modchain[accurate]'    # onnxruntime and tokenizers: the cascade and accurate tiers
+    pip install -e .    # onnxruntime and tokenizers come with modchain: the cascade and accurate tiers need them
     python examples/tiers.py
 
 ``fast`` runs the linear models in pure Python. ``accurate`` runs the packaged encoder (ONNX, no torch) on

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import math
 import pickle
 import re
@@ -466,12 +467,13 @@ def window_maximum(guard: DocumentGuard, text: str) -> float:
 
 
 def test_a_long_benign_page_with_many_sentences_is_kept():
-    guard = DocumentGuard({"toxicity": "drop"})
+    # the fast tier's windows are what the old maximum dropped the page for; the default (cascade) keeps it too
+    guard = DocumentGuard({"toxicity": "drop"}, backend=LocalBackend("fast"))
     page = bike_page()
     assert window_maximum(guard, page) >= 0.5  # what the old maximum over windows dropped the page for
     assert guard.moderate_documents([Document(NOISY)]).verdicts[0].flags == ("toxicity",)  # alone: flagged
-    for config in (None, {"toxicity": "redact"}):
-        report = DocumentGuard(config).moderate_documents([Document(page)])
+    for config, backend in itertools.product((None, {"toxicity": "redact"}), (None, LocalBackend("fast"))):
+        report = DocumentGuard(config, backend=backend).moderate_documents([Document(page)])
         assert report.verdicts[0].action == "keep" and report.documents[0].page_content == page
         assert report.verdicts[0].scores["toxicity"] < 0.5
 
@@ -490,10 +492,10 @@ def test_abuse_in_a_long_benign_page_is_dropped_or_cut_with_its_neighbours_kept(
 
 
 class FlakyToxicity(LocalBackend):
-    """The offline backend whose toxicity scorer answers the first call (whole documents) and then fails."""
+    """The offline fast tier whose toxicity scorer answers the first call (whole documents) and then fails."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__("fast")  # DILUTED is found by the fast tier's windows only
         self.toxicity_calls: list[list[str]] = []
 
     def _toxicity(self, texts, config):  # type: ignore[no-untyped-def]
@@ -519,7 +521,7 @@ class RemoteToxicity(LocalBackend):
     """Stands in for a remote toxicity backend: it states no length slope (``TextBackend.length_slope``)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__("fast")
         self.name = "remote"
         self.toxicity_calls: list[list[str]] = []
 
@@ -544,7 +546,10 @@ def test_with_a_remote_backend_the_whole_document_decides_and_windows_only_locat
 
 
 def test_backends_state_the_length_slope_a_window_maximum_is_held_to():
-    assert LocalBackend().length_slope("toxicity") == load_model("toxicity").length_slope > 0
-    assert LocalBackend().length_slope("prompt_safety") == load_model("prompt_safety").length_slope
-    assert LocalBackend().length_slope("pii") is None
+    fast = LocalBackend("fast")
+    assert fast.length_slope("toxicity") == load_model("toxicity").length_slope > 0
+    assert fast.length_slope("prompt_safety") == load_model("prompt_safety").length_slope
+    assert fast.length_slope("pii") is None
+    # the encoder tiers' windows are cut differently: they state none (the whole document decides, as remotely)
+    assert LocalBackend().length_slope("toxicity") is None and LocalBackend("accurate").length_slope("toxicity") is None
     assert RemoteToxicity().length_slope("toxicity") is None

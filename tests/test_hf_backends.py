@@ -635,5 +635,5 @@ def test_classifier_languages_route_other_languages_to_the_fallback(toxic_trigge
     # German text goes to the offline local backend (the default unsupported_language policy); the tiny
     # model would have blocked it for its trigger word.
     german = chain.moderate("Ich wünsche dir einen schönen Tag und viel Erfolg bei der Arbeit, kill")
-    assert german.language == "de" and german.filters[0].backend == "local"
+    assert german.language == "de" and german.filters[0].backend == "local:cascade"
     assert german.allowed

@@ -62,7 +62,7 @@ def test_default_local_chain_reports_the_language():
 def test_german_toxicity_is_scored_locally_by_default(comprehend, comprehend_client):
     result = comprehend_chain(comprehend_client, ToxicityConfig()).moderate(GERMAN)
     assert result.language == "de"
-    assert [f.backend for f in result.filters] == ["local"]
+    assert [f.backend for f in result.filters] == ["local:cascade"]
     assert all(f.backend.startswith("local") for f in result.findings)
     assert sent(comprehend, "DetectToxicContent") == []  # never read as English
 
@@ -106,7 +106,7 @@ def test_spanish_pii_goes_to_comprehend_as_spanish(comprehend, comprehend_client
     result = chain.moderate(SPANISH_MAIL)
     assert result.language == "es"
     assert "lucia.fernandez@example.com" not in result.output
-    assert [(f.filter, f.backend) for f in result.filters] == [("pii", "comprehend"), ("toxicity", "local")]
+    assert [(f.filter, f.backend) for f in result.filters] == [("pii", "comprehend"), ("toxicity", "local:cascade")]
     assert [p["LanguageCode"] for p in sent(comprehend, "DetectPiiEntities")] == ["es"]
     assert sent(comprehend, "DetectToxicContent") == []
 
@@ -116,7 +116,8 @@ def test_a_mixed_batch_is_split_per_filter_and_merged_in_order(comprehend, compr
     parallel = comprehend_chain(comprehend_client, *filters).moderate_batch(TEXTS)
     assert [r.language for r in parallel] == ["de", "de", "es", "fr", "en", "en"]
     backends = [[f.backend for f in r.filters] for r in parallel]
-    assert backends == [["local"] * 3, ["local"] * 3, ["comprehend", "local", "local"], ["local"] * 3,
+    local = "local:cascade"  # the offline fallback, on its default tier
+    assert backends == [[local] * 3, [local] * 3, ["comprehend", local, local], [local] * 3,
                         ["comprehend"] * 3, ["comprehend"] * 3]
     for result, text in zip(parallel, TEXTS):  # every address redacted, by whichever backend read it
         assert "@" not in result.output and result.output.split()[0] == text.split()[0]
@@ -134,7 +135,7 @@ def test_async_path_routes_the_same(comprehend, comprehend_client):
     chain = comprehend_chain(comprehend_client, PiiConfig(action="redact"), ToxicityConfig(action="detect"))
     results = asyncio.run(chain.amoderate_batch([GERMAN_MAIL, SPANISH_MAIL, ENGLISH]))
     assert [[f.backend for f in r.filters] for r in results] == [
-        ["local", "local"], ["comprehend", "local"], ["comprehend", "comprehend"]]
+        ["local:cascade", "local:cascade"], ["comprehend", "local:cascade"], ["comprehend", "comprehend"]]
     assert "@" not in results[0].output and "@" not in results[1].output
 
 
@@ -143,7 +144,7 @@ def test_undetermined_counts_as_the_configured_language(comprehend, comprehend_c
     as_english = comprehend_chain(comprehend_client, ToxicityConfig(action="detect")).moderate(text)
     assert as_english.language == "und" and as_english.filters[0].backend == "comprehend"
     as_spanish = comprehend_chain(comprehend_client, ToxicityConfig(action="detect"), language_code="es")
-    assert as_spanish.moderate(text).filters[0].backend == "local"  # toxicity has no Spanish on Comprehend
+    assert as_spanish.moderate(text).filters[0].backend == "local:cascade"  # toxicity has no Spanish on Comprehend
     # A text detected as English still reaches DetectToxicContent, as English (the one code it accepts).
     assert as_spanish.moderate(ENGLISH).filters[0].backend == "comprehend"
     assert {p["LanguageCode"] for p in sent(comprehend, "DetectToxicContent")} == {"en"}
@@ -175,7 +176,7 @@ def test_bedrock_classic_tier_reads_french_and_routes_german(bedrock, bedrock_cl
     backend = BedrockGuardrailsBackend("gr1", "1", client=bedrock_client)
     chain = ModerationChain(ModerationConfig(filters=[ToxicityConfig(action="detect")]), backend=backend)
     results = chain.moderate_batch([FRENCH, GERMAN])
-    assert [r.filters[0].backend for r in results] == ["bedrock", "local"]
+    assert [r.filters[0].backend for r in results] == ["bedrock", "local:cascade"]
     assert bedrock.count("ApplyGuardrail") == 1
     standard = BedrockGuardrailsBackend("gr1", "1", client=bedrock_client, tier="standard")
     assert "de" in standard.supported_languages("toxicity")
@@ -184,6 +185,6 @@ def test_bedrock_classic_tier_reads_french_and_routes_german(bedrock, bedrock_cl
 def test_a_chat_in_two_languages_names_both_backends(comprehend, comprehend_client):
     chain = comprehend_chain(comprehend_client, ToxicityConfig(action="detect"))
     result = chain.moderate([HumanMessage(ENGLISH), HumanMessage(GERMAN)])
-    assert result.filters[0].backend == "comprehend+local"
+    assert result.filters[0].backend == "comprehend+local:cascade"
     segments = [s["Text"] for p in sent(comprehend, "DetectToxicContent") for s in p["TextSegments"]]
     assert segments and all(not s.startswith("Ich") for s in segments)  # only the English message went out

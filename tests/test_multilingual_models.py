@@ -61,7 +61,7 @@ ENGLISH_BEFORE = {
 
 
 def test_english_scores_are_unchanged_through_the_backend():
-    backend = LocalBackend()
+    backend = LocalBackend("fast")  # the fast tier: its scores are the English path itself
     texts = list(ENGLISH_BEFORE)
     tox = backend.run("toxicity", texts, ToxicityConfig())
     ps = backend.run("prompt_safety", texts, PromptSafetyConfig())
@@ -146,7 +146,7 @@ def test_chinese_insult_is_blocked_and_names_the_model(chain):
     outcome = chain.moderate("你这个傻逼，赶紧给我滚远点。")
     assert not outcome.allowed
     top = max((f for f in outcome.findings if f.filter == "toxicity"), key=lambda f: f.score)
-    assert top.score >= 0.5 and top.explanation == "toxicity_zh" and top.backend == "local"
+    assert top.score >= 0.5 and top.explanation == "toxicity_zh" and top.backend == "local:cascade"
 
 
 def test_quoted_insult_in_a_complaint_scores_lower_than_the_insult_itself():

@@ -25,6 +25,7 @@ from modchain import (
     ToxicityConfig,
 )
 from modchain.backends.aws.comprehend import ComprehendBackend
+from modchain.backends.local.backend import LocalBackend
 from modchain.text.streaming import StreamGuard
 from modchain.text.streaming.violations import StreamViolation
 
@@ -33,7 +34,7 @@ PROSE = ("The library opens at nine on weekdays and at ten on Saturdays. Members
          "for three weeks, and renew them online twice. The reading room on the second floor is quiet; the "
          "café downstairs serves soup and sandwiches until two. ")
 TOXIC = "Shut up, you pathetic moron, nobody wants you here."
-GUARD = ModerationChain()
+GUARD = ModerationChain()  # the offline cascade (default tier): checked in the stream's thread
 PII_GUARD = ModerationChain(ModerationConfig(filters=[PiiConfig()]))
 MODES = ["safety_first", "low_latency"]
 
@@ -122,13 +123,21 @@ def test_a_toxic_phrase_stops_both_loops_on_the_same_window(mode):
             assert len(inline[0]) <= at and len(worker[0]) <= at  # nothing of the phrase went out
 
 
-def test_local_checks_run_in_the_streams_thread_and_others_in_a_worker(comprehend, comprehend_client):
+def test_fast_and_cascade_checks_run_in_the_streams_thread_and_others_in_a_worker(comprehend, comprehend_client):
     chunks = split_at(PROSE * 3, list(range(9, 3 * len(PROSE), 9)))
     before = set(threading.enumerate())
     _, seen, error, threads = run(GUARD, chunks, window_chars=100, overlap_chars=30)
     assert error is None and seen and threads == {threading.get_ident()}
     assert not [t for t in set(threading.enumerate()) - before if t.name.startswith("modchain-stream")]
 
+    fast = ModerationChain(backend=LocalBackend("fast"))
+    _, seen, error, threads = run(fast, chunks, window_chars=100, overlap_chars=30)
+    assert error is None and seen and threads == {threading.get_ident()}
+
+    # the accurate tier runs the encoder on every window (ONNX, off the GIL): a worker, as a remote backend
+    accurate = ModerationChain(ModerationConfig(filters=[ToxicityConfig()]), backend=LocalBackend("accurate"))
+    _, seen, error, threads = run(accurate, chunks, window_chars=100, overlap_chars=30)
+    assert error is None and seen and threading.get_ident() not in threads
     _, seen, error, threads = run(Opaque(GUARD), chunks, window_chars=100, overlap_chars=30)
     assert error is None and seen and threading.get_ident() not in threads
     remote = ModerationChain(ModerationConfig(filters=[ToxicityConfig()]), backend=ComprehendBackend(comprehend_client))

@@ -66,7 +66,8 @@ CANDIDATES = [
 def test_tier_is_a_backend_config_field():
     config = ModerationConfig.from_dict({"backend": {"name": "local", "tier": "cascade"}})
     assert config.backend.tier == "cascade"
-    assert ModerationConfig().backend.tier == "fast"
+    assert ModerationConfig().backend.tier == "cascade"  # the default: README, "Why cascade is the default"
+    assert LocalBackend().tier == LocalBackend.from_config(None).tier == "cascade"
     backend = BackendConfig(tier="accurate", encoder_path="/models/enc", device="cuda")
     assert (backend.encoder_path, backend.device) == ("/models/enc", "cuda")
 
@@ -299,15 +300,19 @@ def test_fast_tier_works_without_onnxruntime_and_encoder_tiers_say_why():
         "from modchain.core.errors import ConfigurationError\n"
         "r = ModerationChain(ModerationConfig.from_dict({'backend': {'tier': 'fast'}})).moderate('I will kill you')\n"
         "assert not r.allowed and r.filters[0].backend == 'local', r\n"
-        "try:\n"
-        "    ModerationChain(ModerationConfig.from_dict({'backend': {'tier': 'cascade'}})).moderate('hello')\n"
-        "except ConfigurationError as exc:\n"
-        "    print('refused:', exc)\n"
+        "for build in (lambda: ModerationChain(ModerationConfig.from_dict({'backend': {'tier': 'cascade'}})),\n"
+        "              ModerationChain):  # the default chain is on the cascade: refused the same way, with the fix\n"
+        "    try:\n"
+        "        build().moderate('hello')\n"
+        "    except ConfigurationError as exc:\n"
+        "        print('refused:', exc)\n"
         "print([m for m in ('onnxruntime', 'torch', 'tokenizers') if sys.modules.get(m) is not None])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "refused: the local backend's 'cascade' tier needs the offline encoder" in out.stdout
+    refusal = ("refused: the local backend's 'cascade' tier needs the offline encoder, but onnxruntime or tokenizers "
+               "is not installed: pip install onnxruntime tokenizers, or use tier 'fast'")
+    assert out.stdout.count(refusal) == 2, out.stdout
     assert out.stdout.strip().endswith("[]")
 
 

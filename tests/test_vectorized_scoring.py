@@ -145,7 +145,7 @@ def test_batch_scorers_equal_the_per_text_scorers(monkeypatch):
 
 
 def test_local_backend_fast_tier_batch_equals_single_texts():
-    backend = LocalBackend()
+    backend = LocalBackend("fast")
     for kind, config in (("toxicity", ToxicityConfig()), ("prompt_safety", PromptSafetyConfig())):
         batch = backend.run(kind, TEXTS, config)
         one_by_one = [backend.run(kind, [t], config)[0] for t in TEXTS]

@@ -34,7 +34,9 @@ def add_backend_arguments(parser: argparse.ArgumentParser, backend_help: str) ->
     """The backend flags ``moderate`` and ``eval`` share (what :func:`moderation_config` reads)."""
     parser.add_argument("--backend", help=backend_help)
     parser.add_argument("--tier", choices=("fast", "cascade", "accurate"),
-                        help="local backend: fast (linear models, default), cascade or accurate (offline encoder)")
+                        help="local backend: cascade (default: linear models, the offline encoder on what "
+                             "they are unsure of), fast (linear models only) or accurate (the encoder on "
+                             "every text)")
     parser.add_argument("--region", help="AWS region for remote backends")
     parser.add_argument("--endpoint-url", help="AWS endpoint override (VPC endpoints, local emulators)")
     parser.add_argument("--guardrail-id", help="Bedrock guardrail id (bedrock backend)")

@@ -13,7 +13,7 @@ from modchain.cli.common import EXIT_OK, add_backend_arguments, moderation_confi
 _EVAL_OPTIONS = """\
 options (every task):
   --backend NAME      local (default), comprehend, bedrock, or a registered backend
-  --tier TIER         local backend: fast (default), cascade or accurate (offline encoder)
+  --tier TIER         local backend: cascade (default), fast or accurate (see README, "Tiers")
   --region, --endpoint-url, --guardrail-id, --guardrail-version   as for `modchain moderate`
   --model, --device   model id or path and torch device, for model-backed backends
   -c, --config FILE   take the backend settings from this ModerationConfig YAML (options above override)

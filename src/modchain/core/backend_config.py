@@ -57,11 +57,11 @@ class BackendConfig(StrictModel):
         "CUDA provider works, else cpu.",
     )
     tier: Literal["fast", "cascade", "accurate"] = Field(
-        "fast",
-        description="local backend, toxicity and prompt safety: fast = the pure-Python linear models; accurate = "
-        "the fine-tuned encoder (onnxruntime) on every text; cascade = the linear models decide what they are sure "
-        "of and only uncertain texts go to the encoder. Findings' backend name says the tier (local, "
-        "local:cascade, local:accurate). PII is the same on every tier.",
+        "cascade",
+        description="local backend, toxicity and prompt safety: cascade (default) = the linear models decide what "
+        "they are sure of and only uncertain texts go to the fine-tuned encoder (onnxruntime); fast = the "
+        "pure-Python linear models alone (no onnxruntime needed); accurate = the encoder on every text. Findings' "
+        "backend name says the tier (local, local:cascade, local:accurate). PII is the same on every tier.",
     )
     encoder_path: str | None = Field(
         None, description="local backend, cascade / accurate tiers: a directory with another encoder model; "

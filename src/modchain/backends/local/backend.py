@@ -1,7 +1,8 @@
-"""The offline default backend: no network, no model download, and on its default tier no torch and no onnxruntime.
+"""The offline default backend: no network, no model download, no torch.
 
 PII: checksum- and rule-validated recognizers (``pii_recognizers``), the same on every tier. Toxicity and
-prompt safety come in three tiers (``BackendConfig.tier``):
+prompt safety come in three tiers (``BackendConfig.tier``; ``cascade`` is the default, ``fast`` the one that runs
+without onnxruntime):
 
 * ``fast`` -- logistic models trained by ``training/train_text_classifiers.py`` and shipped in ``models/``
   (see its MODELS.md), evaluated in pure Python; a batch of texts is scored as one sparse matrix product per
@@ -10,8 +11,9 @@ prompt safety come in three tiers (``BackendConfig.tier``):
   every text, one batch per filter call. Its overall ``toxic`` probability is spread over Comprehend's seven
   labels by the fast tier's lexicon attribution (``toxicity_lexicon.attribute``); prompt safety is its
   ``unsafe`` head, with the kind from the fast tier's attack patterns when they fire, else its kind heads.
-* ``cascade`` -- the fast models decide what they are sure of; only texts whose fast score falls inside
-  ``CASCADE_BAND`` go to the encoder (one batch per filter call).
+* ``cascade`` (default) -- the fast models decide what they are sure of; only texts whose fast score falls inside
+  ``CASCADE_BAND`` go to the encoder (one batch per filter call). It is the best tier on single texts on dev at
+  the fast tier's latency (README, "Tiers").
 
 The encoder loads on first use and is shared by every backend with the same model path and device; one
 forward pass gives every head, so the toxicity and prompt-safety filters of one chain share it through a
@@ -115,7 +117,9 @@ def _check_encoder(tier: str, path: str | None) -> None:
     else:
         why = fix = ""
         if any(importlib.util.find_spec(name) is None for name in ("onnxruntime", "tokenizers")):
-            why, fix = "onnxruntime or tokenizers is not installed", "pip install 'modchain[accurate]'"
+            # dependencies of modchain, but an install with --no-deps or a platform without onnxruntime wheels
+            # lacks them
+            why, fix = "onnxruntime or tokenizers is not installed", "pip install onnxruntime tokenizers"
         elif path is None and not encoder_available():
             why, fix = ("this installation has no packaged encoder model",
                         "set encoder_path to a model folder (training/train_encoder.py writes one)")
@@ -136,7 +140,7 @@ class LocalBackend(TextBackend):
     #: (one given to it travels as it is, and must pickle itself).
     _PER_PROCESS = {"_cache": OrderedDict, "_cache_lock": threading.Lock, "_findings": dict}
 
-    def __init__(self, tier: str = "fast", *, encoder_path: str | None = None, device: str | None = None,
+    def __init__(self, tier: str = "cascade", *, encoder_path: str | None = None, device: str | None = None,
                  encoder: Any = None) -> None:
         """``encoder``: an object with ``score_batch(texts, *, sentences=False) -> list[dict]`` to use instead of
         loading ``encoder.EncoderScorer`` (a preloaded or custom scorer; the cascade passes ``sentences=True``);
@@ -313,7 +317,7 @@ class LocalBackend(TextBackend):
     def from_config(cls, config: Any = None) -> LocalBackend:
         if config is None:
             return cls()
-        return cls(getattr(config, "tier", "fast"), encoder_path=getattr(config, "encoder_path", None),
+        return cls(getattr(config, "tier", "cascade"), encoder_path=getattr(config, "encoder_path", None),
                    device=getattr(config, "device", None))
 
 
