@@ -132,13 +132,11 @@ def test_async_fans_out_concurrently():
         client = aws_client("comprehend", emulator.url)
         chain = chain_for(client, PromptSafetyConfig())
         texts = [f"question number {i}" for i in range(20)]
-        import time
-
-        started = time.perf_counter()
         out = asyncio.run(chain.abatch(texts))
-        elapsed = time.perf_counter() - started
         assert out == texts and emulator.count("ClassifyDocument") == 20
-        assert elapsed < 1.0  # 20 sequential calls would take >= 2 s
+        # counted by the server, not timed (a wall-clock bound failed on a loaded CI machine): one after another
+        # would never have more than one request in flight
+        assert emulator.peak_in_flight >= 10
 
 
 def test_ainvoke_does_not_block_the_event_loop():

@@ -135,6 +135,8 @@ class EmulatorServer:
         self._faults: collections.deque[tuple[str, int, str]] = collections.deque()
         self._canned: list[_Canned] = []
         self._connections = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -188,6 +190,13 @@ class EmulatorServer:
         with self._lock:
             return self._connections
 
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests this emulator was answering at once since start (or the last :meth:`reset`): how
+        concurrent a client really was, without timing it (a wall-clock bound fails on a loaded machine)."""
+        with self._lock:
+            return self._peak_in_flight
+
     def _note_connection(self) -> None:
         with self._lock:
             self._connections += 1
@@ -199,6 +208,7 @@ class EmulatorServer:
             self._faults.clear()
             self._canned.clear()
             self._connections = 0
+            self._peak_in_flight = self._in_flight
 
     def respond_with(
         self,
@@ -269,6 +279,15 @@ class EmulatorServer:
             self._requests.append((call.operation, call.params))
             fault = self._faults.popleft() if self._faults else None
             canned = None if fault is not None else self._take_canned(call.operation)
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            return self._answer(call, fault, canned)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(self, call: Call, fault: tuple[str, int, str] | None, canned: Any) -> tuple[int, dict, bytes]:
         if self.latency_s > 0:
             time.sleep(self.latency_s)  # outside the lock: concurrent calls overlap
         if fault is not None:
