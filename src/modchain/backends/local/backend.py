@@ -186,7 +186,8 @@ class LocalBackend(TextBackend):
 
         # the encoder is English-only: on its tiers, texts in other languages keep the fast tier's scores (it read a
         # German jailbreak as 0.76 toxic), as prompt safety routes them to its multilingual model
-        scores = english(texts) if self.tier == "fast" else by_language(texts, english, score_toxicity_batch)
+        scores = (english(texts) if self.tier == "fast"
+                  else by_language(texts, lambda part, _: english(part), lambda part, _: score_toxicity_batch(part)))
         finding = self._finding
         # Chinese texts also go to toxicity_zh (multilingual_route); the rest keep the English scores as they are
         return [Scored([finding("toxicity", label, score, len(text), None, note) for label, score in labelled.items()],

@@ -104,17 +104,19 @@ def toxicity_routed(texts: Sequence[str], english: list[dict[str, float]]) -> li
     return out
 
 
-def by_language(texts: Sequence[str], english: Callable[[list[str]], list[Any]],
-                other: Callable[[list[str]], list[Any]]) -> list[Any]:
-    """One result per text: ``english(part)`` for the texts the English models read (:data:`ENGLISH`),
-    ``other(part)`` for the rest, each called once (when it has texts), the results in the texts' order."""
+Scorer = Callable[[list[str], list[str]], list[Any]]
+
+
+def by_language(texts: Sequence[str], english: Scorer, other: Scorer) -> list[Any]:
+    """One result per text: ``english(part, langs)`` for the texts the English models read (:data:`ENGLISH`),
+    ``other(part, langs)`` for the rest, each called once (when it has texts) with those texts and their
+    languages; the results in the texts' order. Each text's language is looked up once."""
     langs = [language_of(t) for t in texts]
-    english_idx = [i for i, lang in enumerate(langs) if lang in ENGLISH]
-    other_idx = [i for i, lang in enumerate(langs) if lang not in ENGLISH]
     out: list[Any] = [None] * len(texts)
-    for idx, score in ((english_idx, english), (other_idx, other)):
+    for score, wanted in ((english, True), (other, False)):
+        idx = [i for i, lang in enumerate(langs) if (lang in ENGLISH) == wanted]
         if idx:
-            for i, result in zip(idx, score([texts[i] for i in idx])):
+            for i, result in zip(idx, score([texts[i] for i in idx], [langs[i] for i in idx])):
                 out[i] = result
     return out
 
@@ -126,23 +128,23 @@ def prompt_safety_routed(texts: Sequence[str], english: Callable[[list[str]], li
                          ) -> list[tuple[float, str | None, str]]:
     """``(score, kind, note)`` per text; ``english(texts)`` is the English path (a tier's verdicts) and is called
     once, for the texts that take it."""
-    langs = [language_of(t) for t in texts]
-    english_idx = [i for i, lang in enumerate(langs) if lang in ENGLISH]
-    out: list[tuple[float, str | None, str]] = [(0.0, None, "")] * len(texts)
-    if english_idx:
-        for i, (score, kind) in zip(english_idx, english([texts[i] for i in english_idx])):
-            out[i] = (score, kind, "")
-            foreign = _foreign_part(texts[i]) if _other_script_letters(texts[i]) >= _MIN_OTHER_LETTERS else ""
+
+    def english_path(part: list[str], langs: list[str]) -> list[tuple[float, str | None, str]]:
+        out = []
+        for text, lang, (score, kind) in zip(part, langs, english(part)):
+            verdict = (score, kind, "")
+            foreign = _foreign_part(text) if _other_script_letters(text) >= _MIN_OTHER_LETTERS else ""
             if foreign:
                 # only the other-script sentences: the English model has judged the rest, and the multilingual model
                 # scored whole mixed English pages (and their punctuation, once the words were removed) too high
-                multi, kind, _ = _multi(foreign)
+                multi, multi_kind, _ = _multi(foreign)
                 if multi > score:
-                    out[i] = (multi, kind if multi >= 0.5 else None, f"prompt_injection_multi ({langs[i]})")
-    for i, lang in enumerate(langs):
-        if lang not in ENGLISH:
-            out[i] = _non_english(texts[i], lang)
-    return out
+                    verdict = (multi, multi_kind if multi >= 0.5 else None, f"prompt_injection_multi ({lang})")
+            out.append(verdict)
+        return out
+
+    return by_language(texts, english_path,
+                       lambda part, langs: [_non_english(text, lang) for text, lang in zip(part, langs)])
 
 
 def _multi(text: str) -> tuple[float, str | None, str]:
